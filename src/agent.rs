@@ -1,0 +1,296 @@
+//! The agent: turns a chat's history plus the customer's new messages into one reply.
+//!
+//! Two implementations: [`OpenAiAgent`] talks to any OpenAI-compatible chat-completions endpoint
+//! (`{LLM_BASE_URL}/chat/completions`), and [`EchoAgent`] is the built-in stand-in used when no model
+//! is configured. Prompt assembly ([`build_messages`]) is a pure function shared by both.
+//!
+//! Invariants: errors are classified by HTTP status only ([`AgentError::Retryable`] for timeouts,
+//! connection failures, 408, 429 and 5xx; [`AgentError::Fatal`] for every other failure), the API key
+//! never appears in an error or a log line, and message contents are never logged at `info`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::config::LlmSettings;
+use crate::domain::{HistoryEntry, Role};
+
+/// Sampling temperature sent with every request: low, so answers stay factual and repeatable.
+const TEMPERATURE: f64 = 0.3;
+/// How much of an error body's `error.message` goes into an error (never the whole body).
+const ERROR_DETAIL_CHARS: usize = 200;
+
+/// Everything the agent needs for one turn.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentInput<'a> {
+    /// The agent's instructions (`SYSTEM_PROMPT`).
+    pub system_prompt: &'a str,
+    /// The chat's earlier messages, oldest first.
+    pub history: &'a [HistoryEntry],
+    /// The customer's messages this turn answers, in arrival order.
+    pub new_messages: &'a [String],
+}
+
+/// The agent's answer to one turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentReply {
+    /// The text to send to the customer (trimmed, never empty).
+    pub text: String,
+}
+
+/// Why the agent produced no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Worth trying again later (timeouts, connection errors, 429, 5xx).
+    #[error("agent temporarily unavailable: {message}")]
+    Retryable {
+        /// What went wrong, without secrets or message contents.
+        message: String,
+        /// How long the server asked us to wait (`Retry-After`), when it said.
+        retry_after: Option<Duration>,
+    },
+    /// Trying again will not help (bad request, bad credentials, unusable answer).
+    #[error("agent failed: {message}")]
+    Fatal {
+        /// What went wrong, without secrets or message contents.
+        message: String,
+    },
+}
+
+impl AgentError {
+    /// Whether the queue should retry the turn.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AgentError::Retryable { .. })
+    }
+
+    fn fatal(message: impl Into<String>) -> Self {
+        AgentError::Fatal {
+            message: message.into(),
+        }
+    }
+}
+
+/// Something that answers a customer.
+#[async_trait::async_trait]
+pub trait Agent: Send + Sync {
+    /// A short name for logs and metrics (`openai`, `echo`).
+    fn name(&self) -> &'static str;
+    /// Produces the reply to one turn.
+    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError>;
+}
+
+/// The chat-completions `messages` for one turn: the system prompt, then the history oldest first
+/// (customer → `user`; agent and human → `assistant`), then each new message as its own `user` message.
+pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(1 + input.history.len() + input.new_messages.len());
+    messages.push(json!({ "role": "system", "content": input.system_prompt }));
+    for entry in input.history {
+        let role = match entry.role {
+            Role::Customer => "user",
+            Role::Agent | Role::Human => "assistant",
+        };
+        messages.push(json!({ "role": role, "content": entry.text }));
+    }
+    for text in input.new_messages {
+        messages.push(json!({ "role": "user", "content": text }));
+    }
+    messages
+}
+
+/// The reply text of a chat-completions response body: `choices[0].message.content`, trimmed.
+///
+/// A body that is not JSON, or has no `choices[0].message`, is [`AgentError::Fatal`]; so is an empty or
+/// absent `content` (including a tool-call answer, which this agent does not request).
+pub fn parse_chat_response(body: &[u8]) -> Result<String, AgentError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| AgentError::fatal(format!("unparseable chat-completions response: {e}")))?;
+    let message = value
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .and_then(|c| c.get("message"))
+        .filter(|m| m.is_object())
+        .ok_or_else(|| AgentError::fatal("unparseable chat-completions response: no choices[0].message"))?;
+    match message.get("content").and_then(Value::as_str).map(str::trim) {
+        Some(text) if !text.is_empty() => Ok(text.to_owned()),
+        _ => Err(AgentError::fatal("empty reply")),
+    }
+}
+
+/// A client for an OpenAI-compatible chat-completions endpoint.
+pub struct OpenAiAgent {
+    client: reqwest::Client,
+    endpoint: String,
+    api_key: Option<SecretString>,
+    model: Option<String>,
+}
+
+impl std::fmt::Debug for OpenAiAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiAgent")
+            .field("endpoint", &self.endpoint)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+impl OpenAiAgent {
+    /// A client for `{settings.base_url}/chat/completions`; every request gives up after `timeout`.
+    pub fn new(settings: &LlmSettings, timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()
+            .expect("the HTTP client configuration is valid");
+        Self {
+            client,
+            endpoint: format!("{}/chat/completions", settings.base_url.trim_end_matches('/')),
+            api_key: settings.api_key.clone(),
+            model: settings.model.clone(),
+        }
+    }
+
+    fn request_body(&self, input: &AgentInput<'_>) -> Value {
+        let mut body = json!({
+            "messages": build_messages(input),
+            "temperature": TEMPERATURE,
+            "stream": false,
+        });
+        if let Some(model) = &self.model {
+            body["model"] = Value::String(model.clone());
+        }
+        body
+    }
+}
+
+#[async_trait::async_trait]
+impl Agent for OpenAiAgent {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError> {
+        let started = Instant::now();
+        let mut request = self.client.post(&self.endpoint).json(&self.request_body(&input));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key.expose_secret());
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport_error)?;
+        tracing::debug!(
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            history_count = input.history.len(),
+            new_count = input.new_messages.len(),
+            "chat-completions answered"
+        );
+        if !status.is_success() {
+            return Err(status_error(status, &headers, &body));
+        }
+        let text = parse_chat_response(&body)?;
+        Ok(AgentReply { text })
+    }
+}
+
+/// Classifies a failure to send the request or read the response.
+fn transport_error(error: reqwest::Error) -> AgentError {
+    let message = format!("LLM request failed: {}", error_chain(&error));
+    if error.is_builder() {
+        AgentError::Fatal { message }
+    } else {
+        // Timeouts, refused or reset connections, broken bodies: all transient from our side.
+        AgentError::Retryable {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+/// The error and its sources, without the URL (which may carry credentials in odd setups).
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(err) = source {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&err.to_string());
+        source = err.source();
+    }
+    match (text.is_empty(), error.is_timeout()) {
+        (false, _) => text,
+        (true, true) => "timed out".to_owned(),
+        (true, false) => "request error".to_owned(),
+    }
+}
+
+/// Classifies a non-2xx answer by its status; the body only contributes a short, safe detail.
+fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> AgentError {
+    let message = format!("LLM answered {}{}", status.as_u16(), error_detail(body));
+    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error();
+    if retryable {
+        AgentError::Retryable {
+            message,
+            retry_after: retry_after(headers),
+        }
+    } else {
+        AgentError::Fatal { message }
+    }
+}
+
+/// `: <error.code or error.type>` from an OpenAI-style error body, when there is one. The free-text
+/// `error.message` is left out: some servers quote a masked API key in it.
+fn error_detail(body: &[u8]) -> String {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return String::new();
+    };
+    let error = value.get("error");
+    let code = error
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_str)
+        .or_else(|| error.and_then(|e| e.get("type")).and_then(Value::as_str));
+    match code {
+        Some(code) => format!(": {}", code.chars().take(ERROR_DETAIL_CHARS).collect::<String>()),
+        None => String::new(),
+    }
+}
+
+/// `Retry-After` as delay seconds (integer or decimal); the HTTP-date form is ignored.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: f64 = value.parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+}
+
+/// The built-in agent used when `LLM_BASE_URL` is unset: it repeats the customer's messages and says
+/// how many earlier messages it was given, so a trial run visibly shows the conversation memory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EchoAgent;
+
+#[async_trait::async_trait]
+impl Agent for EchoAgent {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError> {
+        let mut text = format!("Echo: {}", input.new_messages.join(" / "));
+        if !input.history.is_empty() {
+            text.push_str(&format!(
+                " (I remember {} earlier messages.)",
+                input.history.len()
+            ));
+        }
+        Ok(AgentReply { text })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+use super::*;
+
+const RESPONSE_SIMPLE: &str = include_str!("../../../shared/fixtures/openai/chat_response_simple.json");
+const RESPONSE_TOOL_CALL: &str = include_str!("../../../shared/fixtures/openai/chat_response_tool_call.json");
+const REQUEST_SIMPLE: &str = include_str!("../../../shared/fixtures/openai/chat_request_simple.json");
+const ERROR_RATE_LIMIT: &str = include_str!("../../../shared/fixtures/openai/error_rate_limit.json");
+
+fn entry(id: &str, role: Role, text: &str) -> HistoryEntry {
+    HistoryEntry {
+        id: id.into(),
+        role,
+        text: text.into(),
+        at: 0,
+    }
+}
+
+fn roles_and_contents(messages: &[Value]) -> Vec<(&str, &str)> {
+    messages
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn build_messages_orders_system_history_then_each_new_message() {
+    let history = vec![
+        entry("m1", Role::Customer, "Is de BMW X5 er nog?"),
+        entry("r-1", Role::Agent, "Ja, die staat er nog."),
+        entry("cw-9", Role::Human, "Ik ben Piet, verkoper."),
+        entry("m2", Role::Customer, "Top, dank je."),
+    ];
+    let new_messages = vec!["Mag ik een proefrit?".to_owned(), "Zaterdag?".to_owned()];
+    let input = AgentInput {
+        system_prompt: "Wees kort.",
+        history: &history,
+        new_messages: &new_messages,
+    };
+
+    let messages = build_messages(&input);
+
+    assert_eq!(
+        roles_and_contents(&messages),
+        vec![
+            ("system", "Wees kort."),
+            ("user", "Is de BMW X5 er nog?"),
+            ("assistant", "Ja, die staat er nog."),
+            ("assistant", "Ik ben Piet, verkoper."),
+            ("user", "Top, dank je."),
+            ("user", "Mag ik een proefrit?"),
+            ("user", "Zaterdag?"),
+        ]
+    );
+}
+
+#[test]
+fn build_messages_without_history_matches_the_fixture_request() {
+    let fixture: Value = serde_json::from_str(REQUEST_SIMPLE).unwrap();
+    let expected = fixture["messages"].as_array().unwrap();
+    let new_messages = vec![expected[1]["content"].as_str().unwrap().to_owned()];
+    let input = AgentInput {
+        system_prompt: expected[0]["content"].as_str().unwrap(),
+        history: &[],
+        new_messages: &new_messages,
+    };
+    assert_eq!(&build_messages(&input), expected);
+}
+
+#[test]
+fn request_body_has_model_temperature_and_no_stream_and_omits_absent_model() {
+    let mut settings = LlmSettings {
+        base_url: "http://llm.test/v1/".into(),
+        api_key: None,
+        model: Some("gpt-4o-mini".into()),
+    };
+    let new_messages = vec!["hoi".to_owned()];
+    let input = AgentInput {
+        system_prompt: "s",
+        history: &[],
+        new_messages: &new_messages,
+    };
+
+    let agent = OpenAiAgent::new(&settings, Duration::from_secs(5));
+    assert_eq!(agent.endpoint, "http://llm.test/v1/chat/completions");
+    let body = agent.request_body(&input);
+    assert_eq!(body["model"], "gpt-4o-mini");
+    assert_eq!(body["temperature"], 0.3);
+    assert_eq!(body["stream"], false);
+    assert_eq!(body["messages"].as_array().unwrap().len(), 2);
+
+    settings.model = None;
+    let body = OpenAiAgent::new(&settings, Duration::from_secs(5)).request_body(&input);
+    assert!(body.get("model").is_none());
+}
+
+#[test]
+fn debug_output_hides_the_api_key() {
+    let settings = LlmSettings {
+        base_url: "http://llm.test".into(),
+        api_key: Some(SecretString::from("sk-very-secret")),
+        model: None,
+    };
+    let shown = format!("{:?}", OpenAiAgent::new(&settings, Duration::from_secs(5)));
+    assert!(!shown.contains("sk-very-secret"), "{shown}");
+}
+
+#[test]
+fn parses_the_simple_fixture_response() {
+    let text = parse_chat_response(RESPONSE_SIMPLE.as_bytes()).unwrap();
+    assert!(text.starts_with("Goedemiddag Sanne! Ja, de BMW X5 xDrive50e"));
+    assert!(text.ends_with("Zal ik een proefrit voor u inplannen?"));
+}
+
+#[test]
+fn tool_call_fixture_without_content_is_an_empty_reply() {
+    let err = parse_chat_response(RESPONSE_TOOL_CALL.as_bytes()).unwrap_err();
+    assert!(
+        matches!(&err, AgentError::Fatal { message } if message == "empty reply"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn content_is_trimmed_and_blank_content_is_fatal() {
+    let body = br#"{"choices":[{"message":{"role":"assistant","content":"  Hallo!\n"}}]}"#;
+    assert_eq!(parse_chat_response(body).unwrap(), "Hallo!");
+    let blank = br#"{"choices":[{"message":{"role":"assistant","content":" \n "}}]}"#;
+    assert!(matches!(
+        parse_chat_response(blank),
+        Err(AgentError::Fatal { .. })
+    ));
+}
+
+#[test]
+fn unparseable_bodies_are_fatal_not_panics() {
+    for body in [
+        &b""[..],
+        b"not json",
+        b"[]",
+        b"{}",
+        b"{\"choices\":[]}",
+        b"{\"choices\":[{\"message\":1}]}",
+    ] {
+        let err = parse_chat_response(body).unwrap_err();
+        assert!(!err.is_retryable(), "{err:?}");
+    }
+}
+
+#[test]
+fn statuses_are_classified_by_code_not_by_body() {
+    let mut headers = HeaderMap::new();
+    headers.insert(RETRY_AFTER, "7".parse().unwrap());
+    let err = status_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers,
+        ERROR_RATE_LIMIT.as_bytes(),
+    );
+    match err {
+        AgentError::Retryable { message, retry_after } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(7)));
+            assert_eq!(message, "LLM answered 429: rate_limit_exceeded");
+        }
+        other => panic!("expected retryable, got {other:?}"),
+    }
+    // The same body under another status follows the status.
+    let err = status_error(
+        StatusCode::BAD_REQUEST,
+        &HeaderMap::new(),
+        ERROR_RATE_LIMIT.as_bytes(),
+    );
+    assert!(!err.is_retryable());
+    for code in [500u16, 502, 503, 504, 408] {
+        let err = status_error(StatusCode::from_u16(code).unwrap(), &HeaderMap::new(), b"oops");
+        assert!(err.is_retryable(), "{code}");
+    }
+    for code in [400u16, 401, 403, 404, 422] {
+        let err = status_error(StatusCode::from_u16(code).unwrap(), &HeaderMap::new(), b"");
+        assert!(!err.is_retryable(), "{code}");
+    }
+}
+
+#[test]
+fn retry_after_reads_seconds_and_ignores_dates() {
+    let header = |v: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, v.parse().unwrap());
+        h
+    };
+    assert_eq!(retry_after(&header("2")), Some(Duration::from_secs(2)));
+    assert_eq!(retry_after(&header("0.5")), Some(Duration::from_millis(500)));
+    assert_eq!(retry_after(&header("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+    assert_eq!(retry_after(&header("-1")), None);
+    assert_eq!(retry_after(&HeaderMap::new()), None);
+}
+
+#[tokio::test]
+async fn echo_agent_repeats_new_messages_and_shows_memory() {
+    let new_messages = vec!["Hoi".to_owned(), "Is de X5 er nog?".to_owned()];
+    let reply = EchoAgent
+        .reply(AgentInput {
+            system_prompt: "",
+            history: &[],
+            new_messages: &new_messages,
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "Echo: Hoi / Is de X5 er nog?");
+
+    let history = vec![entry("m1", Role::Customer, "a"), entry("r-1", Role::Agent, "b")];
+    let reply = EchoAgent
+        .reply(AgentInput {
+            system_prompt: "",
+            history: &history,
+            new_messages: &new_messages,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.text,
+        "Echo: Hoi / Is de X5 er nog? (I remember 2 earlier messages.)"
+    );
+    assert_eq!(EchoAgent.name(), "echo");
+}

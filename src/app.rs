@@ -1,0 +1,169 @@
+//! Assembly: builds the store, clients, workers and router from [`Settings`] and runs them until
+//! shutdown. Tests call [`run`] with a listener on port 0; `main` calls it with `LISTEN_ADDR`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{Agent, EchoAgent, OpenAiAgent};
+use crate::chatwoot::ChatwootClient;
+use crate::config::Settings;
+use crate::domain::GatewayKind;
+use crate::gateway::waha::WahaClient;
+use crate::gateway::{Gateway, LogOnlyGateway};
+use crate::history::History;
+use crate::http::{AppState, router};
+use crate::mirror::Mirror;
+use crate::queue::{Runtime, Tuning};
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::worker::{Gateways, Worker};
+
+/// Timeout of one gateway or Chatwoot request.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long in-flight turns may take to finish after a shutdown signal.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
+/// Open the store `settings` ask for.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &settings.redis_url {
+        Some(url) => Arc::new(
+            RedisStore::connect(url.expose_secret(), &settings.redis_key_prefix)
+                .await
+                .context("connecting to Redis")?,
+        ),
+        None => {
+            tracing::warn!(
+                "REDIS_URL is not set: using the embedded in-process store and queue (one instance only; \
+                 history and queued work are lost on restart)"
+            );
+            Arc::new(MemoryStore::new())
+        }
+    })
+}
+
+fn gateways(settings: &Settings) -> Gateways {
+    let waha: Arc<dyn Gateway> = match &settings.waha {
+        Some(w) => Arc::new(WahaClient::new(w, HTTP_TIMEOUT)),
+        None => {
+            tracing::warn!("WAHA_BASE_URL is not set: replies to WAHA chats are logged, not sent");
+            Arc::new(LogOnlyGateway::new(GatewayKind::Waha))
+        }
+    };
+    Gateways {
+        waha,
+        meta: Arc::new(LogOnlyGateway::new(GatewayKind::Meta)),
+    }
+}
+
+fn agent(settings: &Settings) -> Arc<dyn Agent> {
+    match &settings.llm {
+        Some(llm) => Arc::new(OpenAiAgent::new(llm, settings.llm_timeout)),
+        None => {
+            tracing::warn!("LLM_BASE_URL is not set: the built-in echo agent answers (no model is asked)");
+            Arc::new(EchoAgent)
+        }
+    }
+}
+
+/// A unique consumer name for this process: host, pid and a random suffix.
+pub fn consumer_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "wa-agent".into());
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    format!("{host}-{}-{suffix}", std::process::id())
+}
+
+/// Run the service on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    tracing::info!(settings = %settings.summary(), "wa-agent starting");
+    let store = open_store(&settings).await?;
+    let chatwoot = settings
+        .chatwoot
+        .as_ref()
+        .map(|c| ChatwootClient::new(c, HTTP_TIMEOUT));
+    if chatwoot.is_none() {
+        tracing::warn!("Chatwoot is not configured: no mirroring; history lives in the store only");
+    }
+    let mirror = Mirror::new(store.clone(), chatwoot);
+    let history = History::new(
+        store.clone(),
+        mirror.clone(),
+        settings.history_window,
+        settings.history_ttl,
+    );
+    let accepting = Arc::new(AtomicBool::new(true));
+
+    let workers = if settings.role.runs_workers() {
+        let worker = Arc::new(Worker {
+            store: store.clone(),
+            history,
+            mirror,
+            agent: agent(&settings),
+            gateways: gateways(&settings),
+            system_prompt: settings.system_prompt.clone(),
+        });
+        let tuning = Tuning::new(settings.debounce, settings.worker_concurrency);
+        let runtime = Arc::new(Runtime::new(store.clone(), worker, tuning, consumer_name()));
+        Some(tokio::spawn(runtime.run(shutdown.clone(), SHUTDOWN_DRAIN)))
+    } else {
+        None
+    };
+
+    let state = AppState {
+        settings: settings.clone(),
+        store: store.clone(),
+        metrics: crate::telemetry::metrics_handle(),
+        accepting: accepting.clone(),
+    };
+    let app = router(state, settings.role.runs_api());
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, role = ?settings.role, "listening");
+    let stop = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        stop.cancelled().await;
+        accepting.store(false, Ordering::SeqCst);
+    });
+    server.await.context("HTTP server")?;
+    if let Some(w) = workers {
+        let _ = w.await;
+    }
+    tracing::info!("wa-agent stopped");
+    Ok(())
+}
+
+/// Cancel `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received: finishing in-flight work"),
+            _ = term => tracing::info!("SIGTERM received: finishing in-flight work"),
+        }
+        token.cancel();
+    });
+}

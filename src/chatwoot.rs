@@ -1,0 +1,679 @@
+//! Typed client for the Chatwoot REST API (v4.x), used with a user access token.
+//!
+//! It owns the calls that mirror a WhatsApp chat into Chatwoot: find or create the chat's contact
+//! (identifier and `contact_inbox.source_id` = the chat id) and its unresolved conversation in the
+//! configured API inbox, create and list messages, and change a conversation's status.
+//!
+//! Invariants:
+//! - every request carries the `api_access_token` header; the token never appears in an error or a log;
+//! - every failure is either [`ChatwootError::Retryable`] (timeouts, connection failures, 429 with its
+//!   `Retry-After`, 5xx, the 422 of the 200-messages-a-minute flood limit) or [`ChatwootError::Fatal`] (every other 4xx, unreadable bodies), so the queue
+//!   knows what to try again;
+//! - responses are parsed leniently: unknown fields are ignored and optional ones may be missing. REST
+//!   `message_type` is an integer (0 incoming, 1 outgoing, 2 activity, 3 template), times are unix;
+//! - conversation ids are the per-account display ids that API paths take.
+//!
+//! Message contents are never logged; request summaries (method, path, status, time) go to `debug`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::ChatwootSettings;
+
+/// Pages of `contacts/search` read before giving up on finding a chat's contact.
+const MAX_SEARCH_PAGES: u32 = 5;
+
+/// How long to wait after Chatwoot's per-conversation flood limit refused a message.
+const FLOOD_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A Chatwoot API client bound to one account and one API inbox. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatwootClient {
+    http: reqwest::Client,
+    base_url: String,
+    token: SecretString,
+    account_id: u64,
+    inbox_id: u64,
+}
+
+impl std::fmt::Debug for ChatwootClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatwootClient")
+            .field("base_url", &self.base_url)
+            .field("account_id", &self.account_id)
+            .field("inbox_id", &self.inbox_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Chatwoot contact (the fields the service uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Contact id (the `contacts/{id}` path segment).
+    pub id: u64,
+    /// Display name.
+    pub name: Option<String>,
+    /// The contact's unique identifier; for contacts the service creates, the chat id.
+    pub identifier: Option<String>,
+    /// E.164 phone number with `+`.
+    pub phone_number: Option<String>,
+}
+
+/// A Chatwoot conversation (the fields the service uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The per-account display id, which API paths take.
+    pub id: u64,
+    /// The inbox it belongs to.
+    pub inbox_id: u64,
+    /// `open`, `pending`, `resolved` or `snoozed`.
+    pub status: String,
+    /// `meta.assignee.id`; `None` when unassigned.
+    pub assignee_id: Option<u64>,
+}
+
+/// Direction of a message the service creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    /// A customer's message, mirrored into the API inbox (the contact becomes the sender).
+    Incoming,
+    /// A reply to the customer, or a private note when `private` is set.
+    Outgoing,
+}
+
+/// A message to create in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The text.
+    pub content: String,
+    /// Incoming (customer) or outgoing (agent).
+    pub message_type: MessageType,
+    /// A private note, visible to agents only.
+    pub private: bool,
+    /// Stored verbatim and echoed in webhooks; the service uses `wa-agent:<id>` to recognise echoes.
+    pub source_id: Option<String>,
+}
+
+/// A message as the REST API returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Global message id (increasing, with gaps).
+    pub id: u64,
+    /// The text; `None` for attachment-only messages.
+    pub content: Option<String>,
+    /// 0 incoming, 1 outgoing, 2 activity, 3 template (-1 if unrecognised).
+    pub message_type: i64,
+    /// A private note.
+    pub private: bool,
+    /// The `source_id` given at creation, verbatim.
+    pub source_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// `sender.type`: `contact`, `user` or `agent_bot`; `None` for activity messages.
+    pub sender_type: Option<String>,
+}
+
+/// A failed Chatwoot call, split by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatwootError {
+    /// Worth trying again later: timeouts, connection failures, 429 and 5xx.
+    #[error("chatwoot (retryable): {message}")]
+    Retryable {
+        /// HTTP status, when a response arrived.
+        status: Option<u16>,
+        /// What failed, with the status and the body's error text.
+        message: String,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Will fail again the same way: a 4xx other than 429, or a body that cannot be read.
+    #[error("chatwoot: {message}")]
+    Fatal {
+        /// HTTP status, when a response arrived.
+        status: Option<u16>,
+        /// What failed, with the status and the body's error text.
+        message: String,
+    },
+}
+
+impl ChatwootError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ChatwootError::Retryable { .. })
+    }
+
+    /// The HTTP status of the failed response, if one arrived.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ChatwootError::Retryable { status, .. } | ChatwootError::Fatal { status, .. } => *status,
+        }
+    }
+}
+
+impl ChatwootClient {
+    /// A client for `settings`; every request times out after `timeout`.
+    pub fn new(settings: &ChatwootSettings, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("wa-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        ChatwootClient {
+            http,
+            base_url: settings.base_url.trim_end_matches('/').to_string(),
+            token: settings.api_token.clone(),
+            account_id: settings.account_id,
+            inbox_id: settings.inbox_id,
+        }
+    }
+
+    /// The API inbox that mirrors WhatsApp chats.
+    pub fn inbox_id(&self) -> u64 {
+        self.inbox_id
+    }
+
+    /// The Chatwoot account.
+    pub fn account_id(&self) -> u64 {
+        self.account_id
+    }
+
+    /// The contact of `chat_id`: its identifier is the chat id, or it has a contact_inbox in our inbox
+    /// with the chat id as `source_id`, or (phone chats only) its phone is `+<digits>`, in that order
+    /// of preference. Searches by the phone digits (phone chats) or the chat id, up to 5 pages.
+    pub async fn find_contact(&self, chat_id: &str) -> Result<Option<Contact>, ChatwootError> {
+        let phone = phone_digits(chat_id).map(|d| format!("+{d}"));
+        let q = phone_digits(chat_id).unwrap_or(chat_id).to_string();
+        let mut best: Option<(u8, RawContact)> = None;
+        for page in 1..=MAX_SEARCH_PAGES {
+            let mut query = vec![("q", q.clone())];
+            if page > 1 {
+                query.push(("page", page.to_string()));
+            }
+            let found: SearchResponse = self.call(Method::GET, "contacts/search", &query, None).await?;
+            for contact in found.payload.unwrap_or_default() {
+                let rank = contact_rank(&contact, chat_id, self.inbox_id, phone.as_deref());
+                if rank.is_some_and(|r| best.as_ref().is_none_or(|(b, _)| r < *b)) {
+                    best = rank.map(|r| (r, contact));
+                }
+            }
+            let exact = best.as_ref().is_some_and(|(r, _)| *r == 0);
+            if exact || !found.meta.and_then(|m| m.has_more).unwrap_or(false) {
+                break;
+            }
+        }
+        Ok(best.map(|(_, c)| c.into()))
+    }
+
+    /// Creates the contact of `chat_id` with a contact_inbox in our inbox. When Chatwoot answers that
+    /// it already exists (422 "already been taken"), returns the existing one.
+    pub async fn create_contact(&self, chat_id: &str, name: Option<&str>) -> Result<Contact, ChatwootError> {
+        let body = contact_request(self.inbox_id, chat_id, name);
+        match self
+            .call::<CreateContactResponse>(Method::POST, "contacts", &[], Some(&body))
+            .await
+        {
+            Ok(created) => Ok(created.payload.contact.into()),
+            Err(ChatwootError::Fatal {
+                status: Some(422),
+                message,
+            }) if message.contains("already been taken") => match self.find_contact(chat_id).await? {
+                Some(contact) => Ok(contact),
+                None => Err(ChatwootError::Fatal {
+                    status: Some(422),
+                    message,
+                }),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The contact's most recently active conversation in our inbox that is not resolved.
+    pub async fn find_conversation(&self, contact_id: u64) -> Result<Option<Conversation>, ChatwootError> {
+        let path = format!("contacts/{contact_id}/conversations");
+        let list: ConversationList = self.call(Method::GET, &path, &[], None).await?;
+        Ok(pick_conversation(list.payload.unwrap_or_default(), self.inbox_id))
+    }
+
+    /// Creates a `pending` conversation for the contact in our inbox, tagged with the chat and gateway.
+    pub async fn create_conversation(
+        &self,
+        contact_id: u64,
+        chat_id: &str,
+        gateway: &str,
+    ) -> Result<Conversation, ChatwootError> {
+        let body = conversation_request(self.inbox_id, contact_id, chat_id, gateway);
+        let raw: RawConversation = self.call(Method::POST, "conversations", &[], Some(&body)).await?;
+        Ok(raw.into())
+    }
+
+    /// One conversation by display id.
+    pub async fn get_conversation(&self, conversation_id: u64) -> Result<Conversation, ChatwootError> {
+        let path = format!("conversations/{conversation_id}");
+        let raw: RawConversation = self.call(Method::GET, &path, &[], None).await?;
+        Ok(raw.into())
+    }
+
+    /// Creates a text message in the conversation.
+    pub async fn create_message(
+        &self,
+        conversation_id: u64,
+        msg: &NewMessage,
+    ) -> Result<Message, ChatwootError> {
+        let path = format!("conversations/{conversation_id}/messages");
+        let body = message_request(msg);
+        let raw: RawMessage = self.call(Method::POST, &path, &[], Some(&body)).await?;
+        Ok(raw.into())
+    }
+
+    /// Up to 20 messages, ascending: the latest, or those with ids below `before`. Includes private
+    /// notes and activity messages.
+    pub async fn list_messages(
+        &self,
+        conversation_id: u64,
+        before: Option<u64>,
+    ) -> Result<Vec<Message>, ChatwootError> {
+        let path = format!("conversations/{conversation_id}/messages");
+        let query: Vec<_> = before.map(|id| ("before", id.to_string())).into_iter().collect();
+        let list: MessageList = self.call(Method::GET, &path, &query, None).await?;
+        let mut messages: Vec<Message> = list
+            .payload
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        messages.sort_by_key(|m| m.id);
+        Ok(messages)
+    }
+
+    /// Sets the conversation's status (`open`, `pending`, `resolved`, `snoozed`).
+    pub async fn toggle_status(&self, conversation_id: u64, status: &str) -> Result<(), ChatwootError> {
+        let path = format!("conversations/{conversation_id}/toggle_status");
+        let body = json!({ "status": status });
+        let _: Value = self.call(Method::POST, &path, &[], Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Sends one request to `{base}/api/v1/accounts/{account}/{path}` and decodes a 2xx JSON body.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T, ChatwootError> {
+        let what = format!("{method} {path}");
+        let url = format!("{}/api/v1/accounts/{}/{path}", self.base_url, self.account_id);
+        let mut token =
+            HeaderValue::from_str(self.token.expose_secret()).map_err(|_| ChatwootError::Fatal {
+                status: None,
+                message: "the API token is not a valid header value".into(),
+            })?;
+        token.set_sensitive(true);
+        let mut request = self.http.request(method, url).header("api_access_token", token);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let started = Instant::now();
+        let response = request.send().await.map_err(|e| transport_error(&what, e))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let text = response.text().await.map_err(|e| transport_error(&what, e))?;
+        tracing::debug!(
+            request = %what,
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "chatwoot request"
+        );
+        if !status.is_success() {
+            return Err(status_error(&what, status, retry_after, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| ChatwootError::Fatal {
+            status: Some(status.as_u16()),
+            message: format!("{what}: unexpected response body: {e}"),
+        })
+    }
+}
+
+/// The digits of a chat whose id is a phone number (`…@c.us`, `…@s.whatsapp.net`) and fits E.164.
+fn phone_digits(chat_id: &str) -> Option<&str> {
+    let (user, server) = chat_id.split_once('@')?;
+    let phone_chat = matches!(server, "c.us" | "s.whatsapp.net");
+    let e164 =
+        (2..=15).contains(&user.len()) && user.bytes().all(|b| b.is_ascii_digit()) && !user.starts_with('0');
+    (phone_chat && e164).then_some(user)
+}
+
+/// `POST contacts` body: identifier and source_id are the chat id; the phone only for phone chats.
+fn contact_request(inbox_id: u64, chat_id: &str, name: Option<&str>) -> Value {
+    let phone = phone_digits(chat_id).map(|d| format!("+{d}"));
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .or_else(|| phone.clone())
+        .unwrap_or_else(|| chat_id.to_string());
+    let mut body = json!({
+        "inbox_id": inbox_id,
+        "name": name,
+        "identifier": chat_id,
+        "source_id": chat_id,
+        "custom_attributes": {},
+    });
+    if let Some(phone) = phone {
+        body["phone_number"] = json!(phone);
+    }
+    body
+}
+
+/// `POST conversations` body.
+fn conversation_request(inbox_id: u64, contact_id: u64, chat_id: &str, gateway: &str) -> Value {
+    json!({
+        "inbox_id": inbox_id,
+        "contact_id": contact_id,
+        "source_id": chat_id,
+        "status": "pending",
+        "custom_attributes": { "wa_gateway": gateway, "wa_chat_id": chat_id },
+        "additional_attributes": {},
+    })
+}
+
+/// `POST conversations/{id}/messages` body.
+fn message_request(msg: &NewMessage) -> Value {
+    json!({
+        "content": msg.content,
+        "message_type": msg.message_type,
+        "private": msg.private,
+        "content_type": "text",
+        "source_id": msg.source_id,
+        "content_attributes": {},
+    })
+}
+
+/// How well a search hit matches the chat: 0 identifier, 1 contact_inbox in our inbox, 2 phone.
+fn contact_rank(contact: &RawContact, chat_id: &str, inbox_id: u64, phone: Option<&str>) -> Option<u8> {
+    let in_our_inbox = |ci: &RawContactInbox| {
+        ci.source_id.as_deref() == Some(chat_id) && ci.inbox.as_ref().and_then(|i| i.id) == Some(inbox_id)
+    };
+    if contact.identifier.as_deref() == Some(chat_id) {
+        Some(0)
+    } else if contact.contact_inboxes.iter().flatten().any(in_our_inbox) {
+        Some(1)
+    } else if phone.is_some() && contact.phone_number.as_deref() == phone {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// The most recently active unresolved conversation in `inbox_id` (ties: the newest id).
+fn pick_conversation(list: Vec<RawConversation>, inbox_id: u64) -> Option<Conversation> {
+    list.into_iter()
+        .filter(|c| c.inbox_id == Some(inbox_id) && c.status.as_deref() != Some("resolved"))
+        .max_by_key(|c| (c.last_activity_at, c.id))
+        .map(Into::into)
+}
+
+fn transport_error(what: &str, e: reqwest::Error) -> ChatwootError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let fatal = e.is_builder();
+    let e = e.without_url();
+    let mut message = format!("{what}: {kind}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    if fatal {
+        ChatwootError::Fatal {
+            status: None,
+            message,
+        }
+    } else {
+        ChatwootError::Retryable {
+            status: None,
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+/// 429, 408 and 5xx are retryable, and so is the 422 of the per-conversation flood limit (200 messages
+/// a minute), which passes within a minute. Every other 4xx is fatal.
+fn status_error(what: &str, status: StatusCode, retry_after: Option<Duration>, body: &str) -> ChatwootError {
+    let detail = error_detail(body);
+    let flooded = status == StatusCode::UNPROCESSABLE_ENTITY && detail.contains("Too many messages");
+    let retry_after = retry_after.or(flooded.then_some(FLOOD_BACKOFF));
+    let message = format!("{what}: HTTP {}: {detail}", status.as_u16());
+    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+        || flooded;
+    if retryable {
+        ChatwootError::Retryable {
+            status: Some(status.as_u16()),
+            message,
+            retry_after,
+        }
+    } else {
+        ChatwootError::Fatal {
+            status: Some(status.as_u16()),
+            message,
+        }
+    }
+}
+
+/// The error text of a Chatwoot error body: `error`, `message` or `errors`, else the trimmed text.
+fn error_detail(body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let field = |name: &str| match parsed.as_ref().and_then(|v| v.get(name)) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Some(Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    };
+    field("error")
+        .or_else(|| field("message"))
+        .or_else(|| field("errors"))
+        .unwrap_or_else(|| body.trim().chars().take(200).collect())
+}
+
+/// `Retry-After` in seconds (HTTP dates are ignored).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+// ---- wire shapes (lenient) ----
+
+#[derive(Deserialize)]
+struct SearchResponse {
+    meta: Option<SearchMeta>,
+    payload: Option<Vec<RawContact>>,
+}
+
+#[derive(Deserialize)]
+struct SearchMeta {
+    has_more: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct CreateContactResponse {
+    payload: CreateContactPayload,
+}
+
+#[derive(Deserialize)]
+struct CreateContactPayload {
+    contact: RawContact,
+}
+
+#[derive(Deserialize)]
+struct RawContact {
+    id: u64,
+    name: Option<String>,
+    identifier: Option<String>,
+    phone_number: Option<String>,
+    contact_inboxes: Option<Vec<RawContactInbox>>,
+}
+
+#[derive(Deserialize)]
+struct RawContactInbox {
+    source_id: Option<String>,
+    inbox: Option<RawId>,
+}
+
+#[derive(Deserialize)]
+struct RawId {
+    id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ConversationList {
+    payload: Option<Vec<RawConversation>>,
+}
+
+#[derive(Deserialize)]
+struct RawConversation {
+    id: u64,
+    inbox_id: Option<u64>,
+    status: Option<String>,
+    meta: Option<RawConversationMeta>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    last_activity_at: i64,
+}
+
+#[derive(Deserialize)]
+struct RawConversationMeta {
+    assignee: Option<RawId>,
+}
+
+#[derive(Deserialize)]
+struct MessageList {
+    payload: Option<Vec<RawMessage>>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    id: u64,
+    content: Option<String>,
+    #[serde(default = "unknown_message_type", deserialize_with = "lenient_message_type")]
+    message_type: i64,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    private: bool,
+    source_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    created_at: i64,
+    sender: Option<RawSender>,
+    /// The model name (`Contact`, `User`, `AgentBot`), present in some nested shapes.
+    sender_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawSender {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+impl From<RawContact> for Contact {
+    fn from(raw: RawContact) -> Self {
+        Contact {
+            id: raw.id,
+            name: raw.name,
+            identifier: raw.identifier,
+            phone_number: raw.phone_number,
+        }
+    }
+}
+
+impl From<RawConversation> for Conversation {
+    fn from(raw: RawConversation) -> Self {
+        Conversation {
+            id: raw.id,
+            inbox_id: raw.inbox_id.unwrap_or_default(),
+            status: raw.status.unwrap_or_default(),
+            assignee_id: raw.meta.and_then(|m| m.assignee).and_then(|a| a.id),
+        }
+    }
+}
+
+impl From<RawMessage> for Message {
+    fn from(raw: RawMessage) -> Self {
+        let model_type = raw.sender_type.map(|t| match t.as_str() {
+            "Contact" => "contact".to_string(),
+            "User" => "user".to_string(),
+            "AgentBot" => "agent_bot".to_string(),
+            _ => t.to_lowercase(),
+        });
+        Message {
+            id: raw.id,
+            content: raw.content,
+            message_type: raw.message_type,
+            private: raw.private,
+            source_id: raw.source_id,
+            created_at: raw.created_at,
+            sender_type: raw.sender.and_then(|s| s.kind).or(model_type),
+        }
+    }
+}
+
+/// An integer that may arrive as a float, a numeric string or null (null and other strings: 0).
+fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .unwrap_or_default(),
+        Value::String(s) => s.trim().parse::<f64>().map(|f| f as i64).unwrap_or_default(),
+        _ => 0,
+    })
+}
+
+/// An unknown `message_type`: never mistaken for a customer's message.
+fn unknown_message_type() -> i64 {
+    -1
+}
+
+/// `message_type` as the REST integer, or the webhook's name; anything else is -1.
+fn lenient_message_type<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_i64().unwrap_or(-1),
+        Value::String(s) => match s.as_str() {
+            "incoming" => 0,
+            "outgoing" => 1,
+            "activity" => 2,
+            "template" => 3,
+            _ => -1,
+        },
+        _ => -1,
+    })
+}
+
+/// A boolean that may arrive as null.
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(matches!(Value::deserialize(d)?, Value::Bool(true)))
+}
+
+#[cfg(test)]
+mod tests;

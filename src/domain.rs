@@ -1,0 +1,105 @@
+//! Plain data shared by every module: what arrives from a gateway, what a chat's queue holds, and what
+//! a chat's history is made of. No I/O here; everything is `serde` so the store can keep it as JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// Which WhatsApp gateway a chat talks through. A chat answers through the gateway it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    /// WAHA (WhatsApp HTTP API), `POST /webhooks/waha`.
+    Waha,
+    /// Meta's WhatsApp Cloud API, `POST /webhooks/meta`.
+    Meta,
+}
+
+impl GatewayKind {
+    /// The lowercase name used in keys, metrics and Chatwoot custom attributes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Waha => "waha",
+            GatewayKind::Meta => "meta",
+        }
+    }
+}
+
+/// A customer's message, normalised from any gateway's webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The gateway it came through (and the one the reply goes back through).
+    pub gateway: GatewayKind,
+    /// The chat to answer: `…@c.us`, `…@lid`, `…@s.whatsapp.net`, or a Cloud API `wa_id`.
+    pub chat_id: String,
+    /// The gateway's stable message id (WAHA: the third segment of `payload.id`; Meta: the wamid).
+    /// Dedupe, history entries and Chatwoot `source_id`s are keyed on it.
+    pub message_id: String,
+    /// What the agent reads: the text, or a bracketed placeholder plus caption for media.
+    pub text: String,
+    /// The customer's WhatsApp profile name, when the gateway tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
+    /// When the customer sent it, unix seconds (0 when unknown).
+    #[serde(default)]
+    pub timestamp: i64,
+}
+
+/// What the chat queue holds: every event that must be handled in the chat's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// A customer message for the agent to answer.
+    Customer(InboundMessage),
+}
+
+/// One entry of a chat's inbox: an event and when the service accepted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unix milliseconds at acceptance; the debounce window counts from the newest one.
+    pub accepted_ms: i64,
+    /// The event itself.
+    pub event: ChatEvent,
+}
+
+impl Envelope {
+    /// The chat this envelope belongs to.
+    pub fn chat_id(&self) -> &str {
+        match &self.event {
+            ChatEvent::Customer(m) => &m.chat_id,
+        }
+    }
+}
+
+/// Who said a history entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The customer on WhatsApp.
+    Customer,
+    /// The AI agent (this service).
+    Agent,
+    /// A human agent replying from Chatwoot.
+    Human,
+}
+
+/// One message of a chat's history, oldest first in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Stable id: the gateway message id for customer messages, `r-…` for the agent's replies,
+    /// `cw-<id>` for Chatwoot messages the service did not create. Fills and replays never
+    /// duplicate an id.
+    pub id: String,
+    /// Who said it.
+    pub role: Role,
+    /// What was said.
+    pub text: String,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// The current time in unix milliseconds.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

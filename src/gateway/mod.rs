@@ -1,0 +1,111 @@
+//! WhatsApp gateways: parsing each gateway's webhooks into one [`InboundMessage`](crate::domain::InboundMessage)
+//! and sending replies back through the gateway a chat came from.
+//!
+//! [`Gateway`] is the sending side. Each implementation classifies its failures the same way:
+//! [`GatewayError::Retryable`] when trying later can help (timeouts, connection errors, a session that
+//! is not ready, rate limits, 5xx), [`GatewayError::Fatal`] when it cannot (bad credentials, unknown
+//! route, rejected request). Error messages never contain credentials. When no gateway is configured,
+//! [`LogOnlyGateway`] logs replies instead of sending them.
+
+pub mod waha;
+
+use std::time::Duration;
+
+use crate::domain::GatewayKind;
+
+/// What a gateway tells about a message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SentMessage {
+    /// The gateway's id of the sent message, when its answer carried one.
+    pub id: Option<String>,
+}
+
+/// Why a gateway did not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Worth trying again later.
+    #[error("gateway temporarily unavailable: {message}")]
+    Retryable {
+        /// What went wrong, without secrets.
+        message: String,
+        /// How long the gateway asked us to wait (`Retry-After`), when it said.
+        retry_after: Option<Duration>,
+    },
+    /// Trying again will not help.
+    #[error("gateway failed: {message}")]
+    Fatal {
+        /// What went wrong, without secrets.
+        message: String,
+    },
+}
+
+impl GatewayError {
+    /// Whether the queue should retry the send.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, GatewayError::Retryable { .. })
+    }
+}
+
+/// Sends text to a WhatsApp chat.
+#[async_trait::async_trait]
+pub trait Gateway: Send + Sync {
+    /// Which gateway this is; a chat is answered through the gateway it came from.
+    fn kind(&self) -> GatewayKind;
+    /// Sends `text` to `chat_id`.
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError>;
+}
+
+/// Stands in for a gateway that is not configured: replies are logged, not sent.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOnlyGateway {
+    kind: GatewayKind,
+}
+
+impl LogOnlyGateway {
+    /// A stand-in for the `kind` gateway.
+    pub fn new(kind: GatewayKind) -> Self {
+        Self { kind }
+    }
+}
+
+#[async_trait::async_trait]
+impl Gateway for LogOnlyGateway {
+    fn kind(&self) -> GatewayKind {
+        self.kind
+    }
+
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError> {
+        tracing::info!(
+            gateway = self.kind.as_str(),
+            chat_id,
+            reply_chars = text.chars().count(),
+            "no gateway configured: reply logged, not sent"
+        );
+        tracing::debug!(gateway = self.kind.as_str(), chat_id, text, "unsent reply");
+        Ok(SentMessage { id: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn log_only_gateway_accepts_without_an_id() {
+        let gateway = LogOnlyGateway::new(GatewayKind::Meta);
+        assert_eq!(gateway.kind(), GatewayKind::Meta);
+        let sent = gateway.send_text("31641238876@c.us", "Hallo").await.unwrap();
+        assert_eq!(sent, SentMessage { id: None });
+    }
+
+    #[test]
+    fn retryable_is_told_apart_from_fatal() {
+        let retry = GatewayError::Retryable {
+            message: "x".into(),
+            retry_after: None,
+        };
+        let fatal = GatewayError::Fatal { message: "x".into() };
+        assert!(retry.is_retryable());
+        assert!(!fatal.is_retryable());
+    }
+}

@@ -1,0 +1,216 @@
+//! Per-chat history: the store's list is the cache, Chatwoot the system of record behind it.
+//!
+//! - Writes happen the moment an exchange happens, in the turn's atomic commit (`Store::commit_turn`).
+//! - A miss pages back through Chatwoot's list-messages API (`before=`) until the window is full and
+//!   fills the cache (read-through) without clobbering an append that raced with the fill.
+//! - A store error falls back to Chatwoot, so the turn goes on while Redis is down.
+//! - Chatwoot messages map back to history ids through their `wa-agent:` `source_id`, so a message the
+//!   service mirrored is never counted twice. Private notes, activity messages and empty ones are skipped.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::chatwoot::Message;
+use crate::domain::{HistoryEntry, Role};
+use crate::mirror::{ChatState, Mirror, SOURCE_ID_PREFIX};
+use crate::store::Store;
+
+/// Pages read back at most on a miss (20 messages a page).
+const MAX_PAGES: usize = 50;
+
+/// Where a turn's history came from; logged and counted per turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistorySource {
+    /// The Redis list (Chatwoot configured behind it).
+    Cache,
+    /// Read through from Chatwoot (a miss, or the store failed).
+    Chatwoot,
+    /// The store alone: no Chatwoot configured (or Chatwoot failed on a miss).
+    Store,
+}
+
+impl HistorySource {
+    /// Label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistorySource::Cache => "cache",
+            HistorySource::Chatwoot => "chatwoot",
+            HistorySource::Store => "store",
+        }
+    }
+}
+
+/// A loaded history.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Entries, oldest first, at most the window.
+    pub entries: Vec<HistoryEntry>,
+    /// Where they came from.
+    pub source: HistorySource,
+    /// Whether the store holds them (else the turn's commit must start the list with them).
+    pub in_store: bool,
+}
+
+/// History over the store, read through from Chatwoot.
+#[derive(Clone)]
+pub struct History {
+    store: Arc<dyn Store>,
+    mirror: Mirror,
+    window: usize,
+    ttl: Duration,
+}
+
+impl History {
+    /// History keeping `window` entries for `ttl` after the last write.
+    pub fn new(store: Arc<dyn Store>, mirror: Mirror, window: usize, ttl: Duration) -> Self {
+        Self {
+            store,
+            mirror,
+            window,
+            ttl,
+        }
+    }
+
+    /// Entries kept per chat.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Idle time after which a chat's cached history expires.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The chat's history for a turn, without the entries whose ids are in `exclude` (the messages
+    /// the turn is about to answer, should a replay find them recorded already).
+    pub async fn load(&self, chat_id: &str, state: Option<ChatState>, exclude: &HashSet<&str>) -> Loaded {
+        let loaded = match self.store.history(chat_id).await {
+            Ok(Some(entries)) => {
+                let source = if self.mirror.enabled() {
+                    HistorySource::Cache
+                } else {
+                    HistorySource::Store
+                };
+                Loaded {
+                    entries,
+                    source,
+                    in_store: true,
+                }
+            }
+            Ok(None) => {
+                let mut loaded = self.read_through(chat_id, state).await;
+                if loaded.source == HistorySource::Chatwoot && !loaded.entries.is_empty() {
+                    match self
+                        .store
+                        .fill_history(chat_id, &loaded.entries, self.window, self.ttl)
+                        .await
+                    {
+                        Ok(()) => loaded.in_store = true,
+                        Err(e) => tracing::warn!(chat_id, error = %e, "could not fill the history cache"),
+                    }
+                }
+                loaded
+            }
+            Err(e) => {
+                tracing::warn!(chat_id, error = %e, "history cache unavailable; reading Chatwoot");
+                self.read_through(chat_id, state).await
+            }
+        };
+        self.finish(loaded, exclude)
+    }
+
+    fn finish(&self, mut loaded: Loaded, exclude: &HashSet<&str>) -> Loaded {
+        loaded.entries.retain(|e| !exclude.contains(e.id.as_str()));
+        if loaded.entries.len() > self.window {
+            loaded.entries.drain(..loaded.entries.len() - self.window);
+        }
+        loaded
+    }
+
+    async fn read_through(&self, chat_id: &str, state: Option<ChatState>) -> Loaded {
+        let empty = Loaded {
+            entries: Vec::new(),
+            source: HistorySource::Store,
+            in_store: false,
+        };
+        let Some(cw) = self.mirror.chatwoot() else {
+            return empty;
+        };
+        let conversation = match self.mirror.conversation(chat_id, state, false).await {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                return Loaded {
+                    source: HistorySource::Chatwoot,
+                    ..empty
+                };
+            }
+            Err(e) => {
+                tracing::warn!(chat_id, error = %e, "Chatwoot unavailable for the history read-through");
+                return empty;
+            }
+        };
+        let mut entries: Vec<HistoryEntry> = Vec::new();
+        let mut before = None;
+        for _ in 0..MAX_PAGES {
+            let page = match cw.list_messages(conversation, before).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(chat_id, error = %e, "Chatwoot list-messages failed mid read-through");
+                    break;
+                }
+            };
+            let Some(oldest) = page.iter().map(|m| m.id).min() else {
+                break;
+            };
+            let mut older = from_chatwoot(&page);
+            older.append(&mut entries);
+            entries = older;
+            if entries.len() >= self.window || before == Some(oldest) {
+                break;
+            }
+            before = Some(oldest);
+        }
+        dedupe_ids(&mut entries);
+        Loaded {
+            entries,
+            source: HistorySource::Chatwoot,
+            in_store: false,
+        }
+    }
+}
+
+/// Keep the first entry of each id.
+fn dedupe_ids(entries: &mut Vec<HistoryEntry>) {
+    let mut seen = HashSet::new();
+    entries.retain(|e| seen.insert(e.id.clone()));
+}
+
+/// Chatwoot REST messages (ascending) as history entries: private notes, activity and empty messages
+/// skipped; `wa-agent:` source ids mapped back to the service's own ids.
+pub fn from_chatwoot(messages: &[Message]) -> Vec<HistoryEntry> {
+    messages
+        .iter()
+        .filter(|m| !m.private)
+        .filter_map(|m| {
+            let text = m.content.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+            let ours = m
+                .source_id
+                .as_deref()
+                .and_then(|s| s.strip_prefix(SOURCE_ID_PREFIX));
+            let role = match m.message_type {
+                0 => Role::Customer,
+                1 | 3 if ours.is_some() && m.message_type == 1 => Role::Agent,
+                1 | 3 => Role::Human,
+                _ => return None,
+            };
+            let id = ours.map(str::to_owned).unwrap_or_else(|| format!("cw-{}", m.id));
+            Some(HistoryEntry {
+                id,
+                role,
+                text: text.to_owned(),
+                at: m.created_at.saturating_mul(1000),
+            })
+        })
+        .collect()
+}

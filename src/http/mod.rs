@@ -1,0 +1,182 @@
+//! The HTTP surface: webhook intake, health, readiness and metrics.
+//!
+//! Handlers are thin: read the raw body (size and content type checked), verify the signature on those
+//! bytes, parse, and hand over to [`crate::queue::accept_message`]. 200 is answered only once the
+//! message is durably queued.
+
+pub mod error;
+pub mod signatures;
+mod waha;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::domain::InboundMessage;
+use crate::store::{Accept, Store};
+use error::ApiError;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Time a sender has to deliver its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// The store (queue, dedupe).
+    pub store: Arc<dyn Store>,
+    /// Prometheus renderer.
+    pub metrics: PrometheusHandle,
+    /// False once shutdown began: intake answers 503.
+    pub accepting: Arc<AtomicBool>,
+}
+
+/// The router. Webhook routes are mounted when `with_webhooks` (roles `all` and `api`).
+pub fn router(state: AppState, with_webhooks: bool) -> Router {
+    let mut app = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text));
+    if with_webhooks {
+        app = app.route("/webhooks/waha", post(waha::webhook));
+    }
+    app.fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::disable())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(app): State<AppState>) -> Response {
+    if !app.accepting.load(Ordering::SeqCst) {
+        let body = json!({"status": "unavailable", "down": ["shutting_down"]});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    match app.store.ping().await {
+        Ok(()) => Json(json!({"status": "ready", "store": app.store.kind()})).into_response(),
+        Err(e) => {
+            let body = json!({"status": "unavailable", "down": [app.store.kind()], "error": e.to_string()});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(app): State<AppState>) -> Response {
+    if let Ok(Ok(stats)) = tokio::time::timeout(Duration::from_millis(500), app.store.queue_stats()).await {
+        metrics::gauge!("wa_agent_queue_pending_signals").set(stats.pending_signals as f64);
+    }
+    let mut resp = app.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// Read a webhook body: JSON content type (415), at most [`BODY_LIMIT`] bytes (413).
+pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if essence != "application/json"
+            && !(essence.starts_with("application/") && essence.ends_with("+json"))
+        {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type must be application/json, got {essence:?}"
+            )));
+        }
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT) {
+        return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+    }
+    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_large {
+            ApiError::PayloadTooLarge(BODY_LIMIT)
+        } else {
+            ApiError::InvalidPayload(format!("body: {e}"))
+        }
+    })
+}
+
+/// What the intake answers for a handled webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Durably queued (or a duplicate of something queued).
+    Accepted { duplicate: bool },
+    /// Well-formed but not for the agent.
+    Ignored(String),
+}
+
+impl IntoResponse for Handled {
+    fn into_response(self) -> Response {
+        match self {
+            Handled::Accepted { duplicate: false } => Json(json!({"status": "accepted"})).into_response(),
+            Handled::Accepted { duplicate: true } => {
+                Json(json!({"status": "accepted", "duplicate": true})).into_response()
+            }
+            Handled::Ignored(reason) => Json(json!({"status": "ignored", "reason": reason})).into_response(),
+        }
+    }
+}
+
+impl AppState {
+    /// Queue a customer message; 503 when the store cannot take it or shutdown began.
+    pub async fn accept(&self, dedupe_id: &str, message: InboundMessage) -> Result<Handled, ApiError> {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(ApiError::Unavailable("shutting down; retry later".into()));
+        }
+        match crate::queue::accept_message(self.store.as_ref(), dedupe_id, message).await {
+            Ok(Accept::Accepted) => Ok(Handled::Accepted { duplicate: false }),
+            Ok(Accept::Duplicate) => Ok(Handled::Accepted { duplicate: true }),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not queue a message; answering 503");
+                Err(ApiError::Unavailable(
+                    "the message could not be queued; retry later".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// Count a webhook's outcome.
+pub fn count_webhook(route: &'static str, outcome: &'static str) {
+    metrics::counter!("wa_agent_webhooks_total", "route" => route, "outcome" => outcome).increment(1);
+}

@@ -1,0 +1,65 @@
+//! `POST /webhooks/waha`.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use tracing::Instrument;
+
+use super::error::ApiError;
+use super::{AppState, Handled, count_webhook, read_body, signatures};
+use crate::gateway::waha::{WahaEvent, WahaParseError, parse_webhook};
+
+/// Verify, parse and queue one WAHA webhook.
+pub async fn webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Handled, ApiError> {
+    let span = tracing::info_span!(
+        "webhook",
+        route = "waha",
+        chat_id = tracing::field::Empty,
+        message_id = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
+    async move {
+        let result = handle(&app, &headers, body).await;
+        let outcome = match &result {
+            Ok(Handled::Accepted { duplicate: false }) => "accepted",
+            Ok(Handled::Accepted { duplicate: true }) => "duplicate",
+            Ok(Handled::Ignored(_)) => "ignored",
+            Err(e) => e.outcome(),
+        };
+        tracing::Span::current().record("outcome", outcome);
+        count_webhook("waha", outcome);
+        match &result {
+            Err(e) => tracing::info!(error = %e, "webhook refused"),
+            Ok(Handled::Ignored(reason)) => tracing::debug!(%reason, "webhook ignored"),
+            Ok(_) => tracing::info!("webhook accepted"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Handled, ApiError> {
+    let bytes = read_body(headers, body).await?;
+    if let Some(key) = &app.settings.waha_webhook_hmac_key {
+        signatures::verify_waha(key, headers, &bytes)?;
+    }
+    match parse_webhook(&bytes, app.settings.allow_groups) {
+        Err(WahaParseError::InvalidJson(m)) => {
+            Err(ApiError::InvalidJson(format!("the body is not JSON: {m}")))
+        }
+        Err(WahaParseError::InvalidPayload(m)) => Err(ApiError::InvalidPayload(m)),
+        Ok(WahaEvent::Ignored { reason }) => Ok(Handled::Ignored(reason)),
+        Ok(WahaEvent::Message { session, message }) => {
+            let span = tracing::Span::current();
+            span.record("chat_id", message.chat_id.as_str());
+            span.record("message_id", message.message_id.as_str());
+            let dedupe_id = format!("{session}:{}", message.message_id);
+            app.accept(&dedupe_id, message).await
+        }
+    }
+}

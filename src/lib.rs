@@ -1,0 +1,20 @@
+//! wa-agent: a WhatsApp AI agent that remembers every conversation and mirrors it in Chatwoot.
+//!
+//! The flow of one message: a gateway webhook is verified, parsed and accepted atomically into the
+//! chat's inbox (`queue`); a worker claims the chat, waits out the debounce window, loads the chat's
+//! history (`history`), asks the agent (`agent`), sends the reply (`gateway`), appends the exchange to
+//! the history and mirrors it to Chatwoot (`chatwoot`). See `DESIGN.md` in the shared folder.
+
+pub mod agent;
+pub mod app;
+pub mod chatwoot;
+pub mod config;
+pub mod domain;
+pub mod gateway;
+pub mod history;
+pub mod http;
+pub mod mirror;
+pub mod queue;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,66 @@
+//! Every key the service writes, in one place. All start with `REDIS_KEY_PREFIX`.
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `dedupe:{gateway}:{id}` | string | a gateway message id seen in the last 24 h |
+//! | `inbox:{chat}` | list | envelopes accepted and not yet handled, oldest first |
+//! | `work` | stream | "chat has work" signals, read by the `workers` consumer group |
+//! | `lease:{chat}` | string | the worker holding the chat (`PX` expiry, renewed during a turn) |
+//! | `history:{chat}` | list | the chat's history entries (JSON), oldest first, trimmed to the window |
+//! | `outbox:{chat}` | list | mirror jobs waiting for Chatwoot, in order |
+//! | `outbox-chats` | set | chats whose outbox is not empty |
+//! | `chat:{chat}` | string | chat state (JSON): gateway, name, Chatwoot contact and conversation |
+
+/// Key builder bound to one prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `{prefix}{suffix}`.
+    pub fn raw(&self, suffix: &str) -> String {
+        format!("{}{}", self.prefix, suffix)
+    }
+
+    /// The dedupe marker of a gateway message.
+    pub fn dedupe(&self, id: &str) -> String {
+        self.raw(&format!("dedupe:{id}"))
+    }
+    /// A chat's inbox.
+    pub fn inbox(&self, chat: &str) -> String {
+        self.raw(&format!("inbox:{chat}"))
+    }
+    /// The work stream.
+    pub fn work(&self) -> String {
+        self.raw("work")
+    }
+    /// A chat's lease.
+    pub fn lease(&self, chat: &str) -> String {
+        self.raw(&format!("lease:{chat}"))
+    }
+    /// A chat's history.
+    pub fn history(&self, chat: &str) -> String {
+        self.raw(&format!("history:{chat}"))
+    }
+    /// A chat's mirror outbox.
+    pub fn outbox(&self, chat: &str) -> String {
+        self.raw(&format!("outbox:{chat}"))
+    }
+    /// The set of chats with mirror jobs.
+    pub fn outbox_chats(&self) -> String {
+        self.raw("outbox-chats")
+    }
+}
+
+/// The consumer group of the work stream.
+pub const WORK_GROUP: &str = "workers";
+/// Approximate cap of the work stream (acknowledged entries are deleted; this bounds a backlog).
+pub const WORK_STREAM_MAXLEN: u64 = 1_000_000;

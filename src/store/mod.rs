@@ -1,0 +1,173 @@
+//! The state layer: every piece of shared state behind one trait, with two implementations.
+//!
+//! - [`redis::RedisStore`]: the production store. Every multi-key change is one Lua script, so it is
+//!   atomic across any number of instances sharing one Redis.
+//! - [`memory::MemoryStore`]: the embedded twin used when `REDIS_URL` is unset. Same semantics, one
+//!   process, lost on restart.
+//!
+//! Invariants both keep:
+//! - `accept` marks a message seen *and* queues it in one step: a message is never marked seen without
+//!   being queued, and never queued twice.
+//! - A chat's inbox is only shortened by `commit_turn`, in the same step that appends the turn's
+//!   messages to the history and queues their mirror jobs: a turn is either wholly recorded or not at all.
+//! - History appends and fills skip ids already present, so a replay or a read-through fill never
+//!   duplicates a message, and a fill never removes what a racing append wrote.
+//! - A chat lease is held by one holder at a time; `release_lease_if_idle` refuses while the inbox has
+//!   work, which closes the race between "inbox looked empty" and a message accepted just then.
+
+pub mod keys;
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{Envelope, HistoryEntry};
+
+/// A Redis (or embedded store) failure. Always retryable from the caller's point of view.
+#[derive(Debug, thiserror::Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// What `accept` did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// New: queued in the chat's inbox and signalled to the workers.
+    Accepted,
+    /// Seen within the dedupe window: nothing was queued.
+    Duplicate,
+}
+
+/// A "chat has work" signal read from the work stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// The stream entry id (acknowledged once the chat's inbox is drained).
+    pub id: String,
+    /// The chat with work.
+    pub chat_id: String,
+}
+
+/// How a lease release went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Released: the inbox was empty.
+    Released,
+    /// Kept: work arrived in the inbox; the holder must go on.
+    WorkWaiting,
+    /// The lease was no longer ours (expired or taken over).
+    Lost,
+}
+
+/// Everything the service keeps, behind one interface.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `redis` or `memory`, for logs and `/ready`.
+    fn kind(&self) -> &'static str;
+
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Atomically: mark `dedupe_key` seen for `dedupe_ttl` and, only if it was new, push the envelope
+    /// to its chat's inbox and signal the work stream.
+    async fn accept(
+        &self,
+        dedupe_key: &str,
+        dedupe_ttl: Duration,
+        env: &Envelope,
+    ) -> Result<Accept, StoreError>;
+
+    /// Wait up to `block` for the next signal for this consumer.
+    async fn next_signal(&self, consumer: &str, block: Duration) -> Result<Option<Signal>, StoreError>;
+
+    /// Acknowledge (and delete) a signal.
+    async fn ack_signal(&self, signal: &Signal) -> Result<(), StoreError>;
+
+    /// Claim for `consumer` the signals another consumer read but did not acknowledge for `min_idle`.
+    async fn reclaim_signals(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Signal>, StoreError>;
+
+    /// Number of signals not yet acknowledged and age in ms of the oldest queued envelope, for metrics.
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
+
+    /// Take the chat's lease for `ttl` if nobody holds it.
+    async fn acquire_lease(&self, chat_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Extend our lease and mark our signal as still being worked on. `false`: the lease is not ours.
+    async fn renew_lease(
+        &self,
+        chat_id: &str,
+        holder: &str,
+        ttl: Duration,
+        signal: &Signal,
+        consumer: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Release the lease only if the chat's inbox is empty.
+    async fn release_lease_if_idle(&self, chat_id: &str, holder: &str) -> Result<Release, StoreError>;
+
+    /// Release the lease whatever the inbox holds (shutdown, errors). Compare-and-delete.
+    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// The chat's inbox, oldest first.
+    async fn inbox(&self, chat_id: &str) -> Result<Vec<Envelope>, StoreError>;
+
+    /// Atomically: append `entries` to the history (skipping ids present; when the history is absent
+    /// all of them start it), trim to `window`, refresh `ttl`; drop the first `consumed` inbox entries;
+    /// queue `mirror_jobs` in the chat's outbox.
+    async fn commit_turn(&self, chat_id: &str, turn: &TurnCommit<'_>) -> Result<(), StoreError>;
+
+    /// The cached history, oldest first; `None` when absent (a miss).
+    async fn history(&self, chat_id: &str) -> Result<Option<Vec<HistoryEntry>>, StoreError>;
+
+    /// Read-through fill: start the history with `entries` (oldest first) or, if an append created it
+    /// meanwhile, put the missing ones in front of what is there. Trims and refreshes the TTL.
+    async fn fill_history(
+        &self,
+        chat_id: &str,
+        entries: &[HistoryEntry],
+        window: usize,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// A small JSON value (chat state, mappings) by key suffix.
+    async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Set a small JSON value by key suffix, with an optional TTL.
+    async fn set_value(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError>;
+
+    /// The first `n` mirror jobs of the chat's outbox, oldest first.
+    async fn outbox_peek(&self, chat_id: &str, n: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Remove the outbox head if it still equals `job`.
+    async fn outbox_pop(&self, chat_id: &str, job: &str) -> Result<(), StoreError>;
+
+    /// Chats whose outbox holds jobs.
+    async fn outbox_chats(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// One turn's changes, committed atomically by [`Store::commit_turn`].
+#[derive(Debug, Clone)]
+pub struct TurnCommit<'a> {
+    /// Inbox entries handled by the turn (removed from the head).
+    pub consumed: usize,
+    /// History entries to append, oldest first.
+    pub entries: &'a [HistoryEntry],
+    /// History window.
+    pub window: usize,
+    /// History TTL.
+    pub ttl: Duration,
+    /// Serialized mirror jobs for the outbox, in order.
+    pub mirror_jobs: &'a [String],
+}
+
+/// Queue figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Signals read or unread but not yet acknowledged.
+    pub pending_signals: u64,
+}

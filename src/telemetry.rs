@@ -1,0 +1,96 @@
+//! Logs and metrics set-up.
+//!
+//! Logs go through `tracing` (pretty or JSON by `LOG_FORMAT`, filtered by `RUST_LOG`). Metrics use the
+//! `metrics` facade with one process-wide Prometheus recorder, rendered by `GET /metrics`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Install the log subscriber (once per process; later calls are no-ops).
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let latency = [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("wa_agent_history_entries".into()),
+                        &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0],
+                    )
+                })
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe();
+                    handle
+                }
+                // Another recorder is installed (embedding); render our own empty one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "wa_agent_webhooks_total",
+        "Webhooks received, by route and outcome."
+    );
+    describe_counter!("wa_agent_turns_total", "Turns run, by outcome.");
+    describe_counter!(
+        "wa_agent_history_loads_total",
+        "History loads, by source (cache, chatwoot, store)."
+    );
+    describe_histogram!(
+        "wa_agent_history_entries",
+        "History entries given to the agent per turn."
+    );
+    describe_histogram!(
+        "wa_agent_agent_duration_seconds",
+        "Time the agent took per turn, retries included."
+    );
+    describe_histogram!(
+        "wa_agent_gateway_send_duration_seconds",
+        "Time sending a reply took, by gateway."
+    );
+    describe_histogram!(
+        "wa_agent_turn_duration_seconds",
+        "Time a turn took, debounce excluded."
+    );
+    describe_counter!("wa_agent_retries_total", "Retried external calls, by target.");
+    describe_counter!(
+        "wa_agent_reclaimed_total",
+        "Work reclaimed from a dead or stalled worker."
+    );
+    describe_counter!(
+        "wa_agent_mirror_messages_total",
+        "Messages mirrored to Chatwoot, by outcome."
+    );
+    describe_gauge!(
+        "wa_agent_queue_pending_signals",
+        "Work signals not yet acknowledged."
+    );
+}

@@ -1,0 +1,8 @@
+#![allow(dead_code)]
+
+pub mod app;
+pub mod fake_chatwoot;
+pub mod fake_llm;
+pub mod fake_waha;
+pub mod redis;
+pub mod waha_hooks;

@@ -1,0 +1,28 @@
+//! WAHA webhook bodies built from the shared fixture, for any chat, id and text.
+
+use serde_json::{Value, json};
+
+const MESSAGE: &str = include_str!("../../../shared/fixtures/waha/webhook_message.json");
+
+/// A WAHA `message` webhook from `chat_id` with message id `wa_id` saying `text` (compact JSON bytes).
+pub fn message(chat_id: &str, wa_id: &str, text: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_str(MESSAGE).expect("fixture");
+    let serialized = format!("false_{chat_id}_{wa_id}");
+    v["id"] = json!(format!("evt_{wa_id}"));
+    v["payload"]["id"] = json!(serialized);
+    v["payload"]["from"] = json!(chat_id);
+    v["payload"]["body"] = json!(text);
+    v["payload"]["_data"]["id"]["remote"] = json!(chat_id);
+    v["payload"]["_data"]["id"]["id"] = json!(wa_id);
+    v["payload"]["_data"]["id"]["_serialized"] = json!(serialized);
+    v["payload"]["_data"]["body"] = json!(text);
+    serde_json::to_vec(&v).expect("json")
+}
+
+/// A fixture file as compact bytes.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let v: Value = serde_json::from_str(&raw).expect("fixture json");
+    serde_json::to_vec(&v).expect("json")
+}
