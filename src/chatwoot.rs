@@ -7,8 +7,8 @@
 //! Invariants:
 //! - every request carries the `api_access_token` header; the token never appears in an error or a log;
 //! - every failure is either [`ChatwootError::Retryable`] (timeouts, connection failures, 429 with its
-//!   `Retry-After`, 5xx, the 422 of the 200-messages-a-minute flood limit) or [`ChatwootError::Fatal`] (every other 4xx, unreadable bodies), so the queue
-//!   knows what to try again;
+//!   `Retry-After`, 5xx, the 422 of the 200-messages-a-minute flood limit) or [`ChatwootError::Fatal`]
+//!   (every other 4xx, unreadable bodies), so the queue knows what to try again;
 //! - responses are parsed leniently: unknown fields are ignored and optional ones may be missing. REST
 //!   `message_type` is an integer (0 incoming, 1 outgoing, 2 activity, 3 template), times are unix;
 //! - conversation ids are the per-account display ids that API paths take.
