@@ -32,13 +32,46 @@ pub struct AgentInput<'a> {
     pub history: &'a [HistoryEntry],
     /// The customer's messages this turn answers, in arrival order.
     pub new_messages: &'a [String],
+    /// Whether the `handoff_to_human` tool is offered (only when a human can take over: Chatwoot).
+    pub offer_handoff: bool,
+}
+
+/// The model asked to hand the chat to a human.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    /// Why, in the model's words (or `unspecified` when its arguments did not parse).
+    pub reason: String,
 }
 
 /// The agent's answer to one turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentReply {
-    /// The text to send to the customer (trimmed, never empty).
+    /// The text to send to the customer (trimmed; empty only when `handoff` is set).
     pub text: String,
+    /// Set when the model called `handoff_to_human`: the text is then not sent.
+    pub handoff: Option<Handoff>,
+}
+
+/// Name of the tool that hands a chat to a human.
+pub const HANDOFF_TOOL: &str = "handoff_to_human";
+
+/// The `tools` entry offering [`HANDOFF_TOOL`].
+pub fn handoff_tool() -> Value {
+    json!({
+        "type": "function",
+        "function": {
+            "name": HANDOFF_TOOL,
+            "description": "Hand the conversation to a human colleague when the customer asks for a person, \
+                            when you cannot help, or for complaints, trade-ins and financing.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "reason": {"type": "string", "description": "Why a human should take over, in one sentence."}
+                },
+                "required": ["reason"]
+            }
+        }
+    })
 }
 
 /// Why the agent produced no reply.
@@ -100,11 +133,12 @@ pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
     messages
 }
 
-/// The reply text of a chat-completions response body: `choices[0].message.content`, trimmed.
+/// The answer in a chat-completions response body: `choices[0].message.content` (trimmed) and a
+/// `handoff_to_human` tool call, if any. Tool calls never become customer text.
 ///
-/// A body that is not JSON, or has no `choices[0].message`, is [`AgentError::Fatal`]; so is an empty or
-/// absent `content` (including a tool-call answer, which this agent does not request).
-pub fn parse_chat_response(body: &[u8]) -> Result<String, AgentError> {
+/// A body that is not JSON, or has no `choices[0].message`, is [`AgentError::Fatal`]; so is an answer
+/// with neither text nor a handoff.
+pub fn parse_chat_response(body: &[u8]) -> Result<AgentReply, AgentError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| AgentError::fatal(format!("unparseable chat-completions response: {e}")))?;
     let message = value
@@ -113,10 +147,36 @@ pub fn parse_chat_response(body: &[u8]) -> Result<String, AgentError> {
         .and_then(|c| c.get("message"))
         .filter(|m| m.is_object())
         .ok_or_else(|| AgentError::fatal("unparseable chat-completions response: no choices[0].message"))?;
-    match message.get("content").and_then(Value::as_str).map(str::trim) {
-        Some(text) if !text.is_empty() => Ok(text.to_owned()),
-        _ => Err(AgentError::fatal("empty reply")),
+    let handoff = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|call| call["function"]["name"] == HANDOFF_TOOL)
+        .map(|call| {
+            let args = call["function"]["arguments"].as_str().unwrap_or("");
+            let reason = serde_json::from_str::<Value>(args)
+                .ok()
+                .and_then(|a| {
+                    a.get("reason")
+                        .and_then(Value::as_str)
+                        .map(str::trim)
+                        .map(str::to_owned)
+                })
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "unspecified".to_owned());
+            Handoff { reason }
+        });
+    let text = message
+        .get("content")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("")
+        .to_owned();
+    if text.is_empty() && handoff.is_none() {
+        return Err(AgentError::fatal("empty reply"));
     }
+    Ok(AgentReply { text, handoff })
 }
 
 /// A client for an OpenAI-compatible chat-completions endpoint.
@@ -162,6 +222,10 @@ impl OpenAiAgent {
         if let Some(model) = &self.model {
             body["model"] = Value::String(model.clone());
         }
+        if input.offer_handoff {
+            body["tools"] = json!([handoff_tool()]);
+            body["tool_choice"] = json!("auto");
+        }
         body
     }
 }
@@ -192,8 +256,7 @@ impl Agent for OpenAiAgent {
         if !status.is_success() {
             return Err(status_error(status, &headers, &body));
         }
-        let text = parse_chat_response(&body)?;
-        Ok(AgentReply { text })
+        parse_chat_response(&body)
     }
 }
 
@@ -288,7 +351,7 @@ impl Agent for EchoAgent {
                 input.history.len()
             ));
         }
-        Ok(AgentReply { text })
+        Ok(AgentReply { text, handoff: None })
     }
 }
 

@@ -14,21 +14,56 @@ use crate::agent::{Agent, EchoAgent, OpenAiAgent};
 use crate::chatwoot::ChatwootClient;
 use crate::config::Settings;
 use crate::domain::GatewayKind;
+use crate::gateway::meta::MetaClient;
 use crate::gateway::waha::WahaClient;
 use crate::gateway::{Gateway, LogOnlyGateway};
 use crate::history::History;
 use crate::http::{AppState, router};
 use crate::mirror::Mirror;
 use crate::queue::{Runtime, Tuning};
-use crate::store::Store;
 use crate::store::memory::MemoryStore;
+use crate::store::migrations::{MigrationReport, migrate_or_wait};
 use crate::store::redis::RedisStore;
+use crate::store::{Store, StoreError};
 use crate::worker::{Gateways, Worker};
 
-/// Timeout of one gateway or Chatwoot request.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long in-flight turns may take to finish after a shutdown signal.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+/// How long start-up (and `wa-agent migrate`) waits for another process that is migrating.
+const MIGRATION_WAIT: Duration = Duration::from_secs(60);
+
+/// Apply the pending keyspace migrations (`migrations/`) with the history settings, waiting up to
+/// [`MIGRATION_WAIT`] while another process holds the migration lock.
+pub async fn apply_migrations(store: &dyn Store, settings: &Settings) -> Result<MigrationReport, StoreError> {
+    migrate_or_wait(
+        store,
+        settings.history_window,
+        settings.history_ttl,
+        MIGRATION_WAIT,
+    )
+    .await
+}
+
+/// Start-up migrations. Serving starts after them, so no turn reads a chat before its import. A
+/// failure does not stop the service: migrations only bring old state forward (0001 imports the
+/// replaced system's memory, and a chat missing from the cache is read from Chatwoot), the version is
+/// not recorded, and the next start or `wa-agent migrate` tries again.
+async fn migrate_at_start(store: &dyn Store, settings: &Settings) {
+    if settings.redis_url.is_none() {
+        return;
+    }
+    match apply_migrations(store, settings).await {
+        Ok(r) if r.locked_by_other => tracing::warn!(
+            report = %r,
+            "another process is still migrating the keyspace after a minute; serving meanwhile"
+        ),
+        Ok(r) => tracing::info!(report = %r, version = r.to_version, "keyspace migrations"),
+        Err(e) => tracing::error!(
+            error = %e,
+            "keyspace migrations failed; serving anyway (the next start or `wa-agent migrate` retries)"
+        ),
+    }
+}
 
 /// Open the store `settings` ask for.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
@@ -50,16 +85,30 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 fn gateways(settings: &Settings) -> Gateways {
     let waha: Arc<dyn Gateway> = match &settings.waha {
-        Some(w) => Arc::new(WahaClient::new(w, HTTP_TIMEOUT)),
+        Some(w) => Arc::new(WahaClient::new(w, settings.http_timeout)),
         None => {
             tracing::warn!("WAHA_BASE_URL is not set: replies to WAHA chats are logged, not sent");
             Arc::new(LogOnlyGateway::new(GatewayKind::Waha))
         }
     };
-    Gateways {
-        waha,
-        meta: Arc::new(LogOnlyGateway::new(GatewayKind::Meta)),
-    }
+    let meta: Arc<dyn Gateway> = match MetaClient::new(&settings.meta, settings.http_timeout) {
+        Some(client) => Arc::new(client),
+        None => {
+            let m = &settings.meta;
+            if m.access_token.is_some()
+                || m.phone_number_id.is_some()
+                || m.app_secret.is_some()
+                || m.verify_token.is_some()
+            {
+                tracing::warn!(
+                    "META_ACCESS_TOKEN and META_PHONE_NUMBER_ID are not both set: replies to Cloud API chats \
+                     are logged, not sent"
+                );
+            }
+            Arc::new(LogOnlyGateway::new(GatewayKind::Meta))
+        }
+    };
+    Gateways { waha, meta }
 }
 
 fn agent(settings: &Settings) -> Arc<dyn Agent> {
@@ -91,10 +140,11 @@ pub async fn run(
     let settings = Arc::new(settings);
     tracing::info!(settings = %settings.summary(), "wa-agent starting");
     let store = open_store(&settings).await?;
+    migrate_at_start(store.as_ref(), &settings).await;
     let chatwoot = settings
         .chatwoot
         .as_ref()
-        .map(|c| ChatwootClient::new(c, HTTP_TIMEOUT));
+        .map(|c| ChatwootClient::new(c, settings.http_timeout));
     if chatwoot.is_none() {
         tracing::warn!("Chatwoot is not configured: no mirroring; history lives in the store only");
     }
@@ -115,8 +165,14 @@ pub async fn run(
             agent: agent(&settings),
             gateways: gateways(&settings),
             system_prompt: settings.system_prompt.clone(),
+            handoff_message: settings.handoff_message.clone(),
+            bot_user: tokio::sync::OnceCell::new(),
         });
-        let tuning = Tuning::new(settings.debounce, settings.worker_concurrency);
+        let tuning = Tuning::new(
+            settings.debounce,
+            settings.reclaim_after,
+            settings.worker_concurrency,
+        );
         let runtime = Arc::new(Runtime::new(store.clone(), worker, tuning, consumer_name()));
         Some(tokio::spawn(runtime.run(shutdown.clone(), SHUTDOWN_DRAIN)))
     } else {

@@ -301,6 +301,38 @@ impl ChatwootClient {
         Ok(())
     }
 
+    /// Reports a human's message as failed (or otherwise) back to Chatwoot (API inboxes only).
+    pub async fn update_message_status(
+        &self,
+        conversation_id: u64,
+        message_id: u64,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), ChatwootError> {
+        let path = format!("conversations/{conversation_id}/messages/{message_id}");
+        let mut body = json!({ "status": status });
+        if let Some(error) = error {
+            body["external_error"] = json!(error);
+        }
+        let _: Value = self.call(Method::PATCH, &path, &[], Some(&body)).await?;
+        Ok(())
+    }
+
+    /// The id of the user whose token the service uses (`GET /api/v1/profile`): messages and
+    /// assignments by that user are the service's own, not a human's.
+    pub async fn profile_id(&self) -> Result<u64, ChatwootError> {
+        let url = format!("{}/api/v1/profile", self.base_url);
+        let v: Value = self
+            .call_url(Method::GET, url, "GET profile".into(), &[], None)
+            .await?;
+        v.get("id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ChatwootError::Fatal {
+                status: None,
+                message: "GET profile: no id in the answer".into(),
+            })
+    }
+
     /// Sends one request to `{base}/api/v1/accounts/{account}/{path}` and decodes a 2xx JSON body.
     async fn call<T: DeserializeOwned>(
         &self,
@@ -311,6 +343,18 @@ impl ChatwootClient {
     ) -> Result<T, ChatwootError> {
         let what = format!("{method} {path}");
         let url = format!("{}/api/v1/accounts/{}/{path}", self.base_url, self.account_id);
+        self.call_url(method, url, what, query, body).await
+    }
+
+    /// Sends one request to `url` and decodes a 2xx JSON body.
+    async fn call_url<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: String,
+        what: String,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T, ChatwootError> {
         let mut token =
             HeaderValue::from_str(self.token.expose_secret()).map_err(|_| ChatwootError::Fatal {
                 status: None,
@@ -674,6 +718,8 @@ fn lenient_message_type<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error
 fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(matches!(Value::deserialize(d)?, Value::Bool(true)))
 }
+
+pub mod events;
 
 #[cfg(test)]
 mod tests;

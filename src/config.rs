@@ -136,6 +136,23 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `WORKER_CONCURRENCY`: chats one process handles at once.
     pub worker_concurrency: usize,
+    /// `HTTP_TIMEOUT_SECS`: timeout of one gateway or Chatwoot request.
+    pub http_timeout: Duration,
+    /// `RECLAIM_AFTER_SECS`: idle time after which a dead worker's chat is taken over (at least
+    /// [`Settings::slowest_turn`]; that is the default).
+    pub reclaim_after: Duration,
+}
+
+/// Attempts per external call in a turn (the retry policy of `queue`).
+pub const CALL_ATTEMPTS: u32 = 3;
+/// Margin added to the slowest possible turn for the reclaim deadline.
+const RECLAIM_MARGIN_SECS: u64 = 10;
+
+/// The slowest a turn can legitimately be: every external call of a turn (LLM, gateway, the
+/// Chatwoot gate check) timing out on each attempt, plus backoff and a margin.
+pub fn slowest_turn(llm_timeout: Duration, http_timeout: Duration) -> Duration {
+    let per_attempt = llm_timeout + http_timeout * 2;
+    per_attempt * CALL_ATTEMPTS + Duration::from_secs(RECLAIM_MARGIN_SECS)
 }
 
 /// The built-in system prompt, used when neither `SYSTEM_PROMPT` nor `SYSTEM_PROMPT_FILE` is set.
@@ -290,6 +307,23 @@ impl Settings {
             require_signatures: v.flag("REQUIRE_SIGNATURES", false)?,
             log_format: log_format(&v)?,
             worker_concurrency: v.number_or("WORKER_CONCURRENCY", 64, 1, 10_000)? as usize,
+            http_timeout: Duration::from_secs(v.number_or("HTTP_TIMEOUT_SECS", 10, 1, 120)?),
+            reclaim_after: Duration::ZERO,
+        };
+        let mut settings = settings;
+        let slowest = slowest_turn(settings.llm_timeout, settings.http_timeout);
+        settings.reclaim_after = match v.number("RECLAIM_AFTER_SECS", 1, 86_400)? {
+            None => slowest,
+            Some(secs) if Duration::from_secs(secs) < slowest => {
+                return Err(ConfigError::new(
+                    "RECLAIM_AFTER_SECS",
+                    format!(
+                        "must be at least the slowest possible turn, {} s (3 × (LLM_TIMEOUT_SECS + 2 × HTTP_TIMEOUT_SECS) + {RECLAIM_MARGIN_SECS} s), got {secs}",
+                        slowest.as_secs()
+                    ),
+                ));
+            }
+            Some(secs) => Duration::from_secs(secs),
         };
         check_signatures(&settings)?;
         Ok(settings)
@@ -693,6 +727,16 @@ pub const SETTINGS: &[SettingDoc] = &[
         "WORKER_CONCURRENCY",
         "64",
         "chats one process handles at once (1 to 10000)",
+    ),
+    doc(
+        "HTTP_TIMEOUT_SECS",
+        "10",
+        "timeout of one gateway or Chatwoot request (1 to 120)",
+    ),
+    doc(
+        "RECLAIM_AFTER_SECS",
+        "unset",
+        "idle time after which work a dead worker held is taken over; at least 3 × (LLM_TIMEOUT_SECS + 2 × HTTP_TIMEOUT_SECS) + 10; unset: exactly that (250 with the defaults)",
     ),
 ];
 

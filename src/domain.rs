@@ -43,12 +43,44 @@ pub struct InboundMessage {
     pub timestamp: i64,
 }
 
+/// A reply a human agent typed in Chatwoot, to be sent to the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HumanReply {
+    /// The chat to send it to.
+    pub chat_id: String,
+    /// The Chatwoot conversation (display id).
+    pub conversation_id: u64,
+    /// The Chatwoot message id.
+    pub message_id: u64,
+    /// The text.
+    pub text: String,
+}
+
+/// A Chatwoot conversation's status or assignee changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationUpdate {
+    /// The chat the conversation belongs to.
+    pub chat_id: String,
+    /// The Chatwoot conversation (display id).
+    pub conversation_id: u64,
+    /// `open`, `pending`, `resolved` or `snoozed`.
+    pub status: String,
+    /// The assigned agent, if any.
+    pub assignee_id: Option<u64>,
+    /// Chatwoot's `updated_at` (unix seconds, fractional): older updates never override newer ones.
+    pub updated_at: f64,
+}
+
 /// What the chat queue holds: every event that must be handled in the chat's order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChatEvent {
     /// A customer message for the agent to answer.
     Customer(InboundMessage),
+    /// A human agent's reply from Chatwoot.
+    HumanReply(HumanReply),
+    /// A conversation status or assignee change from Chatwoot (the handoff gate).
+    Conversation(ConversationUpdate),
 }
 
 /// One entry of a chat's inbox: an event and when the service accepted it.
@@ -58,13 +90,36 @@ pub struct Envelope {
     pub accepted_ms: i64,
     /// The event itself.
     pub event: ChatEvent,
+    /// Set when an operator replayed it from the dead letters: the customer's message is already in
+    /// the history and in Chatwoot, so only the answer is missing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 impl Envelope {
+    /// A fresh envelope accepted now.
+    pub fn new(event: ChatEvent) -> Self {
+        Self {
+            accepted_ms: now_ms(),
+            event,
+            replayed: false,
+        }
+    }
+
     /// The chat this envelope belongs to.
     pub fn chat_id(&self) -> &str {
         match &self.event {
             ChatEvent::Customer(m) => &m.chat_id,
+            ChatEvent::HumanReply(h) => &h.chat_id,
+            ChatEvent::Conversation(c) => &c.chat_id,
+        }
+    }
+
+    /// The customer message, when this is one.
+    pub fn customer(&self) -> Option<&InboundMessage> {
+        match &self.event {
+            ChatEvent::Customer(m) => Some(m),
+            _ => None,
         }
     }
 }

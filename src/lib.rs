@@ -15,6 +15,7 @@ pub mod history;
 pub mod http;
 pub mod mirror;
 pub mod queue;
+pub mod reply;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

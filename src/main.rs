@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "serve" => {}
+        "migrate" => return migrate().await,
         other => {
             eprintln!("wa-agent: unknown command {other:?}\n\n{}", help_text());
             return ExitCode::from(2);
@@ -45,6 +46,48 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "wa-agent failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `wa-agent migrate`: apply the pending keyspace migrations and print what was done. Exit 0 once the
+/// keyspace is at this binary's version; 1 when it failed or another process was still migrating after
+/// a minute; 2 for unusable settings.
+async fn migrate() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wa-agent: invalid settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if settings.redis_url.is_none() {
+        eprintln!(
+            "wa-agent migrate: REDIS_URL is not set; migrations apply to a Redis keyspace \
+             (the embedded store keeps nothing to migrate)"
+        );
+        return ExitCode::from(2);
+    }
+    wa_agent::telemetry::init_logging(settings.log_format);
+    let store = match wa_agent::app::open_store(&settings).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wa-agent migrate: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match wa_agent::app::apply_migrations(store.as_ref(), &settings).await {
+        Ok(report) => {
+            println!("wa-agent migrate: {report}");
+            if report.locked_by_other {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("wa-agent migrate: failed: {e}");
             ExitCode::FAILURE
         }
     }

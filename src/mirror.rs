@@ -22,7 +22,7 @@ pub const SOURCE_ID_PREFIX: &str = "wa-agent:";
 const CHAT_STATE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// What the service remembers about a chat besides its history.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatState {
     /// The gateway the chat talks through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,20 +36,84 @@ pub struct ChatState {
     /// The Chatwoot conversation (display) id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<u64>,
+    /// The conversation's status as last seen (`pending`, `open`, `resolved`, `snoozed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The conversation's assignee as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee_id: Option<u64>,
+    /// Chatwoot's `updated_at` of the last status seen, so an older event never overrides a newer one.
+    #[serde(default)]
+    pub status_at: f64,
 }
 
-/// One message waiting to be created in Chatwoot.
+impl ChatState {
+    /// Whether the agent may answer: the conversation is the bot's (`pending`, or `resolved` and now
+    /// reopened by the customer, or not known yet) and no human is assigned (`bot_user`, the service's
+    /// own Chatwoot user, does not count as a human).
+    pub fn agent_may_answer(&self, bot_user: Option<u64>) -> bool {
+        let bots = matches!(self.status.as_deref(), None | Some("pending") | Some("resolved"));
+        let unassigned = self.assignee_id.is_none() || self.assignee_id == bot_user;
+        bots && unassigned
+    }
+}
+
+/// One change waiting to be made in Chatwoot, in the chat's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MirrorJob {
-    /// The history entry id; the Chatwoot `source_id` is `wa-agent:<id>`.
-    pub id: String,
-    /// `true` for the customer's messages, `false` for the business's.
-    pub incoming: bool,
-    /// The text.
-    pub text: String,
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MirrorJob {
+    /// Create a message.
+    Message {
+        /// The history entry id (or note id); the Chatwoot `source_id` is `wa-agent:<id>`.
+        id: String,
+        /// `true` for the customer's messages, `false` for the business's.
+        incoming: bool,
+        /// A private note for the agents.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        private: bool,
+        /// The text.
+        text: String,
+        /// An earlier attempt may have reached Chatwoot (its answer was lost): look before creating.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tried: bool,
+    },
+    /// Set the conversation's status (the handoff: `open`).
+    Status {
+        /// The new status.
+        status: String,
+    },
 }
 
 impl MirrorJob {
+    /// A public message.
+    pub fn message(id: &str, incoming: bool, text: &str) -> Self {
+        MirrorJob::Message {
+            id: id.to_owned(),
+            incoming,
+            private: false,
+            text: text.to_owned(),
+            tried: false,
+        }
+    }
+
+    /// A private note for the agents.
+    pub fn note(id: &str, text: &str) -> Self {
+        MirrorJob::Message {
+            id: id.to_owned(),
+            incoming: false,
+            private: true,
+            text: text.to_owned(),
+            tried: false,
+        }
+    }
+
+    /// A status change.
+    pub fn status(status: &str) -> Self {
+        MirrorJob::Status {
+            status: status.to_owned(),
+        }
+    }
+
     /// The job as stored in the outbox.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -141,8 +205,10 @@ impl Mirror {
             Some(s) => s,
             None => self.state(chat_id).await.unwrap_or_default(),
         };
-        if let Some(id) = state.conversation_id {
-            return Ok(Some(id));
+        let ended = state.status.as_deref() == Some("resolved");
+        match state.conversation_id {
+            Some(id) if !(create && ended) => return Ok(Some(id)),
+            _ => {}
         }
         let contact = match cw.find_contact(chat_id).await? {
             Some(c) => c,
@@ -159,6 +225,8 @@ impl Mirror {
         };
         state.contact_id = Some(contact.id);
         state.conversation_id = Some(conversation.id);
+        state.status = Some(conversation.status.clone());
+        state.assignee_id = conversation.assignee_id;
         if let Err(e) = self.save_state(chat_id, &state).await {
             tracing::warn!(chat_id, error = %e, "could not cache the Chatwoot mapping");
         }
@@ -177,13 +245,13 @@ impl Mirror {
         self.save_state(chat_id, &state).await
     }
 
-    /// Create the chat's waiting outbox jobs in Chatwoot, in order. Returns how many were mirrored;
-    /// stops at the first failure and leaves that job and the rest for a later attempt.
+    /// Make the chat's waiting outbox changes in Chatwoot, in order. Returns how many were made;
+    /// stops at the first retryable failure and leaves that job and the rest for a later attempt.
     pub async fn drain(&self, chat_id: &str) -> Result<usize, MirrorError> {
         let Some(cw) = &self.chatwoot else { return Ok(0) };
         let mut done = 0;
         let mut forgot = false;
-        loop {
+        'outer: loop {
             let batch = self.store.outbox_peek(chat_id, 16).await?;
             if batch.is_empty() {
                 return Ok(done);
@@ -197,40 +265,113 @@ impl Mirror {
                 let Some(conversation) = self.conversation(chat_id, None, true).await? else {
                     return Ok(done);
                 };
-                let msg = NewMessage {
-                    content: job.text.clone(),
-                    message_type: if job.incoming {
-                        MessageType::Incoming
-                    } else {
-                        MessageType::Outgoing
-                    },
-                    private: false,
-                    source_id: Some(format!("{SOURCE_ID_PREFIX}{}", job.id)),
-                };
-                match cw.create_message(conversation, &msg).await {
-                    Ok(_) => {
+                let mut raw = raw;
+                match self.apply(cw, chat_id, conversation, &job, &mut raw).await {
+                    Ok(()) => {
                         self.store.outbox_pop(chat_id, &raw).await?;
                         done += 1;
-                        metrics::counter!("wa_agent_mirror_messages_total", "outcome" => "created")
-                            .increment(1);
+                        metrics::counter!("wa_agent_mirror_jobs_total", "outcome" => "done").increment(1);
                     }
-                    Err(ChatwootError::Fatal {
-                        status: Some(404), ..
-                    }) if !forgot => {
+                    Err(MirrorError::Chatwoot(e)) if e.status() == Some(404) && !forgot => {
                         // The conversation was deleted: map the chat afresh and try again once.
                         forgot = true;
                         self.forget_conversation(chat_id).await?;
-                        break;
+                        continue 'outer;
                     }
-                    Err(e) if e.is_retryable() => return Err(e.into()),
-                    Err(e) => {
-                        tracing::error!(chat_id, job_id = %job.id, error = %e, "Chatwoot refused a mirror job; dropped");
-                        metrics::counter!("wa_agent_mirror_messages_total", "outcome" => "refused")
-                            .increment(1);
+                    Err(MirrorError::Chatwoot(e)) if !e.is_retryable() => {
+                        tracing::error!(chat_id, error = %e, "Chatwoot refused a mirror job; dropped");
+                        metrics::counter!("wa_agent_mirror_jobs_total", "outcome" => "refused").increment(1);
                         self.store.outbox_pop(chat_id, &raw).await?;
+                    }
+                    Err(e) => {
+                        metrics::counter!("wa_agent_mirror_jobs_total", "outcome" => "deferred").increment(1);
+                        return Err(e);
                     }
                 }
             }
         }
+    }
+
+    /// Make one change. A message whose earlier attempt may have landed is looked up by its
+    /// `source_id` first, so a lost response never makes a second copy.
+    async fn apply(
+        &self,
+        cw: &ChatwootClient,
+        chat_id: &str,
+        conversation: u64,
+        job: &MirrorJob,
+        raw: &mut String,
+    ) -> Result<(), MirrorError> {
+        match job {
+            MirrorJob::Status { status } => {
+                cw.toggle_status(conversation, status).await?;
+                let mut state = self.state(chat_id).await?;
+                state.status = Some(status.clone());
+                self.save_state(chat_id, &state).await?;
+                Ok(())
+            }
+            MirrorJob::Message {
+                id,
+                incoming,
+                private,
+                text,
+                tried,
+            } => {
+                let source_id = format!("{SOURCE_ID_PREFIX}{id}");
+                if *tried && self.exists(cw, conversation, &source_id).await? {
+                    tracing::info!(
+                        chat_id,
+                        source_id,
+                        "mirror job found already created; not created again"
+                    );
+                    return Ok(());
+                }
+                if !*tried {
+                    let marked = MirrorJob::Message {
+                        id: id.clone(),
+                        incoming: *incoming,
+                        private: *private,
+                        text: text.clone(),
+                        tried: true,
+                    };
+                    let marked = marked.encode();
+                    self.store.outbox_replace_head(chat_id, raw, &marked).await?;
+                    *raw = marked;
+                }
+                let msg = NewMessage {
+                    content: text.clone(),
+                    message_type: if *incoming {
+                        MessageType::Incoming
+                    } else {
+                        MessageType::Outgoing
+                    },
+                    private: *private,
+                    source_id: Some(source_id),
+                };
+                cw.create_message(conversation, &msg).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a message with `source_id` is among the conversation's latest messages.
+    async fn exists(
+        &self,
+        cw: &ChatwootClient,
+        conversation: u64,
+        source_id: &str,
+    ) -> Result<bool, ChatwootError> {
+        let mut before = None;
+        for _ in 0..3 {
+            let page = cw.list_messages(conversation, before).await?;
+            if page.iter().any(|m| m.source_id.as_deref() == Some(source_id)) {
+                return Ok(true);
+            }
+            match page.iter().map(|m| m.id).min() {
+                Some(oldest) if page.len() >= 20 => before = Some(oldest),
+                _ => return Ok(false),
+            }
+        }
+        Ok(false)
     }
 }

@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::agent::AgentError;
 use crate::chatwoot::ChatwootError;
-use crate::domain::{ChatEvent, Envelope, InboundMessage, now_ms};
+use crate::domain::{ChatEvent, Envelope, InboundMessage};
 use crate::gateway::GatewayError;
 use crate::store::{Accept, Signal, Store, StoreError};
 use crate::worker::Worker;
@@ -47,11 +47,16 @@ pub async fn accept_message(
     message: InboundMessage,
 ) -> Result<Accept, StoreError> {
     let key = format!("{}:{}", message.gateway.as_str(), dedupe_id);
-    let env = Envelope {
-        accepted_ms: now_ms(),
-        event: ChatEvent::Customer(message),
-    };
-    store.accept(&key, DEDUPE_TTL, &env).await
+    accept_event(store, &key, ChatEvent::Customer(message)).await
+}
+
+/// Accept any chat event under a full dedupe key (e.g. `chatwoot:message_created:48262`).
+pub async fn accept_event(
+    store: &dyn Store,
+    dedupe_key: &str,
+    event: ChatEvent,
+) -> Result<Accept, StoreError> {
+    store.accept(dedupe_key, DEDUPE_TTL, &Envelope::new(event)).await
 }
 
 /// Timings of the worker runtime.
@@ -69,20 +74,23 @@ pub struct Tuning {
     pub reclaim_every: Duration,
     /// How long one blocking read of the work stream waits.
     pub block: Duration,
+    /// How often chats with a waiting Chatwoot outbox are retried.
+    pub outbox_sweep_every: Duration,
     /// Chats handled at once by this process.
     pub concurrency: usize,
 }
 
 impl Tuning {
-    /// Defaults around a debounce window and a concurrency.
-    pub fn new(debounce: Duration, concurrency: usize) -> Self {
+    /// Defaults around a debounce window, a reclaim deadline and a concurrency.
+    pub fn new(debounce: Duration, reclaim_idle: Duration, concurrency: usize) -> Self {
         Self {
             debounce,
-            lease_ttl: Duration::from_secs(30),
-            renew_every: Duration::from_secs(5),
-            reclaim_idle: Duration::from_secs(45),
-            reclaim_every: Duration::from_secs(5),
+            lease_ttl: Duration::from_secs(15),
+            renew_every: Duration::from_secs(3),
+            reclaim_idle,
+            reclaim_every: Duration::from_secs(2).min(reclaim_idle),
             block: Duration::from_secs(1),
+            outbox_sweep_every: Duration::from_secs(5),
             concurrency,
         }
     }
@@ -211,6 +219,7 @@ impl Runtime {
             tracker.clone(),
             shutdown.clone(),
         ));
+        let sweeper = tokio::spawn(self.clone().outbox_sweep_loop(shutdown.clone()));
         let mut failures: u32 = 0;
         loop {
             let permit = tokio::select! {
@@ -243,6 +252,7 @@ impl Runtime {
             }
         }
         reclaimer.abort();
+        sweeper.abort();
         tracker.close();
         if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
             tracing::warn!("shutdown deadline reached with chats in progress; they will be reclaimed");
@@ -288,8 +298,9 @@ impl Runtime {
         }
     }
 
-    /// Work one signal: take the chat's lease (or leave the chat to its holder), run its turns until
-    /// the inbox is empty, then acknowledge.
+    /// Work one signal: take the chat's lease (or leave the chat to its holder), run its inbox until
+    /// it is empty, then acknowledge. While the store is down the chat is retried with backoff; at
+    /// shutdown a chat with work left is handed to another instance at once.
     async fn handle(&self, signal: Signal, shutdown: CancellationToken) {
         let chat = signal.chat_id.clone();
         let holder = format!("{}/{}", self.consumer, uuid::Uuid::new_v4().simple());
@@ -301,9 +312,7 @@ impl Runtime {
             Ok(true) => {}
             Ok(false) => {
                 // The holder re-checks the inbox before releasing; nothing to do here.
-                if let Err(e) = self.store.ack_signal(&signal).await {
-                    tracing::debug!(chat_id = %chat, error = %e, "ack failed; the signal will be reclaimed");
-                }
+                self.ack(&signal).await;
                 return;
             }
             Err(e) => {
@@ -312,44 +321,122 @@ impl Runtime {
             }
         }
         let lease = Lease::new();
-        let renewer = {
-            let store = self.store.clone();
-            let (chat, holder, signal, consumer) = (
-                chat.clone(),
-                holder.clone(),
-                signal.clone(),
-                self.consumer.clone(),
-            );
-            let (ttl, every, lease) = (self.tuning.lease_ttl, self.tuning.renew_every, lease.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    match store.renew_lease(&chat, &holder, ttl, &signal, &consumer).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::warn!(chat_id = %chat, "chat lease lost");
-                            lease.lose();
-                            return;
-                        }
-                        Err(e) => tracing::warn!(chat_id = %chat, error = %e, "lease renewal failed"),
+        let renewer = self.spawn_renewer(&chat, &holder, &signal, &lease);
+        let mut failures: u32 = 0;
+        loop {
+            match self
+                .worker
+                .run_chat(&chat, &holder, &lease, &self.tuning, &shutdown)
+                .await
+            {
+                Ok(()) => {
+                    self.ack(&signal).await;
+                    break;
+                }
+                Err(e) if shutdown.is_cancelled() => {
+                    tracing::info!(chat_id = %chat, reason = %e, "shutting down: handing the chat to another instance");
+                    let handed = self.store.release_lease(&chat, &holder).await.is_ok()
+                        && self.store.signal(&chat).await.is_ok();
+                    if handed {
+                        self.ack(&signal).await;
+                    }
+                    break;
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 || failures % 20 == 0 {
+                        tracing::warn!(chat_id = %chat, error = %e, failures, "chat interrupted; retrying");
+                    }
+                    let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);
+                    tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(wait) => {} }
+                    if lease.is_lost() || !self.still_holding(&chat, &holder, &signal).await {
+                        // Someone else took the chat over meanwhile; its holder finishes it.
+                        self.ack(&signal).await;
+                        break;
                     }
                 }
-            })
-        };
-        let done = self
-            .worker
-            .run_chat(&chat, &holder, &lease, &self.tuning, &shutdown)
-            .await;
+            }
+        }
         renewer.abort();
-        match done {
-            Ok(()) => {
-                if let Err(e) = self.store.ack_signal(&signal).await {
-                    tracing::warn!(chat_id = %chat, error = %e, "ack failed; the signal will be reclaimed");
+    }
+
+    /// After an interruption: renew our lease, or take it again if it expired meanwhile. `false`
+    /// only when another holder has it; store errors count as "still ours" (retry later).
+    async fn still_holding(&self, chat: &str, holder: &str, signal: &Signal) -> bool {
+        let ttl = self.tuning.lease_ttl;
+        match self
+            .store
+            .renew_lease(chat, holder, ttl, signal, &self.consumer)
+            .await
+        {
+            Ok(true) | Err(_) => true,
+            Ok(false) => self.store.acquire_lease(chat, holder, ttl).await.unwrap_or(true),
+        }
+    }
+
+    async fn ack(&self, signal: &Signal) {
+        if let Err(e) = self.store.ack_signal(signal).await {
+            tracing::debug!(chat_id = %signal.chat_id, error = %e, "ack failed; the signal will be reclaimed");
+        }
+    }
+
+    fn spawn_renewer(
+        &self,
+        chat: &str,
+        holder: &str,
+        signal: &Signal,
+        lease: &Lease,
+    ) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let (chat, holder, signal, consumer) = (
+            chat.to_owned(),
+            holder.to_owned(),
+            signal.clone(),
+            self.consumer.clone(),
+        );
+        let (ttl, every, lease) = (self.tuning.lease_ttl, self.tuning.renew_every, lease.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match store.renew_lease(&chat, &holder, ttl, &signal, &consumer).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(chat_id = %chat, "chat lease lost");
+                        lease.lose();
+                        return;
+                    }
+                    Err(e) => tracing::warn!(chat_id = %chat, error = %e, "lease renewal failed"),
                 }
             }
-            Err(e) => {
-                tracing::warn!(chat_id = %chat, error = %e, "chat left unfinished; it will be reclaimed");
-                let _ = self.store.release_lease(&chat, &holder).await;
+        })
+    }
+
+    /// Every few seconds, one instance (by a short lock) signals the chats whose Chatwoot outbox
+    /// waits, so mirroring resumes by itself once Chatwoot is back, in order, under the chat's lease.
+    async fn outbox_sweep_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.tuning.outbox_sweep_every) => {}
+            }
+            let lock_ttl = self
+                .tuning
+                .outbox_sweep_every
+                .saturating_sub(Duration::from_millis(100));
+            if !self
+                .store
+                .try_lock("outbox-sweep", &self.consumer, lock_ttl)
+                .await
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            let chats = self.store.outbox_chats().await.unwrap_or_default();
+            for chat in chats {
+                if let Err(e) = self.store.signal(&chat).await {
+                    tracing::debug!(error = %e, "outbox sweep interrupted");
+                    break;
+                }
             }
         }
     }

@@ -1,30 +1,41 @@
 //! The per-chat turn: the only place that sequences history, agent, gateway and mirroring.
 //!
-//! A turn answers every message in the chat's inbox at once: load the history (without those
-//! messages), ask the agent, make sure nothing new arrived meanwhile, send the reply through the
-//! gateway the chat came from, then commit (history append + inbox trim + mirror jobs, atomically)
-//! and mirror to Chatwoot. Customer messages are recorded even when the agent or the gateway fails,
-//! so the chat's memory never loses what the customer said.
+//! A chat's inbox is handled in order. Human replies from Chatwoot go to WhatsApp at once; status
+//! and assignee changes update the handoff gate at once; a run of customer messages waits out the
+//! debounce window and is answered in one turn: load the history (without those messages), ask the
+//! agent, make sure nothing new arrived meanwhile and that the conversation is still the bot's, send
+//! the reply through the chat's gateway, then commit (history append + inbox trim + mirror jobs +
+//! dead letter, atomically) and mirror to Chatwoot. Customer messages are recorded even when the agent
+//! stays silent or fails, so the chat's memory never loses what the customer said.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::agent::{Agent, AgentInput};
-use crate::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role, now_ms};
+use crate::agent::{Agent, AgentInput, AgentReply};
+use crate::domain::{
+    ChatEvent, ConversationUpdate, Envelope, GatewayKind, HistoryEntry, HumanReply, InboundMessage, Role,
+    now_ms,
+};
 use crate::gateway::Gateway;
 use crate::history::History;
-use crate::mirror::{Mirror, MirrorJob};
+use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{Lease, Tuning, with_retries};
 use crate::store::{Release, Store, StoreError, TurnCommit};
 
 /// Drafts thrown away in a row (because the customer kept writing) before one is sent anyway.
 const MAX_SUPERSEDED: u32 = 5;
 /// Attempts for each external call within a turn.
-const ATTEMPTS: u32 = 3;
+pub const ATTEMPTS: u32 = 3;
+/// First backoff between attempts.
+pub const BACKOFF: Duration = Duration::from_millis(500);
+/// How long "this reply was sent" and "this human reply was delivered" are remembered.
+const MARKER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The gateways replies can go out through.
 #[derive(Clone)]
@@ -45,6 +56,50 @@ impl Gateways {
     }
 }
 
+/// The gateway a chat talks through: remembered, else guessed from the chat id's shape (Cloud API
+/// chats are bare digits, WAHA chats carry an `@server`).
+pub fn gateway_of(state: &ChatState, chat_id: &str) -> GatewayKind {
+    state.gateway.unwrap_or(if chat_id.contains('@') {
+        GatewayKind::Waha
+    } else {
+        GatewayKind::Meta
+    })
+}
+
+/// A dead letter: work that failed after its retries, kept for an operator to replay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Unique id (`wa-agent dlq replay <id>`).
+    pub id: String,
+    /// The chat.
+    pub chat_id: String,
+    /// Why it failed.
+    pub reason: String,
+    /// Unix ms.
+    pub failed_at: i64,
+    /// The inbox entries to put back on replay (customer messages marked as already recorded).
+    pub envelopes: Vec<Envelope>,
+}
+
+impl DeadLetter {
+    fn new(chat_id: &str, reason: String, envelopes: &[Envelope]) -> Self {
+        let envelopes = envelopes
+            .iter()
+            .map(|e| Envelope {
+                replayed: e.customer().is_some() || e.replayed,
+                ..e.clone()
+            })
+            .collect();
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            chat_id: chat_id.to_owned(),
+            reason,
+            failed_at: now_ms(),
+            envelopes,
+        }
+    }
+}
+
 /// Everything a turn needs.
 pub struct Worker {
     /// The state layer.
@@ -59,6 +114,10 @@ pub struct Worker {
     pub gateways: Gateways,
     /// The system prompt.
     pub system_prompt: String,
+    /// What the customer is told on a handoff (empty: nothing).
+    pub handoff_message: String,
+    /// The service's own Chatwoot user, learnt once (its assignments are not a human's).
+    pub bot_user: OnceCell<Option<u64>>,
 }
 
 /// How one turn ended.
@@ -66,6 +125,8 @@ pub struct Worker {
 enum Outcome {
     Replied,
     Superseded,
+    Silenced,
+    Handoff,
     AgentFailed,
     SendFailed,
     LeaseLost,
@@ -76,6 +137,8 @@ impl Outcome {
         match self {
             Outcome::Replied => "replied",
             Outcome::Superseded => "superseded",
+            Outcome::Silenced => "silenced",
+            Outcome::Handoff => "handoff",
             Outcome::AgentFailed => "agent_failed",
             Outcome::SendFailed => "send_failed",
             Outcome::LeaseLost => "lease_lost",
@@ -83,9 +146,25 @@ impl Outcome {
     }
 }
 
+/// What a turn writes when it ends.
+#[derive(Default)]
+struct Record {
+    entries: Vec<HistoryEntry>,
+    jobs: Vec<String>,
+    dead_letter: Option<DeadLetter>,
+}
+
+fn sent_key(chat_id: &str, turn_id: &str) -> String {
+    format!("sent:{chat_id}:{turn_id}")
+}
+
+fn delivered_key(message_id: u64) -> String {
+    format!("cw-delivered:{message_id}")
+}
+
 impl Worker {
-    /// Run the chat's turns while we hold its lease, until its inbox is empty and the lease is
-    /// released. `Err`: the store failed; the caller leaves the chat for reclaim.
+    /// Run the chat's inbox while we hold its lease, until it is empty and the lease is released.
+    /// `Err`: the store failed (or shutdown began with work waiting); the caller decides what next.
     pub async fn run_chat(
         &self,
         chat_id: &str,
@@ -101,6 +180,9 @@ impl Worker {
             }
             let inbox = self.store.inbox(chat_id).await?;
             if inbox.is_empty() {
+                if let Err(e) = self.mirror.drain(chat_id).await {
+                    tracing::debug!(chat_id, error = %e, "outbox still waiting for Chatwoot");
+                }
                 match self.store.release_lease_if_idle(chat_id, holder).await? {
                     Release::Released | Release::Lost => return Ok(()),
                     Release::WorkWaiting => continue,
@@ -109,39 +191,177 @@ impl Worker {
             if shutdown.is_cancelled() {
                 return Err(StoreError("shutting down with work waiting".into()));
             }
-            let newest = inbox.iter().map(|e| e.accepted_ms).max().unwrap_or(0);
-            let debounce_ms = i64::try_from(tuning.debounce.as_millis()).unwrap_or(i64::MAX);
-            let wait = newest.saturating_add(debounce_ms) - now_ms();
-            if wait > 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
-                    _ = shutdown.cancelled() => {}
+            match &inbox[0].event {
+                ChatEvent::HumanReply(reply) => self.human_reply(chat_id, reply).await?,
+                ChatEvent::Conversation(update) => self.conversation_update(chat_id, update).await?,
+                ChatEvent::Customer(_) => {
+                    let run = inbox.iter().take_while(|e| e.customer().is_some()).count();
+                    let followed = run < inbox.len();
+                    if !followed {
+                        let newest = inbox.iter().map(|e| e.accepted_ms).max().unwrap_or(0);
+                        let debounce_ms = i64::try_from(tuning.debounce.as_millis()).unwrap_or(i64::MAX);
+                        let wait = newest.saturating_add(debounce_ms) - now_ms();
+                        if wait > 0 {
+                            tokio::select! {
+                                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                                _ = shutdown.cancelled() => {}
+                            }
+                            continue;
+                        }
+                    }
+                    let may_supersede = superseded < MAX_SUPERSEDED && !followed;
+                    match self.turn(chat_id, &inbox[..run], lease, may_supersede).await? {
+                        Outcome::Superseded => superseded += 1,
+                        Outcome::LeaseLost => return Ok(()),
+                        _ => superseded = 0,
+                    }
                 }
-                continue;
-            }
-            let may_supersede = superseded < MAX_SUPERSEDED;
-            match self.turn(chat_id, &inbox, lease, may_supersede).await? {
-                Outcome::Superseded => superseded += 1,
-                Outcome::LeaseLost => return Ok(()),
-                _ => superseded = 0,
             }
         }
     }
 
-    /// One turn over `inbox` (everything waiting for the chat, oldest first).
+    async fn commit(&self, chat_id: &str, consumed: usize, record: &Record) -> Result<(), StoreError> {
+        let dlq_json = record
+            .dead_letter
+            .as_ref()
+            .map(|d| serde_json::to_string(d).unwrap_or_default());
+        let commit = TurnCommit {
+            consumed,
+            entries: &record.entries,
+            window: self.history.window(),
+            ttl: self.history.ttl(),
+            mirror_jobs: if self.mirror.enabled() { &record.jobs } else { &[] },
+            dead_letter: record
+                .dead_letter
+                .as_ref()
+                .zip(dlq_json.as_deref())
+                .map(|(d, j)| (d.id.as_str(), j)),
+        };
+        with_retries("store", 8, Duration::from_millis(250), || {
+            self.store.commit_turn(chat_id, &commit)
+        })
+        .await?;
+        if let Some(d) = &record.dead_letter {
+            metrics::counter!("wa_agent_dead_letters_total").increment(1);
+            tracing::error!(chat_id, dead_letter = %d.id, reason = %d.reason, "work moved to the dead letters");
+        }
+        if !record.jobs.is_empty() && self.mirror.enabled() {
+            if let Err(e) = self.mirror.drain(chat_id).await {
+                tracing::warn!(chat_id, error = %e, "Chatwoot mirror waits in the outbox");
+            }
+        }
+        Ok(())
+    }
+
+    async fn bot_user(&self) -> Option<u64> {
+        let cw = self.mirror.chatwoot()?;
+        if let Some(known) = self.bot_user.get() {
+            return *known;
+        }
+        match cw.profile_id().await {
+            Ok(id) => *self.bot_user.get_or_init(|| async { Some(id) }).await,
+            Err(e) if e.is_retryable() => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the Chatwoot profile; assignments to the token's user count as human");
+                *self.bot_user.get_or_init(|| async { None }).await
+            }
+        }
+    }
+
+    /// A human agent's reply: send it to the customer, remember it, or report the failure to Chatwoot.
+    async fn human_reply(&self, chat_id: &str, reply: &HumanReply) -> Result<(), StoreError> {
+        let span = tracing::info_span!("human_reply", chat_id, message_id = reply.message_id);
+        async {
+            let delivered = delivered_key(reply.message_id);
+            if self.store.get_value(&delivered).await?.is_some() {
+                tracing::info!("human reply already delivered; not sent again");
+                return self.commit(chat_id, 1, &Record::default()).await;
+            }
+            let state = self.mirror.state(chat_id).await.unwrap_or_default();
+            let gateway = self.gateways.get(gateway_of(&state, chat_id));
+            let sent = with_retries("gateway", ATTEMPTS, BACKOFF, || {
+                gateway.send_text(chat_id, &reply.text)
+            })
+            .await;
+            let mut record = Record::default();
+            match sent {
+                Ok(_) => {
+                    self.store.set_value(&delivered, "1", Some(MARKER_TTL)).await?;
+                    record.entries.push(HistoryEntry {
+                        id: format!("cw-{}", reply.message_id),
+                        role: Role::Human,
+                        text: reply.text.clone(),
+                        at: now_ms(),
+                    });
+                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "sent").increment(1);
+                    tracing::info!("human reply sent to WhatsApp");
+                }
+                Err(e) => {
+                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "failed").increment(1);
+                    tracing::error!(error = %e, "a human reply could not be sent");
+                    if let Some(cw) = self.mirror.chatwoot() {
+                        let msg = format!("WhatsApp delivery failed: {e}");
+                        let report = with_retries("chatwoot", ATTEMPTS, BACKOFF, || {
+                            cw.update_message_status(
+                                reply.conversation_id,
+                                reply.message_id,
+                                "failed",
+                                Some(&msg),
+                            )
+                        })
+                        .await;
+                        if let Err(e) = report {
+                            tracing::warn!(error = %e, "could not report the failure to Chatwoot");
+                        }
+                    }
+                    let env = Envelope::new(ChatEvent::HumanReply(reply.clone()));
+                    record.dead_letter = Some(DeadLetter::new(
+                        chat_id,
+                        format!("sending a human reply: {e}"),
+                        &[env],
+                    ));
+                }
+            }
+            self.commit(chat_id, 1, &record).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A status or assignee change: update the gate unless an newer change is already known.
+    async fn conversation_update(
+        &self,
+        chat_id: &str,
+        update: &ConversationUpdate,
+    ) -> Result<(), StoreError> {
+        let mut state = self.mirror.state(chat_id).await?;
+        let same_conversation = state.conversation_id.is_none_or(|c| c == update.conversation_id);
+        if same_conversation && update.updated_at >= state.status_at {
+            state.conversation_id = Some(update.conversation_id);
+            state.status = Some(update.status.clone());
+            state.assignee_id = update.assignee_id;
+            state.status_at = update.updated_at;
+            self.mirror.save_state(chat_id, &state).await?;
+            tracing::info!(
+                chat_id,
+                conversation_id = update.conversation_id,
+                status = %update.status,
+                assigned = update.assignee_id.is_some(),
+                "handoff gate updated"
+            );
+        }
+        self.commit(chat_id, 1, &Record::default()).await
+    }
+
+    /// One turn over a run of customer messages (oldest first).
     async fn turn(
         &self,
         chat_id: &str,
-        inbox: &[Envelope],
+        run: &[Envelope],
         lease: &Lease,
         may_supersede: bool,
     ) -> Result<Outcome, StoreError> {
-        let messages: Vec<&InboundMessage> = inbox
-            .iter()
-            .map(|e| match &e.event {
-                ChatEvent::Customer(m) => m,
-            })
-            .collect();
+        let messages: Vec<&InboundMessage> = run.iter().filter_map(Envelope::customer).collect();
         let Some(last) = messages.last() else {
             return Ok(Outcome::Replied);
         };
@@ -155,7 +375,7 @@ impl Worker {
             outcome = tracing::field::Empty,
             turn_ms = tracing::field::Empty,
         );
-        self.turn_inner(chat_id, inbox, &messages, lease, may_supersede)
+        self.turn_inner(chat_id, run, &messages, lease, may_supersede)
             .instrument(span)
             .await
     }
@@ -163,7 +383,7 @@ impl Worker {
     async fn turn_inner(
         &self,
         chat_id: &str,
-        inbox: &[Envelope],
+        run: &[Envelope],
         messages: &[&InboundMessage],
         lease: &Lease,
         may_supersede: bool,
@@ -171,136 +391,230 @@ impl Worker {
         let started = Instant::now();
         let span = tracing::Span::current();
         let last = messages[messages.len() - 1];
-        let state = match self
+        let turn_id = last.message_id.clone();
+        let mut state = match self
             .mirror
             .note_customer(chat_id, last.gateway, last.sender_name.as_deref())
             .await
         {
-            Ok(s) => Some(s),
+            Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "chat state unavailable");
-                None
+                ChatState {
+                    gateway: Some(last.gateway),
+                    ..ChatState::default()
+                }
             }
         };
         let exclude: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
-        let loaded = self.history.load(chat_id, state, &exclude).await;
+        let loaded = self.history.load(chat_id, Some(state.clone()), &exclude).await;
         span.record("history_source", loaded.source.as_str());
         span.record("history_count", loaded.entries.len());
         metrics::counter!("wa_agent_history_loads_total", "source" => loaded.source.as_str()).increment(1);
         metrics::histogram!("wa_agent_history_entries").record(loaded.entries.len() as f64);
 
-        let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
-        let asked = Instant::now();
-        let reply = with_retries("llm", ATTEMPTS, Duration::from_millis(500), || {
-            self.agent.reply(AgentInput {
-                system_prompt: &self.system_prompt,
-                history: &loaded.entries,
-                new_messages: &texts,
-            })
-        })
-        .await;
-        metrics::histogram!("wa_agent_agent_duration_seconds").record(asked.elapsed().as_secs_f64());
-
-        if may_supersede
-            && self
-                .store
-                .inbox(chat_id)
-                .await
-                .is_ok_and(|now| now.len() > inbox.len())
-        {
-            tracing::info!("customer wrote again while the agent was thinking; draft dropped");
-            return Ok(self.finish(Outcome::Superseded, started));
+        let mut record = Record::default();
+        if !loaded.in_store {
+            record.entries.extend(loaded.entries.iter().cloned());
         }
-        if lease.is_lost() {
-            return Ok(self.finish(Outcome::LeaseLost, started));
-        }
-
-        let mut entries: Vec<HistoryEntry> = if loaded.in_store {
-            Vec::new()
-        } else {
-            loaded.entries.clone()
-        };
-        let mut jobs: Vec<String> = Vec::new();
-        for (m, env) in messages.iter().zip(inbox) {
+        for (m, env) in messages.iter().zip(run).filter(|(_, env)| !env.replayed) {
             let at = if m.timestamp > 0 {
                 m.timestamp.saturating_mul(1000)
             } else {
                 env.accepted_ms
             };
-            entries.push(HistoryEntry {
+            record.entries.push(HistoryEntry {
                 id: m.message_id.clone(),
                 role: Role::Customer,
                 text: m.text.clone(),
                 at,
             });
-            jobs.push(
-                MirrorJob {
-                    id: m.message_id.clone(),
-                    incoming: true,
-                    text: m.text.clone(),
-                }
-                .encode(),
-            );
+            record
+                .jobs
+                .push(MirrorJob::message(&m.message_id, true, &m.text).encode());
         }
 
-        let outcome = match reply {
-            Err(e) => {
-                tracing::error!(error = %e, "the agent failed; the customer's messages are recorded without a reply");
-                Outcome::AgentFailed
-            }
-            Ok(reply) => {
-                let gateway = self.gateways.get(last.gateway);
-                let sent_at = Instant::now();
-                let sent = with_retries("gateway", ATTEMPTS, Duration::from_millis(500), || {
-                    gateway.send_text(chat_id, &reply.text)
+        // A replayed turn whose reply already went out only needs recording.
+        let already_sent = self
+            .store
+            .get_value(&sent_key(chat_id, &turn_id))
+            .await
+            .ok()
+            .flatten();
+        let bot_user = self.bot_user().await;
+        // An operator's replay of a dead letter is answered whoever owns the conversation now.
+        let replay = run.iter().all(|e| e.replayed);
+        let outcome = if let Some(text) = already_sent {
+            tracing::info!("reply was sent before a restart; recording it without sending again");
+            self.record_reply(&mut record, &turn_id, &text);
+            Outcome::Replied
+        } else if !replay && !state.agent_may_answer(bot_user) {
+            tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), "a human owns the chat; the agent stays silent");
+            Outcome::Silenced
+        } else {
+            let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
+            let asked = Instant::now();
+            let reply = with_retries("llm", ATTEMPTS, BACKOFF, || {
+                self.agent.reply(AgentInput {
+                    system_prompt: &self.system_prompt,
+                    history: &loaded.entries,
+                    new_messages: &texts,
+                    offer_handoff: self.mirror.enabled(),
                 })
-                .await;
-                metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => last.gateway.as_str())
-                    .record(sent_at.elapsed().as_secs_f64());
-                match sent {
-                    Ok(_) => {
-                        let id = format!("r-{}", last.message_id);
-                        entries.push(HistoryEntry {
-                            id: id.clone(),
-                            role: Role::Agent,
-                            text: reply.text.clone(),
-                            at: now_ms(),
-                        });
-                        jobs.push(
-                            MirrorJob {
-                                id,
-                                incoming: false,
-                                text: reply.text,
-                            }
-                            .encode(),
-                        );
-                        Outcome::Replied
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "sending the reply failed");
-                        Outcome::SendFailed
-                    }
+            })
+            .await;
+            metrics::histogram!("wa_agent_agent_duration_seconds").record(asked.elapsed().as_secs_f64());
+
+            if may_supersede && self.customer_wrote_again(chat_id, run.len()).await {
+                tracing::info!("customer wrote again while the agent was thinking; draft dropped");
+                return Ok(self.finish(Outcome::Superseded, started));
+            }
+            if lease.is_lost() {
+                return Ok(self.finish(Outcome::LeaseLost, started));
+            }
+            match reply {
+                Err(e) => {
+                    let reason = format!("the agent failed: {e}");
+                    self.hand_over(chat_id, &mut state, &mut record, &turn_id, &reason);
+                    record.dead_letter = Some(DeadLetter::new(chat_id, reason, run));
+                    Outcome::AgentFailed
+                }
+                Ok(reply) if !replay && !self.still_ours(chat_id, &mut state, bot_user).await => {
+                    drop(reply);
+                    tracing::info!("the conversation was handed to a human meanwhile; reply dropped");
+                    Outcome::Silenced
+                }
+                Ok(reply) => {
+                    self.deliver(
+                        chat_id,
+                        last.gateway,
+                        &turn_id,
+                        reply,
+                        &mut state,
+                        &mut record,
+                        run,
+                    )
+                    .await?
                 }
             }
         };
-
-        let commit = TurnCommit {
-            consumed: inbox.len(),
-            entries: &entries,
-            window: self.history.window(),
-            ttl: self.history.ttl(),
-            mirror_jobs: &jobs,
-        };
-        with_retries("store", 5, Duration::from_millis(200), || {
-            self.store.commit_turn(chat_id, &commit)
-        })
-        .await?;
-        match self.mirror.drain(chat_id).await {
-            Ok(n) if n > 0 => tracing::debug!(mirrored = n, "mirrored to Chatwoot"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "Chatwoot mirror waits in the outbox"),
+        if outcome == Outcome::Handoff || outcome == Outcome::AgentFailed {
+            if let Err(e) = self.mirror.save_state(chat_id, &state).await {
+                tracing::warn!(error = %e, "could not save the handoff state");
+            }
         }
+        self.commit(chat_id, run.len(), &record).await?;
         Ok(self.finish(outcome, started))
+    }
+
+    /// Send the agent's answer (or the handoff message) and record what the customer saw.
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver(
+        &self,
+        chat_id: &str,
+        gateway: GatewayKind,
+        turn_id: &str,
+        reply: AgentReply,
+        state: &mut ChatState,
+        record: &mut Record,
+        run: &[Envelope],
+    ) -> Result<Outcome, StoreError> {
+        let (text, outcome) = match &reply.handoff {
+            Some(h) => {
+                let reason = format!("the AI agent handed the chat over: {}", h.reason);
+                self.hand_over(chat_id, state, record, turn_id, &reason);
+                (self.handoff_message.trim().to_owned(), Outcome::Handoff)
+            }
+            None => (reply.text, Outcome::Replied),
+        };
+        if text.is_empty() {
+            return Ok(outcome);
+        }
+        let gw = self.gateways.get(gateway);
+        let sent_at = Instant::now();
+        let sent = with_retries("gateway", ATTEMPTS, BACKOFF, || gw.send_text(chat_id, &text)).await;
+        metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => gateway.as_str())
+            .record(sent_at.elapsed().as_secs_f64());
+        match sent {
+            Ok(_) => {
+                self.store
+                    .set_value(&sent_key(chat_id, turn_id), &text, Some(MARKER_TTL))
+                    .await?;
+                self.record_reply(record, turn_id, &text);
+                Ok(outcome)
+            }
+            Err(e) => {
+                let reason = format!("sending the reply failed: {e}");
+                record.jobs.push(
+                    MirrorJob::note(&format!("note-{turn_id}"), &format!("wa-agent: {reason}")).encode(),
+                );
+                record.dead_letter = Some(DeadLetter::new(chat_id, reason, run));
+                Ok(Outcome::SendFailed)
+            }
+        }
+    }
+
+    fn record_reply(&self, record: &mut Record, turn_id: &str, text: &str) {
+        let id = format!("r-{turn_id}");
+        record.entries.push(HistoryEntry {
+            id: id.clone(),
+            role: Role::Agent,
+            text: text.to_owned(),
+            at: now_ms(),
+        });
+        record.jobs.push(MirrorJob::message(&id, false, text).encode());
+    }
+
+    /// Hand the chat to a human: a private note with the reason and the conversation `open`
+    /// (only with Chatwoot: without it nobody could take over, so the gate stays as it is).
+    fn hand_over(
+        &self,
+        chat_id: &str,
+        state: &mut ChatState,
+        record: &mut Record,
+        turn_id: &str,
+        reason: &str,
+    ) {
+        tracing::warn!(chat_id, reason, "handing the chat to a human");
+        if !self.mirror.enabled() {
+            return;
+        }
+        record
+            .jobs
+            .push(MirrorJob::note(&format!("handoff-{turn_id}"), &format!("wa-agent: {reason}")).encode());
+        record.jobs.push(MirrorJob::status("open").encode());
+        state.status = Some("open".into());
+    }
+
+    /// Whether new customer messages arrived behind the `consumed` ones.
+    async fn customer_wrote_again(&self, chat_id: &str, consumed: usize) -> bool {
+        self.store
+            .inbox(chat_id)
+            .await
+            .is_ok_and(|now| now.get(consumed).is_some_and(|e| e.customer().is_some()))
+    }
+
+    /// The gate, checked again with Chatwoot just before sending. Chatwoot unreachable: the last
+    /// known state decides (customers are answered while Chatwoot is down).
+    async fn still_ours(&self, chat_id: &str, state: &mut ChatState, bot_user: Option<u64>) -> bool {
+        let (Some(cw), Some(conversation)) = (self.mirror.chatwoot(), state.conversation_id) else {
+            return state.agent_may_answer(bot_user);
+        };
+        match cw.get_conversation(conversation).await {
+            Ok(c) => {
+                if state.status.as_deref() != Some(c.status.as_str()) || state.assignee_id != c.assignee_id {
+                    state.status = Some(c.status);
+                    state.assignee_id = c.assignee_id;
+                    if let Err(e) = self.mirror.save_state(chat_id, state).await {
+                        tracing::warn!(error = %e, "could not save the conversation state");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Chatwoot unreachable for the gate check; using the last known state")
+            }
+        }
+        state.agent_may_answer(bot_user)
     }
 
     fn finish(&self, outcome: Outcome, started: Instant) -> Outcome {

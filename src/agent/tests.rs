@@ -34,6 +34,7 @@ fn build_messages_orders_system_history_then_each_new_message() {
         system_prompt: "Wees kort.",
         history: &history,
         new_messages: &new_messages,
+        offer_handoff: false,
     };
 
     let messages = build_messages(&input);
@@ -61,6 +62,7 @@ fn build_messages_without_history_matches_the_fixture_request() {
         system_prompt: expected[0]["content"].as_str().unwrap(),
         history: &[],
         new_messages: &new_messages,
+        offer_handoff: false,
     };
     assert_eq!(&build_messages(&input), expected);
 }
@@ -77,6 +79,7 @@ fn request_body_has_model_temperature_and_no_stream_and_omits_absent_model() {
         system_prompt: "s",
         history: &[],
         new_messages: &new_messages,
+        offer_handoff: false,
     };
 
     let agent = OpenAiAgent::new(&settings, Duration::from_secs(5));
@@ -105,14 +108,26 @@ fn debug_output_hides_the_api_key() {
 
 #[test]
 fn parses_the_simple_fixture_response() {
-    let text = parse_chat_response(RESPONSE_SIMPLE.as_bytes()).unwrap();
+    let reply = parse_chat_response(RESPONSE_SIMPLE.as_bytes()).unwrap();
+    assert_eq!(reply.handoff, None);
+    let text = reply.text;
     assert!(text.starts_with("Goedemiddag Sanne! Ja, de BMW X5 xDrive50e"));
     assert!(text.ends_with("Zal ik een proefrit voor u inplannen?"));
 }
 
 #[test]
-fn tool_call_fixture_without_content_is_an_empty_reply() {
-    let err = parse_chat_response(RESPONSE_TOOL_CALL.as_bytes()).unwrap_err();
+fn the_handoff_tool_call_is_read_and_no_tool_text_leaks() {
+    let reply = parse_chat_response(RESPONSE_TOOL_CALL.as_bytes()).unwrap();
+    assert_eq!(reply.text, "", "tool calls never become customer text");
+    let handoff = reply.handoff.expect("handoff_to_human was called");
+    assert_eq!(handoff.reason, "trade_in");
+}
+
+#[test]
+fn other_tool_calls_without_content_are_an_empty_reply() {
+    let body = br#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[
+        {"id":"c1","type":"function","function":{"name":"schedule_test_drive","arguments":"{}"}}]}}]}"#;
+    let err = parse_chat_response(body).unwrap_err();
     assert!(
         matches!(&err, AgentError::Fatal { message } if message == "empty reply"),
         "{err:?}"
@@ -120,9 +135,17 @@ fn tool_call_fixture_without_content_is_an_empty_reply() {
 }
 
 #[test]
+fn unparseable_handoff_arguments_still_hand_off() {
+    let body = br#"{"choices":[{"message":{"content":null,"tool_calls":[
+        {"id":"c1","type":"function","function":{"name":"handoff_to_human","arguments":"{not json"}}]}}]}"#;
+    let reply = parse_chat_response(body).unwrap();
+    assert_eq!(reply.handoff.unwrap().reason, "unspecified");
+}
+
+#[test]
 fn content_is_trimmed_and_blank_content_is_fatal() {
     let body = br#"{"choices":[{"message":{"role":"assistant","content":"  Hallo!\n"}}]}"#;
-    assert_eq!(parse_chat_response(body).unwrap(), "Hallo!");
+    assert_eq!(parse_chat_response(body).unwrap().text, "Hallo!");
     let blank = br#"{"choices":[{"message":{"role":"assistant","content":" \n "}}]}"#;
     assert!(matches!(
         parse_chat_response(blank),
@@ -200,6 +223,7 @@ async fn echo_agent_repeats_new_messages_and_shows_memory() {
             system_prompt: "",
             history: &[],
             new_messages: &new_messages,
+            offer_handoff: false,
         })
         .await
         .unwrap();
@@ -211,6 +235,7 @@ async fn echo_agent_repeats_new_messages_and_shows_memory() {
             system_prompt: "",
             history: &history,
             new_messages: &new_messages,
+            offer_handoff: false,
         })
         .await
         .unwrap();

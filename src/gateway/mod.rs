@@ -1,12 +1,14 @@
 //! WhatsApp gateways: parsing each gateway's webhooks into one [`InboundMessage`](crate::domain::InboundMessage)
 //! and sending replies back through the gateway a chat came from.
 //!
-//! [`Gateway`] is the sending side. Each implementation classifies its failures the same way:
+//! [`Gateway`] is the sending side: text, plus best-effort presence (read marks and the typing
+//! indicator, no-ops by default). Each implementation classifies its failures the same way:
 //! [`GatewayError::Retryable`] when trying later can help (timeouts, connection errors, a session that
 //! is not ready, rate limits, 5xx), [`GatewayError::Fatal`] when it cannot (bad credentials, unknown
 //! route, rejected request). Error messages never contain credentials. When no gateway is configured,
 //! [`LogOnlyGateway`] logs replies instead of sending them.
 
+pub mod meta;
 pub mod waha;
 
 use std::time::Duration;
@@ -53,6 +55,17 @@ pub trait Gateway: Send + Sync {
     fn kind(&self) -> GatewayKind;
     /// Sends `text` to `chat_id`.
     async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError>;
+
+    /// Marks the customer's messages `message_ids` (gateway message ids, oldest first) in `chat_id` as
+    /// read. Best effort: the default does nothing.
+    async fn mark_read(&self, _chat_id: &str, _message_ids: &[String]) -> Result<(), GatewayError> {
+        Ok(())
+    }
+
+    /// Shows (`on`) or hides the typing indicator in `chat_id`. Best effort: the default does nothing.
+    async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), GatewayError> {
+        Ok(())
+    }
 }
 
 /// Stands in for a gateway that is not configured: replies are logged, not sent.

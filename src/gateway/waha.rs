@@ -6,8 +6,8 @@
 //! every engine (WEBJS puts our own number in `from` for messages we sent). Dedupe keys on the third
 //! segment, so the `@lid`/`@c.us` twins of one message share it.
 //!
-//! Sending ([`WahaClient`]) posts `{base}/api/sendText` with the `X-Api-Key` header and classifies
-//! failures by status: 400/401/403/404 (and other 4xx) are fatal; 408, 422 (session not `WORKING`),
+//! Sending ([`WahaClient`]) posts `{base}/api/sendText` with the `X-Api-Key` header; presence posts
+//! `sendSeen`, `startTyping` and `stopTyping` the same way. Failures are classified by status: 400/401/403/404 (and other 4xx) are fatal; 408, 422 (session not `WORKING`),
 //! 429, 5xx, timeouts and connection errors are retryable.
 
 use std::time::Duration;
@@ -313,10 +313,38 @@ impl Gateway for WahaClient {
     }
 
     async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError> {
+        let body = self.post("sendText", &self.send_text_body(chat_id, text)).await?;
+        Ok(SentMessage {
+            id: sent_message_id(&body),
+        })
+    }
+
+    /// `POST /api/sendSeen {session, chatId, messageIds}`, the ids in their serialized form
+    /// (`false_{chatId}_{id}`); without ids, the whole chat is marked seen.
+    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), GatewayError> {
+        let mut body = json!({ "session": self.session, "chatId": chat_id });
+        if !message_ids.is_empty() {
+            let ids: Vec<String> = message_ids.iter().map(|id| serialized_id(chat_id, id)).collect();
+            body["messageIds"] = json!(ids);
+        }
+        self.post("sendSeen", &body).await.map(drop)
+    }
+
+    /// `POST /api/startTyping` or `/api/stopTyping` with `{session, chatId}`.
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), GatewayError> {
+        let action = if on { "startTyping" } else { "stopTyping" };
+        let body = json!({ "session": self.session, "chatId": chat_id });
+        self.post(action, &body).await.map(drop)
+    }
+}
+
+impl WahaClient {
+    /// Posts `body` to `{base}/api/{action}`; the answer's body on 2xx, else a classified error.
+    async fn post(&self, action: &str, body: &Value) -> Result<bytes::Bytes, GatewayError> {
         let mut request = self
             .client
-            .post(format!("{}/api/sendText", self.base_url))
-            .json(&self.send_text_body(chat_id, text));
+            .post(format!("{}/api/{action}", self.base_url))
+            .json(body);
         if let Some(key) = &self.api_key {
             request = request.header("X-Api-Key", key.expose_secret());
         }
@@ -329,14 +357,12 @@ impl Gateway for WahaClient {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let body = response.bytes().await.map_err(transport_error)?;
-        tracing::debug!(status = status.as_u16(), chat_id, "WAHA sendText answered");
+        tracing::debug!(status = status.as_u16(), action, "WAHA answered");
         if status.is_success() {
-            return Ok(SentMessage {
-                id: sent_message_id(&body),
-            });
+            return Ok(body);
         }
         let message = format!(
-            "WAHA sendText answered {}{}",
+            "WAHA {action} answered {}{}",
             status.as_u16(),
             error_detail(&body)
         );
@@ -349,6 +375,16 @@ impl Gateway for WahaClient {
         } else {
             GatewayError::Fatal { message }
         })
+    }
+}
+
+/// A message id in WAHA's serialized form: `false_{chatId}_{id}` for the bare third segment that
+/// [`parse_webhook`] keeps; an id that already has segments is passed through.
+pub fn serialized_id(chat_id: &str, id: &str) -> String {
+    if id.contains('_') {
+        id.to_owned()
+    } else {
+        format!("false_{chat_id}_{id}")
     }
 }
 

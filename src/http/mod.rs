@@ -4,7 +4,9 @@
 //! bytes, parse, and hand over to [`crate::queue::accept_message`]. 200 is answered only once the
 //! message is durably queued.
 
+mod chatwoot;
 pub mod error;
+mod meta;
 pub mod signatures;
 mod waha;
 
@@ -22,11 +24,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
-use crate::domain::InboundMessage;
+use crate::domain::{ChatEvent, InboundMessage};
 use crate::store::{Accept, Store};
 use error::ApiError;
 
@@ -55,7 +56,10 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_text));
     if with_webhooks {
-        app = app.route("/webhooks/waha", post(waha::webhook));
+        app = app
+            .route("/webhooks/waha", post(waha::webhook))
+            .route("/webhooks/meta", get(meta::verify).post(meta::webhook))
+            .route("/webhooks/chatwoot", post(chatwoot::webhook));
     }
     app.fallback(not_found)
         .with_state(state)
@@ -64,10 +68,19 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(axum::middleware::from_fn(deadline))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Answers `408 request_timeout` (JSON, like every error) when a request takes longer than
+/// [`REQUEST_TIMEOUT`], a slow sender's unfinished body included.
+async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -95,6 +108,9 @@ async fn ready(State(app): State<AppState>) -> Response {
 async fn metrics_text(State(app): State<AppState>) -> Response {
     if let Ok(Ok(stats)) = tokio::time::timeout(Duration::from_millis(500), app.store.queue_stats()).await {
         metrics::gauge!("wa_agent_queue_pending_signals").set(stats.pending_signals as f64);
+        metrics::gauge!("wa_agent_queue_oldest_age_seconds")
+            .set(stats.oldest_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0));
+        metrics::gauge!("wa_agent_dead_letters").set(stats.dead_letters as f64);
     }
     let mut resp = app.metrics.render().into_response();
     resp.headers_mut().insert(
@@ -160,19 +176,35 @@ impl IntoResponse for Handled {
 impl AppState {
     /// Queue a customer message; 503 when the store cannot take it or shutdown began.
     pub async fn accept(&self, dedupe_id: &str, message: InboundMessage) -> Result<Handled, ApiError> {
+        let key = format!("{}:{}", message.gateway.as_str(), dedupe_id);
+        self.accept_event(&key, ChatEvent::Customer(message)).await
+    }
+
+    /// Queue any chat event under a full dedupe key; 503 when the store cannot take it.
+    pub async fn accept_event(&self, dedupe_key: &str, event: ChatEvent) -> Result<Handled, ApiError> {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(ApiError::Unavailable("shutting down; retry later".into()));
         }
-        match crate::queue::accept_message(self.store.as_ref(), dedupe_id, message).await {
+        match crate::queue::accept_event(self.store.as_ref(), dedupe_key, event).await {
             Ok(Accept::Accepted) => Ok(Handled::Accepted { duplicate: false }),
             Ok(Accept::Duplicate) => Ok(Handled::Accepted { duplicate: true }),
             Err(e) => {
-                tracing::warn!(error = %e, "could not queue a message; answering 503");
+                tracing::warn!(error = %e, "could not queue an event; answering 503");
                 Err(ApiError::Unavailable(
                     "the message could not be queued; retry later".into(),
                 ))
             }
         }
+    }
+}
+
+/// The outcome label of a handled webhook.
+pub fn outcome_of(result: &Result<Handled, ApiError>) -> &'static str {
+    match result {
+        Ok(Handled::Accepted { duplicate: false }) => "accepted",
+        Ok(Handled::Accepted { duplicate: true }) => "duplicate",
+        Ok(Handled::Ignored(_)) => "ignored",
+        Err(e) => e.outcome(),
     }
 }
 

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use tracing::Instrument;
 
 use super::error::ApiError;
-use super::{AppState, Handled, count_webhook, read_body, signatures};
+use super::{AppState, Handled, count_webhook, outcome_of, read_body, signatures};
 use crate::gateway::waha::{WahaEvent, WahaParseError, parse_webhook};
 
 /// Verify, parse and queue one WAHA webhook.
@@ -24,12 +24,7 @@ pub async fn webhook(
     );
     async move {
         let result = handle(&app, &headers, body).await;
-        let outcome = match &result {
-            Ok(Handled::Accepted { duplicate: false }) => "accepted",
-            Ok(Handled::Accepted { duplicate: true }) => "duplicate",
-            Ok(Handled::Ignored(_)) => "ignored",
-            Err(e) => e.outcome(),
-        };
+        let outcome = outcome_of(&result);
         tracing::Span::current().record("outcome", outcome);
         count_webhook("waha", outcome);
         match &result {

@@ -9,7 +9,13 @@
 //! | `history:{chat}` | list | the chat's history entries (JSON), oldest first, trimmed to the window |
 //! | `outbox:{chat}` | list | mirror jobs waiting for Chatwoot, in order |
 //! | `outbox-chats` | set | chats whose outbox is not empty |
-//! | `chat:{chat}` | string | chat state (JSON): gateway, name, Chatwoot contact and conversation |
+//! | `chat:{chat}` | string | chat state (JSON): gateway, name, Chatwoot mapping, handoff gate |
+//! | `sent:{chat}:{turn}` | string | a reply already sent for a turn (so a replayed turn never sends twice) |
+//! | `cw-delivered:{id}` | string | a Chatwoot human reply already delivered to WhatsApp |
+//! | `dlq` | hash | dead letters by id (JSON: chat, reason, envelopes) |
+//! | `lock:{name}` | string | short expiring locks (outbox sweep) |
+//! | `schema-version` | string | number of the last keyspace migration applied (absent: 0) |
+//! | `migrate-lock` | string | the process applying migrations (`PX` expiry, renewed while it runs) |
 
 /// Key builder bound to one prefix.
 #[derive(Debug, Clone)]
@@ -54,9 +60,25 @@ impl Keys {
     pub fn outbox(&self, chat: &str) -> String {
         self.raw(&format!("outbox:{chat}"))
     }
+    /// The dead-letter hash.
+    pub fn dlq(&self) -> String {
+        self.raw("dlq")
+    }
+    /// A named expiring lock.
+    pub fn lock(&self, name: &str) -> String {
+        self.raw(&format!("lock:{name}"))
+    }
     /// The set of chats with mirror jobs.
     pub fn outbox_chats(&self) -> String {
         self.raw("outbox-chats")
+    }
+    /// The keyspace's schema version (see `store::migrations`).
+    pub fn schema_version(&self) -> String {
+        self.raw("schema-version")
+    }
+    /// The lock held by the process applying migrations.
+    pub fn migrate_lock(&self) -> String {
+        self.raw("migrate-lock")
     }
 }
 

@@ -30,6 +30,8 @@ struct State {
     histories: HashMap<String, (Vec<HistoryEntry>, Instant)>,
     values: HashMap<String, (String, Option<Instant>)>,
     outboxes: HashMap<String, VecDeque<String>>,
+    dead_letters: HashMap<String, String>,
+    locks: HashMap<String, Instant>,
 }
 
 impl MemoryStore {
@@ -45,6 +47,15 @@ impl MemoryStore {
 }
 
 impl State {
+    fn push_signal(&mut self, chat: &str) {
+        self.next_signal_id += 1;
+        let id = format!("{}-0", self.next_signal_id);
+        self.unread.push_back(Signal {
+            id,
+            chat_id: chat.to_owned(),
+        });
+    }
+
     fn lease_holder(&self, chat: &str) -> Option<&str> {
         match self.leases.get(chat) {
             Some((holder, until)) if *until > Instant::now() => Some(holder.as_str()),
@@ -114,9 +125,7 @@ impl Store for MemoryStore {
             s.dedupe.insert(dedupe_key.to_owned(), now + dedupe_ttl);
             let chat = env.chat_id().to_owned();
             s.inboxes.entry(chat.clone()).or_default().push_back(env.clone());
-            s.next_signal_id += 1;
-            let id = format!("{}-0", s.next_signal_id);
-            s.unread.push_back(Signal { id, chat_id: chat });
+            s.push_signal(&chat);
         }
         self.signalled.notify_one();
         Ok(Accept::Accepted)
@@ -177,9 +186,33 @@ impl Store for MemoryStore {
 
     async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
         let s = self.lock();
+        let oldest = s
+            .inboxes
+            .values()
+            .filter_map(|q| q.front().map(|e| e.accepted_ms))
+            .min()
+            .map(|t| (crate::domain::now_ms() - t).max(0));
         Ok(QueueStats {
             pending_signals: (s.unread.len() + s.pending.len()) as u64,
+            oldest_age_ms: oldest,
+            dead_letters: s.dead_letters.len() as u64,
         })
+    }
+
+    async fn signal(&self, chat_id: &str) -> Result<(), StoreError> {
+        self.lock().push_signal(chat_id);
+        self.signalled.notify_one();
+        Ok(())
+    }
+
+    async fn try_lock(&self, name: &str, _holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        if s.locks.get(name).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        s.locks.insert(name.to_owned(), now + ttl);
+        Ok(true)
     }
 
     async fn acquire_lease(&self, chat_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -345,5 +378,40 @@ impl Store for MemoryStore {
 
     async fn outbox_chats(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.lock().outboxes.keys().cloned().collect())
+    }
+
+    async fn outbox_replace_head(&self, chat_id: &str, old: &str, new: &str) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if let Some(head) = s.outboxes.get_mut(chat_id).and_then(|q| q.front_mut()) {
+            if head == old {
+                *head = new.to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().dead_letters.values().cloned().collect())
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        id: &str,
+        chat_id: &str,
+        envelopes: &[Envelope],
+    ) -> Result<bool, StoreError> {
+        {
+            let mut s = self.lock();
+            if s.dead_letters.remove(id).is_none() {
+                return Ok(false);
+            }
+            s.inboxes
+                .entry(chat_id.to_owned())
+                .or_default()
+                .extend(envelopes.iter().cloned());
+            s.push_signal(chat_id);
+        }
+        self.signalled.notify_one();
+        Ok(true)
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod keys;
 pub mod memory;
+pub mod migrations;
 pub mod redis;
 
 use std::time::Duration;
@@ -91,8 +92,14 @@ pub trait Store: Send + Sync + 'static {
         count: usize,
     ) -> Result<Vec<Signal>, StoreError>;
 
-    /// Number of signals not yet acknowledged and age in ms of the oldest queued envelope, for metrics.
+    /// Queue figures for `/metrics`.
     async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
+
+    /// Signal the work stream that `chat_id` has work (outbox retries, hand-over at shutdown).
+    async fn signal(&self, chat_id: &str) -> Result<(), StoreError>;
+
+    /// Take a named, expiring lock (compare-and-delete is not needed: it simply expires).
+    async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
 
     /// Take the chat's lease for `ttl` if nobody holds it.
     async fn acquire_lease(&self, chat_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
@@ -146,8 +153,34 @@ pub trait Store: Send + Sync + 'static {
     /// Remove the outbox head if it still equals `job`.
     async fn outbox_pop(&self, chat_id: &str, job: &str) -> Result<(), StoreError>;
 
+    /// Replace the outbox head with `new` if it still equals `old`.
+    async fn outbox_replace_head(&self, chat_id: &str, old: &str, new: &str) -> Result<(), StoreError>;
+
+    /// Every dead letter (JSON), in no particular order.
+    async fn dead_letters(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Atomically remove dead letter `id` and put its envelopes back at the end of their chat's inbox,
+    /// signalling the chat. `false` when no such dead letter exists (already replayed).
+    async fn replay_dead_letter(
+        &self,
+        id: &str,
+        chat_id: &str,
+        envelopes: &[Envelope],
+    ) -> Result<bool, StoreError>;
+
     /// Chats whose outbox holds jobs.
     async fn outbox_chats(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Apply the pending keyspace migrations of `migrations/` once, under a lock (see
+    /// [`migrations`]). `window` and `ttl` are the history settings imported chats get. The embedded
+    /// store has no keyspace to migrate: the default does nothing.
+    async fn migrate(
+        &self,
+        _window: usize,
+        _ttl: Duration,
+    ) -> Result<migrations::MigrationReport, StoreError> {
+        Ok(migrations::MigrationReport::default())
+    }
 }
 
 /// One turn's changes, committed atomically by [`Store::commit_turn`].
@@ -163,6 +196,8 @@ pub struct TurnCommit<'a> {
     pub ttl: Duration,
     /// Serialized mirror jobs for the outbox, in order.
     pub mirror_jobs: &'a [String],
+    /// A dead letter to record with the turn: `(id, JSON)`.
+    pub dead_letter: Option<(&'a str, &'a str)>,
 }
 
 /// Queue figures for `/metrics`.
@@ -170,4 +205,8 @@ pub struct TurnCommit<'a> {
 pub struct QueueStats {
     /// Signals read or unread but not yet acknowledged.
     pub pending_signals: u64,
+    /// Age in ms of the oldest signal not yet acknowledged (the oldest waiting work).
+    pub oldest_age_ms: Option<i64>,
+    /// Dead letters waiting for an operator.
+    pub dead_letters: u64,
 }

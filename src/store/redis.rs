@@ -54,21 +54,25 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 "#;
 
-/// KEYS: history, inbox, outbox, outbox-chats. ARGV: window, ttl_ms, consumed, n_entries, entries...,
-/// jobs..., chat.
+/// KEYS: history, inbox, outbox, outbox-chats, dlq. ARGV: window, ttl_ms, consumed, n_entries,
+/// n_jobs, dlq_id ('' for none), dlq_json, chat, entries..., jobs...
 const COMMIT_LUA: &str = r#"
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local consumed = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
+local jobs = tonumber(ARGV[5])
+local first = 9
 if n > 0 then
+  local t = redis.call('TYPE', KEYS[1])['ok']
+  if t ~= 'list' and t ~= 'none' then redis.call('DEL', KEYS[1]) end
   local seen = {}
   for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
     local ok, e = pcall(cjson.decode, raw)
     if ok and type(e) == 'table' and e.id then seen[e.id] = true end
   end
-  for i = 1, n do
-    local raw = ARGV[4 + i]
+  for i = first, first + n - 1 do
+    local raw = ARGV[i]
     local e = cjson.decode(raw)
     if not seen[e.id] then
       redis.call('RPUSH', KEYS[1], raw)
@@ -79,9 +83,9 @@ if n > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
 if consumed > 0 then redis.call('LTRIM', KEYS[2], consumed, -1) end
-local jobs = #ARGV - 5 - n
-for i = 1, jobs do redis.call('RPUSH', KEYS[3], ARGV[4 + n + i]) end
-if jobs > 0 then redis.call('SADD', KEYS[4], ARGV[#ARGV]) end
+for i = first + n, first + n + jobs - 1 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+if jobs > 0 then redis.call('SADD', KEYS[4], ARGV[8]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[7]) end
 return 1
 "#;
 
@@ -107,6 +111,19 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 "#;
 
+const OUTBOX_REPLACE_LUA: &str = r#"
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LSET', KEYS[1], 0, ARGV[2]) end
+return 1
+"#;
+
+/// KEYS: dlq, inbox, work. ARGV: id, chat, maxlen, envelopes...
+const REPLAY_LUA: &str = r#"
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'chat', ARGV[2])
+return 1
+"#;
+
 const OUTBOX_POP_LUA: &str = r#"
 if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) end
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
@@ -122,6 +139,8 @@ struct Scripts {
     commit: Script,
     fill: Script,
     outbox_pop: Script,
+    outbox_replace: Script,
+    replay: Script,
 }
 
 impl Scripts {
@@ -135,6 +154,8 @@ impl Scripts {
             commit: Script::from_lua(COMMIT_LUA),
             fill: Script::from_lua(FILL_LUA),
             outbox_pop: Script::from_lua(OUTBOX_POP_LUA),
+            outbox_replace: Script::from_lua(OUTBOX_REPLACE_LUA),
+            replay: Script::from_lua(REPLAY_LUA),
         }
     }
 }
@@ -200,8 +221,14 @@ impl RedisStore {
         let _ = self.blocking.quit().await;
     }
 
-    fn client(&self) -> &Client {
+    /// A client of the shared pool (for the migration runner, which stays inside `store`).
+    pub(crate) fn client(&self) -> &Client {
         self.pool.next()
+    }
+
+    /// The key builder.
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     async fn ensure_group(&self) -> Result<(), StoreError> {
@@ -394,10 +421,66 @@ impl Store for RedisStore {
     }
 
     async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
-        let n: i64 = self.client().xlen(self.keys.work()).await.map_err(err)?;
+        let client = self.client();
+        let n: i64 = client.xlen(self.keys.work()).await.map_err(err)?;
+        let dead: i64 = client.hlen(self.keys.dlq()).await.map_err(err)?;
+        let first: Value = client
+            .custom(
+                custom("XRANGE", false),
+                vec![
+                    Value::from(self.keys.work()),
+                    "-".into(),
+                    "+".into(),
+                    "COUNT".into(),
+                    1.into(),
+                ],
+            )
+            .await
+            .map_err(err)?;
+        let oldest_ms = first
+            .into_array()
+            .into_iter()
+            .next()
+            .and_then(|e| e.into_array().into_iter().next())
+            .and_then(|id| id.as_string())
+            .and_then(|id| id.split('-').next().and_then(|ms| ms.parse::<i64>().ok()));
         Ok(QueueStats {
             pending_signals: n.max(0) as u64,
+            oldest_age_ms: oldest_ms.map(|t| (crate::domain::now_ms() - t).max(0)),
+            dead_letters: dead.max(0) as u64,
         })
+    }
+
+    async fn signal(&self, chat_id: &str) -> Result<(), StoreError> {
+        let args: Vec<Value> = vec![
+            self.keys.work().into(),
+            "MAXLEN".into(),
+            "~".into(),
+            (WORK_STREAM_MAXLEN as i64).into(),
+            "*".into(),
+            "chat".into(),
+            chat_id.into(),
+        ];
+        self.client()
+            .custom::<Value, _>(custom("XADD", false), args)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let res: Option<String> = self
+            .client()
+            .set(
+                self.keys.lock(name),
+                holder,
+                Some(Expiration::PX(ms(ttl))),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(err)?;
+        Ok(res.is_some())
     }
 
     async fn acquire_lease(&self, chat_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -477,12 +560,18 @@ impl Store for RedisStore {
             self.keys.inbox(chat_id),
             self.keys.outbox(chat_id),
             self.keys.outbox_chats(),
+            self.keys.dlq(),
         ];
+        let (dlq_id, dlq_json) = turn.dead_letter.unwrap_or(("", ""));
         let mut args: Vec<Value> = vec![
             (turn.window as i64).into(),
             ms(turn.ttl).into(),
             (turn.consumed as i64).into(),
             (turn.entries.len() as i64).into(),
+            (turn.mirror_jobs.len() as i64).into(),
+            dlq_id.into(),
+            dlq_json.into(),
+            chat_id.into(),
         ];
         for e in turn.entries {
             args.push(encode(e)?.into());
@@ -490,7 +579,6 @@ impl Store for RedisStore {
         for j in turn.mirror_jobs {
             args.push(j.clone().into());
         }
-        args.push(chat_id.into());
         self.eval::<i64>(&self.scripts.commit, keys, args)
             .await
             .map(|_| ())
@@ -551,10 +639,44 @@ impl Store for RedisStore {
             .map(|_| ())
     }
 
+    async fn outbox_replace_head(&self, chat_id: &str, old: &str, new: &str) -> Result<(), StoreError> {
+        let keys = vec![self.keys.outbox(chat_id)];
+        self.eval::<i64>(&self.scripts.outbox_replace, keys, vec![old.into(), new.into()])
+            .await
+            .map(|_| ())
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<String>, StoreError> {
+        self.client().hvals(self.keys.dlq()).await.map_err(err)
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        id: &str,
+        chat_id: &str,
+        envelopes: &[Envelope],
+    ) -> Result<bool, StoreError> {
+        let keys = vec![self.keys.dlq(), self.keys.inbox(chat_id), self.keys.work()];
+        let mut args: Vec<Value> = vec![id.into(), chat_id.into(), (WORK_STREAM_MAXLEN as i64).into()];
+        for env in envelopes {
+            args.push(encode(env)?.into());
+        }
+        let n: i64 = self.eval(&self.scripts.replay, keys, args).await?;
+        Ok(n == 1)
+    }
+
     async fn outbox_chats(&self) -> Result<Vec<String>, StoreError> {
         self.client()
             .smembers(self.keys.outbox_chats())
             .await
             .map_err(err)
+    }
+
+    async fn migrate(
+        &self,
+        window: usize,
+        ttl: Duration,
+    ) -> Result<super::migrations::MigrationReport, StoreError> {
+        super::migrations::run(self, window, ttl).await
     }
 }

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod fake_chatwoot;
 pub mod fake_llm;
+pub mod fake_meta;
 pub mod fake_waha;
 pub mod redis;
 pub mod waha_hooks;

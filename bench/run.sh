@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Measures wa-agent on this machine and writes bench/RESULTS.md. Run by hand, never in CI:
+#
+#   bench/run.sh
+#
+# It builds release binaries, starts its own redis-server (AOF everysec, as production should run it)
+# on a free port, a bare-axum ceiling server and wa-agent, then runs side by side: signed WAHA ingest
+# against wa-agent and against the ceiling (ROUNDS times, medians reported), redis-benchmark of the
+# accept script, the turn overhead with instant fake LLM and WAHA, wa-agent's RSS during ingest, and
+# Redis bytes per chat. Everything binds to 127.0.0.1, every load is bounded in time, and everything
+# it started is stopped when it exits.
+#
+# Knobs (environment): ROUNDS (3), INGEST_SECONDS (10), CONNECTIONS (64), TURN_CHATS (50), TURNS (200),
+# MEMORY_CHATS (200), REDIS_BENCH_REQUESTS (200000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+INGEST_SECONDS=${INGEST_SECONDS:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+TURN_CHATS=${TURN_CHATS:-50}
+TURNS=${TURNS:-200}
+MEMORY_CHATS=${MEMORY_CHATS:-200}
+REDIS_BENCH_REQUESTS=${REDIS_BENCH_REQUESTS:-200000}
+HMAC_KEY=bench-hmac-key
+COMMAND="bench/run.sh (ROUNDS=$ROUNDS INGEST_SECONDS=$INGEST_SECONDS CONNECTIONS=$CONNECTIONS TURN_CHATS=$TURN_CHATS TURNS=$TURNS MEMORY_CHATS=$MEMORY_CHATS REDIS_BENCH_REQUESTS=$REDIS_BENCH_REQUESTS)"
+
+for tool in cargo redis-server redis-cli redis-benchmark curl python3; do
+    command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for() { # URL: until it answers 2xx, at most 10 s
+    for _ in $(seq 100); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$1 did not come up" >&2
+    return 1
+}
+
+# RSS sampler: max VmRSS (kB) every 100 ms and the final VmHWM, until STOPFILE exists (at most 300 s).
+sample_rss() { # PID OUT STOPFILE
+    local pid=$1 out=$2 stop=$3 max=0 hwm=0 v
+    for _ in $(seq 3000); do
+        [ -e "$stop" ] && break
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        [ "${v:-0}" -gt "$max" ] && max=$v
+        hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "$hwm")
+        sleep 0.1
+    done
+    echo "{\"rss_max_kib\": $max, \"hwm_kib\": ${hwm:-0}}" >"$out"
+}
+
+echo "==> building release binaries (wa-agent, wa-agent-bench)"
+cargo build --release --locked -p wa-agent -p wa-agent-bench
+AGENT=target/release/wa-agent
+BENCH=target/release/wa-agent-bench
+
+RP=$(free_port)
+mkdir -p "$WORK/redis"
+redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+    --dir "$WORK/redis" --logfile "$WORK/redis.log" &
+PIDS+=($!)
+for _ in $(seq 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
+REDIS="redis://127.0.0.1:$RP"
+echo "==> redis-server on $REDIS (AOF everysec)"
+
+CP=$(free_port)
+"$BENCH" ceiling --addr "127.0.0.1:$CP" --max-seconds 900 >"$WORK/ceiling.log" 2>&1 &
+PIDS+=($!)
+
+start_agent() { # PORT LOG then env assignments
+    local port=$1 log=$2
+    shift 2
+    env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" REDIS_URL="$REDIS" WAHA_WEBHOOK_HMAC_KEY="$HMAC_KEY" \
+        LOG_FORMAT=json RUST_LOG=warn "$@" "$AGENT" >"$log" 2>&1 &
+    AGENT_PID=$!
+    PIDS+=($AGENT_PID)
+    wait_for "http://127.0.0.1:$port/health"
+}
+
+# --- ingest: wa-agent (intake only, ROLE=api) against the ceiling, side by side ----------------------
+AP=$(free_port)
+start_agent "$AP" "$WORK/agent-ingest.log" ROLE=api REDIS_KEY_PREFIX=bench-ingest:
+INGEST_PID=$AGENT_PID
+wait_for "http://127.0.0.1:$CP/webhooks/waha" 2>/dev/null || true
+sample_rss "$INGEST_PID" "$WORK/rss-ingest.json" "$WORK/stop-rss-ingest" &
+PIDS+=($!)
+for round in $(seq "$ROUNDS"); do
+    redis-cli -p "$RP" FLUSHALL >/dev/null
+    echo "==> ingest round $round/$ROUNDS: wa-agent"
+    timeout 120 "$BENCH" ingest --url "http://127.0.0.1:$AP/webhooks/waha" --connections "$CONNECTIONS" \
+        --seconds "$INGEST_SECONDS" --hmac-key "$HMAC_KEY" | tee -a "$WORK/ingest-agent.txt"
+    echo "==> ingest round $round/$ROUNDS: bare axum ceiling"
+    timeout 120 "$BENCH" ingest --url "http://127.0.0.1:$CP/webhooks/waha" --connections "$CONNECTIONS" \
+        --seconds "$INGEST_SECONDS" --hmac-key "$HMAC_KEY" | tee -a "$WORK/ingest-ceiling.txt"
+done
+touch "$WORK/stop-rss-ingest"
+sleep 0.3
+kill "$INGEST_PID" 2>/dev/null || true
+wait "$INGEST_PID" 2>/dev/null || true
+
+# --- the accept script alone, through redis-benchmark ------------------------------------------------
+redis-cli -p "$RP" FLUSHALL >/dev/null
+ACCEPT_LUA=$(awk '/^const ACCEPT_LUA: &str = r#"/ {f = 1; next} f && /^"#;/ {exit} f' src/store/redis.rs)
+SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$ACCEPT_LUA")
+ENVELOPE='{"accepted_ms":1784016891694,"event":{"kind":"customer","gateway":"waha","chat_id":"31641238876@c.us","message_id":"A5C1E0F7B2D94C6E8A13F0B7D2E95C41","text":"Hallo, is de auto nog beschikbaar?","sender_name":"Bench Customer","timestamp":1784016891}}'
+echo "==> redis-benchmark: EVALSHA accept ($REDIS_BENCH_REQUESTS requests, 64 clients, random keys)"
+timeout 300 redis-benchmark -p "$RP" -n "$REDIS_BENCH_REQUESTS" -c 64 -r 100000000 -q \
+    EVALSHA "$SHA" 3 d:__rand_int__ i:__rand_int__ w 86400 "$ENVELOPE" c 1000000 \
+    | tr '\r' '\n' | grep 'requests per second' | tail -1 | tee "$WORK/redis-bench.txt"
+
+# --- turns and memory: a full wa-agent (ROLE=all) on instant fakes ------------------------------------
+redis-cli -p "$RP" FLUSHALL >/dev/null
+AP2=$(free_port)
+LP=$(free_port)
+WP=$(free_port)
+start_agent "$AP2" "$WORK/agent-turns.log" ROLE=all REDIS_KEY_PREFIX=bench: DEBOUNCE_MS=0 HISTORY_WINDOW=20 \
+    LLM_BASE_URL="http://127.0.0.1:$LP" LLM_MODEL=bench WAHA_BASE_URL="http://127.0.0.1:$WP" WAHA_API_KEY=bench
+TURNS_PID=$AGENT_PID
+sample_rss "$TURNS_PID" "$WORK/rss-turns.json" "$WORK/stop-rss-turns" &
+PIDS+=($!)
+echo "==> turn overhead: $TURNS turns over $TURN_CHATS chats"
+timeout 180 "$BENCH" turns --url "http://127.0.0.1:$AP2" --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" \
+    --chats "$TURN_CHATS" --turns "$TURNS" --hmac-key "$HMAC_KEY" --max-seconds 120 | tee "$WORK/turns.txt"
+redis-cli -p "$RP" FLUSHALL >/dev/null
+echo "==> Redis bytes per chat: $MEMORY_CHATS chats, window 20, 200-byte messages"
+timeout 400 "$BENCH" memory --url "http://127.0.0.1:$AP2" --redis "$REDIS" --prefix bench: \
+    --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" --chats "$MEMORY_CHATS" --window 20 \
+    --message-bytes 200 --hmac-key "$HMAC_KEY" | tee "$WORK/memory.txt"
+touch "$WORK/stop-rss-turns"
+sleep 0.3
+
+# --- the report ------------------------------------------------------------------------------------
+export WORK COMMAND ROUNDS
+export MACHINE_CPUS=$(nproc)
+export MACHINE_CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+export MACHINE_MEM=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+export RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+export GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo "+changes")
+export REDIS_VERSION=$(redis-server --version | awk '{print $3}' | sed 's/v=//')
+export RUSTC_VERSION=$(rustc --version)
+export AGENT_WARNINGS=$(cat "$WORK"/agent-*.log | grep -c '"level":"\(WARN\|ERROR\)"' || true)
+python3 - >bench/RESULTS.md <<'PY'
+import json, os, statistics
+
+work = os.environ["WORK"]
+
+def results(name):
+    out = []
+    path = os.path.join(work, name)
+    if os.path.exists(path):
+        for line in open(path):
+            if line.startswith("RESULT "):
+                out.append(json.loads(line[len("RESULT "):]))
+    return out
+
+def load(name):
+    path = os.path.join(work, name)
+    return json.load(open(path)) if os.path.exists(path) else {}
+
+agent, ceiling = results("ingest-agent.txt"), results("ingest-ceiling.txt")
+turns = (results("turns.txt") or [{}])[0]
+memory = (results("memory.txt") or [{}])[0]
+rss_ingest, rss_turns = load("rss-ingest.json"), load("rss-turns.json")
+redis_bench = open(os.path.join(work, "redis-bench.txt")).read().strip() if os.path.exists(os.path.join(work, "redis-bench.txt")) else "not run"
+
+def med(rows, key):
+    vals = [r[key] for r in rows if key in r]
+    return statistics.median(vals) if vals else float("nan")
+
+a_rps, c_rps = med(agent, "rps"), med(ceiling, "rps")
+ratio = a_rps / c_rps if c_rps else float("nan")
+a_p99 = med(agent, "p99_ms")
+non2xx = sum(r.get("non_2xx", 0) + r.get("errors", 0) for r in agent)
+rss_mib = max(rss_ingest.get("rss_max_kib", 0), rss_ingest.get("hwm_kib", 0)) / 1024
+rss2_mib = max(rss_turns.get("rss_max_kib", 0), rss_turns.get("hwm_kib", 0)) / 1024
+per_chat = memory.get("used_memory_delta_per_chat", float("nan"))
+key_bytes = memory.get("key_bytes_per_chat", float("nan"))
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+print("# wa-agent benchmark results\n")
+print("Produced by `bench/run.sh`; do not edit by hand (run it again instead).\n")
+print(f"- date: {os.environ['RUN_DATE']}")
+print(f"- machine: {os.environ['MACHINE_CPUS']} CPUs ({os.environ['MACHINE_CPU']}), {os.environ['MACHINE_MEM']} RAM")
+print(f"- software: wa-agent {os.environ['GIT_REV']}, {os.environ['RUSTC_VERSION']}, Redis {os.environ['REDIS_VERSION']} (AOF everysec)")
+print(f"- command: `{os.environ['COMMAND']}`")
+print("- everything (load generator, wa-agent, Redis, ceiling, fakes) shares the same CPUs: the figures are")
+print("  relative to this machine, and the generator's own CPU use is part of them.\n")
+print("## Against the targets\n")
+print("| what | target | measured | |")
+print("|---|---|---|---|")
+print(f"| ingest vs bare axum (median of {len(agent)} rounds) | ≥ 30 % | {ratio*100:.1f} % ({a_rps:.0f} vs {c_rps:.0f} req/s) | {verdict(ratio >= 0.30)} |")
+print(f"| ingest non-2xx and errors | 0 | {non2xx} | {verdict(non2xx == 0)} |")
+print(f"| ingest p99 (median of rounds) | ≤ 10 ms | {a_p99:.2f} ms | {verdict(a_p99 <= 10)} |")
+tp50, tp99 = turns.get("p50_ms", float("nan")), turns.get("p99_ms", float("nan"))
+print(f"| turn overhead p50 | ≤ 3 ms | {tp50:.2f} ms | {verdict(tp50 <= 3)} |")
+print(f"| turn overhead p99 | ≤ 20 ms | {tp99:.2f} ms | {verdict(tp99 <= 20)} |")
+print(f"| wa-agent RSS during ingest (max of VmRSS samples and VmHWM) | ≤ 64 MiB | {rss_mib:.1f} MiB | {verdict(rss_mib <= 64)} |")
+print(f"| Redis per active chat (window 20, 200-byte messages; used_memory growth) | ≤ 8 KiB | {per_chat} B ({per_chat/1024:.1f} KiB) | {verdict(per_chat <= 8192)} |")
+print()
+print("## Ingest, round by round\n")
+print(f"Signed WAHA `message` webhooks (HMAC-SHA512, ~1.2 KB), every id new, spread over 10 000 chats; {agent[0]['connections'] if agent else '?'} connections,")
+print("each a worker sending back to back. wa-agent runs `ROLE=api` (intake only: verify, parse, accept script")
+print("into Redis, 200), `LOG_FORMAT=json RUST_LOG=warn`; the ceiling is a bare axum route that reads the body.\n")
+print("| round | wa-agent req/s | p50 | p90 | p99 | max | non-2xx | errors | ceiling req/s | p50 | p99 | ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for i, (a, c) in enumerate(zip(agent, ceiling), 1):
+    print(f"| {i} | {a['rps']:.0f} | {a['p50_ms']} | {a['p90_ms']} | {a['p99_ms']} | {a['max_ms']} | {a['non_2xx']} | {a['errors']} | {c['rps']:.0f} | {c['p50_ms']} | {c['p99_ms']} | {a['rps']/c['rps']*100:.1f} % |")
+print(f"| median | {a_rps:.0f} | {med(agent,'p50_ms')} | {med(agent,'p90_ms')} | {a_p99} | {med(agent,'max_ms')} | | | {c_rps:.0f} | {med(ceiling,'p50_ms')} | {med(ceiling,'p99_ms')} | {ratio*100:.1f} % |")
+print()
+print("## The accept script alone\n")
+print("`redis-benchmark -n REQUESTS -c 64 -r 100000000 EVALSHA <accept> 3 d:__rand_int__ i:__rand_int__ w 86400 <envelope> c 1000000`")
+print("(the script of `src/store/redis.rs`, loaded with SCRIPT LOAD; `-r` makes each dedupe and inbox key random):\n")
+print(f"    {redis_bench}\n")
+print("## Turn overhead\n")
+print(f"A full wa-agent (`ROLE=all`, `DEBOUNCE_MS=0`, `SEND_PRESENCE` default on) with an instant fake LLM and")
+print(f"fake WAHA in the bench process; {turns.get('chats','?')} chats side by side, each sending its next message once")
+print(f"the previous reply arrived. Webhook sent → reply received at the fake WAHA, {turns.get('turns','?')} turns:")
+print(f"p50 {tp50} ms, p90 {turns.get('p90_ms')} ms, p99 {tp99} ms, max {turns.get('max_ms')} ms.\n")
+print("## Memory\n")
+print(f"- wa-agent RSS during ingest: max VmRSS {rss_ingest.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_ingest.get('hwm_kib',0)/1024:.1f} MiB.")
+print(f"- wa-agent (`ROLE=all`) RSS during turns and the memory run: max VmRSS {rss_turns.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_turns.get('hwm_kib',0)/1024:.1f} MiB.")
+print(f"- Redis: {memory.get('chats','?')} chats each talked until its history held {memory.get('window','?')} entries of ~{memory.get('message_bytes','?')} bytes;")
+print(f"  `used_memory` grew by {per_chat} bytes per chat. `MEMORY USAGE` of one chat's own keys (mean of 20 chats):")
+print(f"  {key_bytes} bytes, by kind: {json.dumps(memory.get('key_bytes_by_kind', {}))}; histories full: {memory.get('sampled_histories_full')}.")
+print(f"- wa-agent logged {os.environ.get('AGENT_WARNINGS','?')} warnings or errors over the whole run.")
+PY
+echo "==> wrote bench/RESULTS.md"
+cat bench/RESULTS.md

@@ -1,0 +1,485 @@
+//! Meta's WhatsApp Cloud API: webhook parsing, sending text, read marks and the typing indicator.
+//!
+//! Parsing ([`parse_notification`]) is pure and lenient, and any input gives `Ok` or `Err`, never a
+//! panic. Only the envelope can make a notification invalid (`object` must be
+//! `whatsapp_business_account`, `entry` an array). Inside it, every `entry[].changes[].value` is read
+//! and a malformed or unanswerable item is skipped with a reason, so one odd message never makes Meta
+//! retry the good ones next to it for days. The chat is the sender's `wa_id` (`from`, digits without
+//! `+`), or the business-scoped user id (`from_user_id`) for users known only by a username; the
+//! message id is the wamid, which dedupe keys on.
+//!
+//! Sending ([`MetaClient`]) posts `{graph base}/{phone number id}/messages` with a Bearer token.
+//! Failures are classified by status and Graph error code: 429, 5xx, timeouts, connection errors and
+//! the throttling or temporary codes in [`RETRYABLE_CODES`] are retryable; other 4xx are fatal. Error
+//! messages and logs never contain the token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::RETRY_AFTER;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+
+use super::{Gateway, GatewayError, SentMessage};
+use crate::config::MetaSettings;
+use crate::domain::{GatewayKind, InboundMessage};
+
+/// Graph error codes worth retrying: API-level throttling (4, 17, 32, 613), temporary errors (1, 2),
+/// the business-account rate limits (80007, 130429), spam rate limit (131048) and pair rate limit
+/// (131056).
+pub const RETRYABLE_CODES: [i64; 10] = [1, 2, 4, 17, 32, 613, 80007, 130429, 131048, 131056];
+/// How much of an error body's text goes into an error message.
+const ERROR_DETAIL_CHARS: usize = 200;
+/// Chats whose newest message id the client remembers for the typing indicator.
+const REMEMBERED_CHATS: usize = 10_000;
+
+/// A customer message of a notification, with the business phone number it was sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaMessage {
+    /// `metadata.phone_number_id` of the change it came in, when given.
+    pub phone_number_id: Option<String>,
+    /// The normalised message.
+    pub message: InboundMessage,
+}
+
+/// A receipt for a message we sent (`sent`, `delivered`, `read`, `failed`, …), for metrics only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// The wamid of our message.
+    pub message_id: String,
+    /// The customer's `recipient_id` (or `recipient_user_id`).
+    pub recipient: String,
+    /// The status as Meta names it.
+    pub status: String,
+}
+
+/// Everything one webhook POST carried.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetaNotification {
+    /// Customer messages to answer, in the order they appear.
+    pub messages: Vec<MetaMessage>,
+    /// Receipts for our messages.
+    pub statuses: Vec<StatusUpdate>,
+    /// Why each skipped item was skipped.
+    pub ignored: Vec<String>,
+}
+
+/// Why a Cloud API webhook body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaParseError {
+    /// The body is not JSON.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// JSON, but the envelope is wrong; the message names the field.
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
+}
+
+fn invalid(field: &str, problem: &str) -> MetaParseError {
+    MetaParseError::InvalidPayload(format!("{field}: {problem}"))
+}
+
+/// Reads a Cloud API webhook body (a `whatsapp_business_account` notification).
+pub fn parse_notification(body: &[u8]) -> Result<MetaNotification, MetaParseError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| MetaParseError::InvalidJson(e.to_string()))?;
+    let Some(envelope) = value.as_object() else {
+        return Err(invalid("object", "missing (the body is not a JSON object)"));
+    };
+    match envelope.get("object") {
+        Some(Value::String(o)) if o == "whatsapp_business_account" => {}
+        Some(Value::String(o)) => {
+            let shown: String = o.chars().take(60).collect();
+            return Err(invalid(
+                "object",
+                &format!("expected whatsapp_business_account, got {shown:?}"),
+            ));
+        }
+        Some(_) => return Err(invalid("object", "not a string")),
+        None => return Err(invalid("object", "missing")),
+    }
+    let entries = match envelope.get("entry") {
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(invalid("entry", "not an array")),
+        None => return Err(invalid("entry", "missing")),
+    };
+    let mut out = MetaNotification::default();
+    for entry in entries {
+        let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+            out.ignored.push("entry without changes".into());
+            continue;
+        };
+        for change in changes {
+            read_change(change, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+fn read_change(change: &Value, out: &mut MetaNotification) {
+    if let Some(field) = change.get("field").and_then(Value::as_str) {
+        if field != "messages" {
+            out.ignored.push(format!("field {} is not handled", clip(field)));
+            return;
+        }
+    }
+    let Some(value) = change.get("value").and_then(Value::as_object) else {
+        out.ignored.push("change without value".into());
+        return;
+    };
+    let phone_number_id = value
+        .get("metadata")
+        .and_then(|m| text_at(m, "phone_number_id"))
+        .map(str::to_owned);
+    let names = contact_names(value);
+    for message in array(value, "messages") {
+        match read_message(message, &names) {
+            Ok(message) => out.messages.push(MetaMessage {
+                phone_number_id: phone_number_id.clone(),
+                message,
+            }),
+            Err(reason) => out.ignored.push(reason),
+        }
+    }
+    for status in array(value, "statuses") {
+        match read_status(status) {
+            Some(status) => out.statuses.push(status),
+            None => out.ignored.push("status without id or status".into()),
+        }
+    }
+}
+
+fn array<'a>(value: &'a Map<String, Value>, key: &str) -> &'a [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// A trimmed, non-empty string field of an object.
+fn text_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// At most 40 characters of an untrusted name, for a reason.
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// Profile names by `wa_id` and by `user_id`.
+fn contact_names(value: &Map<String, Value>) -> HashMap<&str, &str> {
+    let mut names = HashMap::new();
+    for contact in array(value, "contacts") {
+        let Some(name) = contact.get("profile").and_then(|p| text_at(p, "name")) else {
+            continue;
+        };
+        for key in ["wa_id", "user_id"] {
+            if let Some(id) = text_at(contact, key) {
+                names.insert(id, name);
+            }
+        }
+    }
+    names
+}
+
+fn read_message(message: &Value, names: &HashMap<&str, &str>) -> Result<InboundMessage, String> {
+    let id = text_at(message, "id").ok_or("message without id")?;
+    let chat_id = text_at(message, "from")
+        .or_else(|| text_at(message, "from_user_id"))
+        .ok_or("message without from")?;
+    let text = message_text(message)?;
+    let sender_name = [text_at(message, "from"), text_at(message, "from_user_id")]
+        .into_iter()
+        .flatten()
+        .find_map(|key| names.get(key))
+        .map(|name| (*name).to_owned());
+    Ok(InboundMessage {
+        gateway: GatewayKind::Meta,
+        chat_id: chat_id.to_owned(),
+        message_id: id.to_owned(),
+        text,
+        sender_name,
+        timestamp: timestamp_secs(message.get("timestamp")),
+    })
+}
+
+/// What the agent reads, or why the message is not answered.
+fn message_text(message: &Value) -> Result<String, String> {
+    let kind = text_at(message, "type").unwrap_or("text");
+    let text = match kind {
+        "text" => message
+            .get("text")
+            .and_then(|t| text_at(t, "body"))
+            .map(str::to_owned),
+        "button" => message
+            .get("button")
+            .and_then(|b| text_at(b, "text"))
+            .map(str::to_owned),
+        "interactive" => interactive_text(message.get("interactive").unwrap_or(&Value::Null))?,
+        "image" | "video" | "audio" | "voice" | "document" | "sticker" => {
+            Some(media_text(kind, message.get(kind).unwrap_or(&Value::Null)))
+        }
+        "location" | "contacts" | "reaction" | "unsupported" | "system" | "order" | "request_welcome" => {
+            return Err(format!("{kind} messages are not answered"));
+        }
+        other => return Err(format!("message type {} is not handled", clip(other))),
+    };
+    text.ok_or_else(|| "empty message".to_owned())
+}
+
+/// A reply button's or list row's title (plus the row's description).
+fn interactive_text(interactive: &Value) -> Result<Option<String>, String> {
+    let kind = text_at(interactive, "type").unwrap_or("");
+    let reply = match kind {
+        "button_reply" | "list_reply" => interactive.get(kind).unwrap_or(&Value::Null),
+        other => return Err(format!("interactive {} replies are not handled", clip(other))),
+    };
+    let title = text_at(reply, "title");
+    let description = text_at(reply, "description");
+    Ok(match (title, description) {
+        (Some(t), Some(d)) => Some(format!("{t} ({d})")),
+        (Some(t), None) => Some(t.to_owned()),
+        (None, d) => d.map(str::to_owned),
+    })
+}
+
+/// A placeholder such as `[image]`, `[voice message]` or `[document: offerte.pdf]`, then the caption.
+fn media_text(kind: &str, media: &Value) -> String {
+    let voice = kind == "voice" || media.get("voice").and_then(Value::as_bool) == Some(true);
+    let filename = text_at(media, "filename");
+    let placeholder = match (kind, filename) {
+        _ if voice => "[voice message]".to_owned(),
+        ("document", Some(name)) => format!("[document: {name}]"),
+        _ => format!("[{kind}]"),
+    };
+    match text_at(media, "caption").filter(|c| Some(*c) != filename) {
+        Some(caption) => format!("{placeholder} {caption}"),
+        None => placeholder,
+    }
+}
+
+fn read_status(status: &Value) -> Option<StatusUpdate> {
+    Some(StatusUpdate {
+        message_id: text_at(status, "id")?.to_owned(),
+        recipient: text_at(status, "recipient_id")
+            .or_else(|| text_at(status, "recipient_user_id"))
+            .unwrap_or_default()
+            .to_owned(),
+        status: text_at(status, "status")?.to_owned(),
+    })
+}
+
+/// Unix seconds from a numeric string or a number; 0 when unknown.
+fn timestamp_secs(value: Option<&Value>) -> i64 {
+    let raw = match value {
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
+    };
+    raw.filter(|t| *t > 0).unwrap_or(0)
+}
+
+/// Sends through one Cloud API business phone number.
+pub struct MetaClient {
+    client: reqwest::Client,
+    messages_url: String,
+    token: SecretString,
+    /// The newest customer message id per chat, from [`Gateway::mark_read`], for the typing indicator.
+    newest: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for MetaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaClient")
+            .field("messages_url", &self.messages_url)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl MetaClient {
+    /// A client when `META_ACCESS_TOKEN` and `META_PHONE_NUMBER_ID` are both set; every request gives
+    /// up after `timeout`.
+    pub fn new(settings: &MetaSettings, timeout: Duration) -> Option<Self> {
+        let token = settings.access_token.clone()?;
+        let phone_number_id = settings.phone_number_id.as_deref()?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()
+            .expect("the HTTP client configuration is valid");
+        let base = settings.graph_base_url.trim_end_matches('/');
+        Some(Self {
+            client,
+            messages_url: format!("{base}/{phone_number_id}/messages"),
+            token,
+            newest: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Posts `body` to the messages endpoint; the answer's body on 2xx, else a classified error.
+    async fn post(&self, what: &str, body: &Value) -> Result<bytes::Bytes, GatewayError> {
+        let response = self
+            .client
+            .post(&self.messages_url)
+            .bearer_auth(self.token.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.redact(transport_error(&e)))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.redact(transport_error(&e)))?;
+        tracing::debug!(status, what, "Graph API answered");
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        Err(self.redact(classify(what, status, &bytes, retry_after)))
+    }
+
+    /// The error with any occurrence of the token replaced.
+    fn redact(&self, error: GatewayError) -> GatewayError {
+        let token = self.token.expose_secret();
+        if token.is_empty() {
+            return error;
+        }
+        match error {
+            GatewayError::Retryable { message, retry_after } => GatewayError::Retryable {
+                message: message.replace(token, "[redacted]"),
+                retry_after,
+            },
+            GatewayError::Fatal { message } => GatewayError::Fatal {
+                message: message.replace(token, "[redacted]"),
+            },
+        }
+    }
+
+    fn remember_newest(&self, chat_id: &str, message_id: &str) {
+        let mut newest = self.newest.lock().unwrap_or_else(|e| e.into_inner());
+        if newest.len() >= REMEMBERED_CHATS && !newest.contains_key(chat_id) {
+            newest.clear();
+        }
+        newest.insert(chat_id.to_owned(), message_id.to_owned());
+    }
+}
+
+#[async_trait::async_trait]
+impl Gateway for MetaClient {
+    fn kind(&self) -> GatewayKind {
+        GatewayKind::Meta
+    }
+
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError> {
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": chat_id,
+            "type": "text",
+            "text": { "preview_url": false, "body": text },
+        });
+        let answer = self.post("send", &body).await?;
+        Ok(SentMessage {
+            id: sent_message_id(&answer),
+        })
+    }
+
+    /// Marks the newest of `message_ids` read, which marks the earlier ones read too.
+    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), GatewayError> {
+        let Some(newest) = message_ids.last() else {
+            return Ok(());
+        };
+        self.remember_newest(chat_id, newest);
+        let body = json!({ "messaging_product": "whatsapp", "status": "read", "message_id": newest });
+        self.post("mark read", &body).await.map(drop)
+    }
+
+    /// Shows the typing indicator on the newest message [`Gateway::mark_read`] saw in the chat (Meta
+    /// needs a message to attach it to). It stops by itself on the reply or after about 25 s, so
+    /// hiding it is a no-op.
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), GatewayError> {
+        if !on {
+            return Ok(());
+        }
+        let newest = self
+            .newest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(chat_id)
+            .cloned();
+        let Some(newest) = newest else {
+            tracing::debug!(chat_id, "no message to show typing on");
+            return Ok(());
+        };
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": newest,
+            "typing_indicator": { "type": "text" },
+        });
+        self.post("typing", &body).await.map(drop)
+    }
+}
+
+/// The wamid of a sent message: `messages[0].id`.
+pub fn sent_message_id(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    text_at(value.pointer("/messages/0")?, "id").map(str::to_owned)
+}
+
+/// A Graph API error answer as a retryable or fatal error (see [`RETRYABLE_CODES`]).
+pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Duration>) -> GatewayError {
+    let error = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").cloned())
+        .unwrap_or(Value::Null);
+    let code = error.get("code").and_then(Value::as_i64);
+    let detail = text_at(&error, "message")
+        .or_else(|| error.pointer("/error_data/details").and_then(Value::as_str))
+        .map(|m| format!(": {}", m.chars().take(ERROR_DETAIL_CHARS).collect::<String>()))
+        .unwrap_or_default();
+    let code_text = code.map(|c| format!(" (code {c})")).unwrap_or_default();
+    let message = format!("Graph API {what} answered {status}{code_text}{detail}");
+    let retryable = status == 429 || status >= 500 || code.is_some_and(|c| RETRYABLE_CODES.contains(&c));
+    if retryable {
+        GatewayError::Retryable { message, retry_after }
+    } else {
+        GatewayError::Fatal { message }
+    }
+}
+
+fn transport_error(error: &reqwest::Error) -> GatewayError {
+    let mut message = String::from("Graph API request failed");
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(err) = source {
+        message.push_str(": ");
+        message.push_str(&err.to_string());
+        source = err.source();
+    }
+    if error.is_timeout() && !message.contains("timed out") {
+        message.push_str(": timed out");
+    }
+    if error.is_builder() {
+        GatewayError::Fatal { message }
+    } else {
+        GatewayError::Retryable {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,65 @@
+//! `POST /webhooks/chatwoot`: human replies and conversation changes, acknowledged in milliseconds
+//! and handled through the chat's queue (Chatwoot gives up after 5 s).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use tracing::Instrument;
+
+use super::error::ApiError;
+use super::{AppState, Handled, count_webhook, outcome_of, read_body, signatures};
+use crate::chatwoot::events::{ChatwootEvent, ChatwootParseError, parse_webhook};
+use crate::domain::now_ms;
+
+/// Verify, parse and queue one Chatwoot webhook.
+pub async fn webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Handled, ApiError> {
+    let span = tracing::info_span!(
+        "webhook",
+        route = "chatwoot",
+        chat_id = tracing::field::Empty,
+        event = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
+    async move {
+        let result = handle(&app, &headers, body).await;
+        let outcome = outcome_of(&result);
+        tracing::Span::current().record("outcome", outcome);
+        count_webhook("chatwoot", outcome);
+        match &result {
+            Err(e) => tracing::info!(error = %e, "webhook refused"),
+            Ok(Handled::Ignored(reason)) => tracing::debug!(%reason, "webhook ignored"),
+            Ok(_) => tracing::info!("webhook accepted"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Handled, ApiError> {
+    let bytes = read_body(headers, body).await?;
+    if let Some(secret) = &app.settings.chatwoot_webhook_secret {
+        signatures::verify_chatwoot(secret, headers, &bytes, now_ms() / 1000)?;
+    }
+    let Some(cw) = &app.settings.chatwoot else {
+        return Ok(Handled::Ignored("Chatwoot is not configured".into()));
+    };
+    match parse_webhook(&bytes, cw.account_id, cw.inbox_id) {
+        Err(ChatwootParseError::InvalidJson(m)) => {
+            Err(ApiError::InvalidJson(format!("the body is not JSON: {m}")))
+        }
+        Err(ChatwootParseError::InvalidPayload(m)) => Err(ApiError::InvalidPayload(m)),
+        Ok(ChatwootEvent::Ignored(reason)) => Ok(Handled::Ignored(reason)),
+        Ok(ChatwootEvent::Queue { dedupe_key, event }) => {
+            let span = tracing::Span::current();
+            let env = crate::domain::Envelope::new(event);
+            span.record("chat_id", env.chat_id());
+            span.record("event", dedupe_key.split(':').nth(1).unwrap_or(""));
+            app.accept_event(&dedupe_key, env.event).await
+        }
+    }
+}
