@@ -157,6 +157,10 @@ pub async fn run(
     );
     let accepting = Arc::new(AtomicBool::new(true));
 
+    let bot_user = Arc::new(std::sync::OnceLock::new());
+    if let (Some(cw), true) = (mirror.chatwoot(), settings.role.runs_workers()) {
+        crate::worker::learn_bot_user(cw.clone(), bot_user.clone());
+    }
     let workers = if settings.role.runs_workers() {
         let worker = Arc::new(Worker {
             store: store.clone(),
@@ -166,7 +170,7 @@ pub async fn run(
             gateways: gateways(&settings),
             system_prompt: settings.system_prompt.clone(),
             handoff_message: settings.handoff_message.clone(),
-            bot_user: tokio::sync::OnceCell::new(),
+            bot_user: bot_user.clone(),
         });
         let tuning = Tuning::new(
             settings.debounce,

@@ -744,10 +744,12 @@ pub const SETTINGS: &[SettingDoc] = &[
 pub fn help_text() -> String {
     let mut out = format!(
         "wa-agent {}: {}\n\n\
-         Usage: wa-agent [serve|migrate] [--help] [--version]\n\n\
+         Usage: wa-agent [serve|migrate|dlq ...] [--help] [--version]\n\n\
          Commands:\n  \
-           serve      run the HTTP intake and the workers, as ROLE says (the default command)\n  \
-           migrate    apply pending keyspace migrations to Redis and exit\n\n\
+           serve                   run the HTTP intake and the workers, as ROLE says (the default)\n  \
+           migrate                 apply pending keyspace migrations to Redis and exit\n  \
+           dlq list                list the dead letters (work that failed after its retries)\n  \
+           dlq replay <id>|--all   put dead letters back in their chat's queue\n\n\
          Options:\n  \
            --help     print this text\n  \
            --version  print the version\n\n\
@@ -1098,7 +1100,7 @@ mod tests {
         let example = std::fs::read_to_string(path).expect(".env.example should exist");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
         let help = help_text();
-        assert!(help.contains("wa-agent [serve|migrate] [--help] [--version]"));
+        assert!(help.contains("wa-agent [serve|migrate|dlq ...] [--help] [--version]"));
         for s in SETTINGS {
             let line = example.lines().find(|l| {
                 l.trim_start_matches(['#', ' '])

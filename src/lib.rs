@@ -9,6 +9,7 @@ pub mod agent;
 pub mod app;
 pub mod chatwoot;
 pub mod config;
+pub mod dlq;
 pub mod domain;
 pub mod gateway;
 pub mod history;

@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
         }
         "serve" => {}
         "migrate" => return migrate().await,
+        "dlq" => return dlq(&args[1..]).await,
         other => {
             eprintln!("wa-agent: unknown command {other:?}\n\n{}", help_text());
             return ExitCode::from(2);
@@ -88,6 +89,64 @@ async fn migrate() -> ExitCode {
         }
         Err(e) => {
             eprintln!("wa-agent migrate: failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `wa-agent dlq list` and `wa-agent dlq replay <id>|--all`. Exit 0 on success, 1 when the store
+/// failed or nothing matched a given id, 2 for bad usage or settings.
+async fn dlq(args: &[String]) -> ExitCode {
+    let usage = "usage: wa-agent dlq list | wa-agent dlq replay <id>|--all";
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wa-agent: invalid settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if settings.redis_url.is_none() {
+        eprintln!(
+            "wa-agent dlq: REDIS_URL is not set (the embedded store lives only inside a running server)"
+        );
+        return ExitCode::from(2);
+    }
+    let store = match wa_agent::app::open_store(&settings).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wa-agent dlq: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["list"] => wa_agent::dlq::list(&store).await.map(|letters| {
+            for d in &letters {
+                println!("{}", wa_agent::dlq::describe(d));
+            }
+            println!("{} dead letter(s)", letters.len());
+            true
+        }),
+        ["replay", "--all"] => wa_agent::dlq::replay(&store, None).await.map(|done| {
+            println!("replayed {} dead letter(s)", done.len());
+            true
+        }),
+        ["replay", id] => wa_agent::dlq::replay(&store, Some(id)).await.map(|done| {
+            println!("replayed {} dead letter(s)", done.len());
+            !done.is_empty()
+        }),
+        _ => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("wa-agent dlq: no such dead letter");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("wa-agent dlq: {e}");
             ExitCode::FAILURE
         }
     }

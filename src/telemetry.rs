@@ -53,44 +53,87 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
+/// Every metric the service exports: (name, kind, help). The README's metrics table lists the same.
+pub const METRICS: &[(&str, &str, &str)] = &[
+    (
         "wa_agent_webhooks_total",
-        "Webhooks received, by route and outcome."
-    );
-    describe_counter!("wa_agent_turns_total", "Turns run, by outcome.");
-    describe_counter!(
+        "counter",
+        "Webhooks received, by route and outcome.",
+    ),
+    ("wa_agent_turns_total", "counter", "Turns run, by outcome."),
+    (
         "wa_agent_history_loads_total",
-        "History loads, by source (cache, chatwoot, store)."
-    );
-    describe_histogram!(
+        "counter",
+        "History loads, by source (cache, chatwoot, store).",
+    ),
+    (
         "wa_agent_history_entries",
-        "History entries given to the agent per turn."
-    );
-    describe_histogram!(
+        "histogram",
+        "History entries given to the agent per turn.",
+    ),
+    (
         "wa_agent_agent_duration_seconds",
-        "Time the agent took per turn, retries included."
-    );
-    describe_histogram!(
+        "histogram",
+        "Time the agent took per turn, retries included.",
+    ),
+    (
         "wa_agent_gateway_send_duration_seconds",
-        "Time sending a reply took, by gateway."
-    );
-    describe_histogram!(
+        "histogram",
+        "Time sending a reply took, by gateway.",
+    ),
+    (
         "wa_agent_turn_duration_seconds",
-        "Time a turn took, debounce excluded."
-    );
-    describe_counter!("wa_agent_retries_total", "Retried external calls, by target.");
-    describe_counter!(
+        "histogram",
+        "Time a turn took, debounce excluded.",
+    ),
+    (
+        "wa_agent_retries_total",
+        "counter",
+        "Retried external calls, by target (llm, gateway, chatwoot, store).",
+    ),
+    (
         "wa_agent_reclaimed_total",
-        "Work reclaimed from a dead or stalled worker."
-    );
-    describe_counter!(
-        "wa_agent_mirror_messages_total",
-        "Messages mirrored to Chatwoot, by outcome."
-    );
-    describe_gauge!(
+        "counter",
+        "Work reclaimed from a dead or stalled worker.",
+    ),
+    (
+        "wa_agent_mirror_jobs_total",
+        "counter",
+        "Chatwoot mirror jobs, by outcome (done, deferred, refused).",
+    ),
+    (
+        "wa_agent_human_replies_total",
+        "counter",
+        "Human replies from Chatwoot, by outcome (sent, failed).",
+    ),
+    (
+        "wa_agent_dead_letters_total",
+        "counter",
+        "Work moved to the dead letters.",
+    ),
+    (
+        "wa_agent_dead_letters",
+        "gauge",
+        "Dead letters waiting for an operator.",
+    ),
+    (
         "wa_agent_queue_pending_signals",
-        "Work signals not yet acknowledged."
-    );
+        "gauge",
+        "Work signals not yet acknowledged.",
+    ),
+    (
+        "wa_agent_queue_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest work not yet finished (0: none).",
+    ),
+];
+
+fn describe() {
+    for (name, kind, help) in METRICS {
+        match *kind {
+            "counter" => metrics::describe_counter!(*name, *help),
+            "gauge" => metrics::describe_gauge!(*name, *help),
+            _ => metrics::describe_histogram!(*name, *help),
+        }
+    }
 }

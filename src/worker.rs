@@ -9,11 +9,10 @@
 //! stays silent or fails, so the chat's memory never loses what the customer said.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -66,6 +65,27 @@ pub fn gateway_of(state: &ChatState, chat_id: &str) -> GatewayKind {
     })
 }
 
+/// Learn the service's own Chatwoot user id (`GET /api/v1/profile`) in the background, retrying
+/// while Chatwoot is unreachable, so no turn ever waits for it.
+pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceLock<u64>>) {
+    tokio::spawn(async move {
+        loop {
+            match chatwoot.profile_id().await {
+                Ok(id) => {
+                    let _ = cell.set(id);
+                    tracing::info!(user_id = id, "Chatwoot user of the service known");
+                    return;
+                }
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_secs(30)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the Chatwoot profile; assignments to the token's user count as human");
+                    return;
+                }
+            }
+        }
+    });
+}
+
 /// A dead letter: work that failed after its retries, kept for an operator to replay.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -116,8 +136,9 @@ pub struct Worker {
     pub system_prompt: String,
     /// What the customer is told on a handoff (empty: nothing).
     pub handoff_message: String,
-    /// The service's own Chatwoot user, learnt once (its assignments are not a human's).
-    pub bot_user: OnceCell<Option<u64>>,
+    /// The service's own Chatwoot user, learnt in the background at start-up (its assignments are
+    /// not a human's); see [`learn_bot_user`].
+    pub bot_user: Arc<OnceLock<u64>>,
 }
 
 /// How one turn ended.
@@ -253,19 +274,8 @@ impl Worker {
         Ok(())
     }
 
-    async fn bot_user(&self) -> Option<u64> {
-        let cw = self.mirror.chatwoot()?;
-        if let Some(known) = self.bot_user.get() {
-            return *known;
-        }
-        match cw.profile_id().await {
-            Ok(id) => *self.bot_user.get_or_init(|| async { Some(id) }).await,
-            Err(e) if e.is_retryable() => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the Chatwoot profile; assignments to the token's user count as human");
-                *self.bot_user.get_or_init(|| async { None }).await
-            }
-        }
+    fn bot_user(&self) -> Option<u64> {
+        self.bot_user.get().copied()
     }
 
     /// A human agent's reply: send it to the customer, remember it, or report the failure to Chatwoot.
@@ -441,7 +451,7 @@ impl Worker {
             .await
             .ok()
             .flatten();
-        let bot_user = self.bot_user().await;
+        let bot_user = self.bot_user();
         // An operator's replay of a dead letter is answered whoever owns the conversation now.
         let replay = run.iter().all(|e| e.replayed);
         let outcome = if let Some(text) = already_sent {

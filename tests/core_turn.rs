@@ -511,3 +511,45 @@ async fn a_cold_cache_reads_history_from_chatwoot_paging_back() {
     assert!(msgs.iter().any(|(_, c)| c == "Nog een vraag"));
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_redis_error_on_the_history_read_falls_back_to_chatwoot_and_the_turn_goes_on() {
+    let w = world(&[]).await;
+    w.chatwoot.seed_conversation(
+        CHAT,
+        "Sanne",
+        vec![
+            SeedMessage::incoming("Ik zoek een BMW X5."),
+            SeedMessage::outgoing("We hebben er twee op voorraad."),
+        ],
+    );
+    // The history key holds the wrong type: every read of it fails inside Redis.
+    let key = format!("test:history:{CHAT}");
+    assert!(
+        w.redis
+            .command(&["SET", &key, "not a list"])
+            .unwrap()
+            .starts_with("+OK")
+    );
+
+    post_ok(&w.app, message(CHAT, "RERR0001", WHICH)).await;
+    assert!(
+        w.waha.wait_for_sent(1, Duration::from_secs(10)).await,
+        "the turn went on"
+    );
+    let msgs = request_messages(&w.llm.requests()[0]);
+    assert_eq!(msgs[1].1, "Ik zoek een BMW X5.", "history read from Chatwoot");
+    assert!(w.waha.sent_to(CHAT)[0].contains("BMW X5"));
+    // The commit repaired the key: the next turn is served from the cache, in order.
+    assert!(
+        eventually(Duration::from_secs(5), || w.redis.list(&key).len() == 4).await,
+        "{:?}",
+        w.redis.list(&key)
+    );
+    let text = w.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(r#"wa_agent_history_loads_total{source="chatwoot"} 1"#),
+        "{text}"
+    );
+    w.app.stop().await;
+}

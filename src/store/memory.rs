@@ -303,6 +303,9 @@ impl Store for MemoryStore {
                 .or_default()
                 .extend(turn.mirror_jobs.iter().cloned());
         }
+        if let Some((id, json)) = turn.dead_letter {
+            s.dead_letters.insert(id.to_owned(), json.to_owned());
+        }
         Ok(())
     }
 

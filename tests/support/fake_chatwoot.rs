@@ -1,4 +1,5 @@
-//! A fake Chatwoot (the v4.15.1 REST API of one account with one API inbox) for integration tests.
+//! A fake Chatwoot (the v4.15.1 REST API of one account with one API inbox, plus an account webhook)
+//! for integration tests.
 //!
 //! It keeps contacts, contact_inboxes, conversations and messages in memory and answers in the shapes
 //! of `shared/fixtures/chatwoot/`: creates answer 200; conversation ids are per-account display ids;
@@ -6,19 +7,45 @@
 //! `source_id` is stored verbatim. Like Chatwoot it:
 //! - requires `api_access_token` (401 with the fixture bodies when missing or unknown, or when the path
 //!   names another account) and answers 404 `Resource could not be found` for unknown ids;
+//! - answers `GET /api/v1/profile` with the token's user (id 21, "wa-agent (AI-assistent)", role
+//!   `administrator` unless `set_profile_role("agent")`);
 //! - searches contacts by substring over name, email, phone (case-insensitive) and identifier
 //!   (case-sensitive), or by id for all-digit queries, 15 per page with `has_more`; a `+` in the query
 //!   string decodes to a space, so a phone's `+` must be sent as `%2B`;
 //! - lists the latest 20 messages ascending, or 20 before `before=<id>` (100 after `after=<id>`);
-//! - makes the contact the sender of `incoming` messages and the token's user (id 21, "wa-agent
-//!   (AI-assistent)", an administrator, so opening a conversation does not assign it) the sender of
-//!   `outgoing` ones; an incoming message reopens a resolved or snoozed conversation;
+//! - makes the contact the sender of `incoming` messages and the token's user the sender of `outgoing`
+//!   ones; an incoming message reopens a resolved or snoozed conversation;
+//! - updates a message's `status` on `PATCH …/messages/{id}` like `Messages::StatusUpdateService`: unknown
+//!   statuses and `read` → `delivered` are ignored, `external_error` is kept (in `content_attributes`)
+//!   only with `failed`;
+//! - opens and also self-assigns on `toggle_status` when the token's role is `agent`;
 //! - adds an activity message (type 2, no sender) for every status change and assignment;
 //! - refuses a 201st message in one conversation within a minute (422 "Too many messages").
 //!
+//! Webhooks (after `set_webhook`): an account webhook subscribed to `conversation_created`,
+//! `conversation_status_changed`, `conversation_updated`, `message_created` and `message_updated`. Each
+//! event is rendered when it happens, in Chatwoot's webhook shapes (string `message_type`, ISO and unix
+//! times mixed as in the fixtures), serialised compactly with Rails' escaping of `&`, `<`, `>`, and posted
+//! in order by one background task, once, with a 5 s timeout; with a secret it is signed
+//! (`X-Chatwoot-Timestamp`, `X-Chatwoot-Signature: sha256=hex(HMAC-SHA256(secret, "<ts>.<body>"))`). As
+//! in Chatwoot:
+//! - `message_created` goes out for every incoming, outgoing and template message, private notes and the
+//!   bridge's own messages included; activity messages send nothing;
+//! - message payloads carry no top-level `status` (Chatwoot's `Message#webhook_data` has none; see
+//!   `set_message_status_in_webhooks`); a status PATCH that changes something and a Retry come back as
+//!   `message_updated`;
+//! - a status change sends `conversation_status_changed` (`changed_attributes: null`) then
+//!   `conversation_updated`; an assignee change sends `conversation_updated`; so does a message that sets
+//!   or clears `waiting_since` or sets `first_reply_created_at` (after its `message_created`). The
+//!   `changed_attributes` array lists the changed columns, then `updated_at`;
+//! - a reopening incoming message sends the status events before its `message_created`.
+//!
+//! Seeding is silent (it stands for history); everything else that changes state fires its webhooks.
+//!
 //! Test knobs: `set_down` (every request answers 503), `set_list_lag` (listing only shows messages
-//! older than the lag: Chatwoot "behind its writes"), seeding, and direct status/assignee changes that
-//! stand in for a human in the dashboard. Every request is recorded, including refused ones.
+//! older than the lag: Chatwoot "behind its writes"), seeding, and helpers that stand in for a human in
+//! the dashboard (`human_reply`, `private_note`, `retry_message`, `set_status`, `set_assignee`). Every
+//! request is recorded, including refused ones, and every webhook delivery with its HTTP status.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -30,9 +57,12 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 const ERRORS: &str = include_str!("../../../shared/fixtures/chatwoot/errors.json");
@@ -43,6 +73,8 @@ const CREATED_MESSAGE: &str =
     include_str!("../../../shared/fixtures/chatwoot/api_create_message_response.json");
 const CONTACT_CONVERSATIONS: &str =
     include_str!("../../../shared/fixtures/chatwoot/api_contact_conversations.json");
+const WEBHOOK_INCOMING: &str =
+    include_str!("../../../shared/fixtures/chatwoot/webhook_message_created_incoming.json");
 
 /// The user the access token belongs to; sender of every `outgoing` message posted through the API.
 pub const API_USER_ID: u64 = 21;
@@ -54,6 +86,12 @@ const FLOOD_LIMIT: usize = 200;
 const SEARCH_PER_PAGE: usize = 15;
 const MESSAGES_PER_PAGE: usize = 20;
 const VALID_STATUSES: [&str; 4] = ["open", "resolved", "pending", "snoozed"];
+/// Message types by their integer value.
+const MESSAGE_TYPES: [&str; 4] = ["incoming", "outgoing", "activity", "template"];
+/// Message statuses by their integer value.
+const MESSAGE_STATUSES: [&str; 4] = ["sent", "delivered", "read", "failed"];
+/// Chatwoot gives a webhook delivery 5 seconds.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One request the fake received.
 #[derive(Debug, Clone)]
@@ -128,9 +166,12 @@ struct ContactRow {
 }
 
 struct ContactInboxRow {
+    id: u64,
     contact_id: u64,
     inbox_id: u64,
     source_id: String,
+    pubsub_token: String,
+    created_at: f64,
 }
 
 struct ConversationRow {
@@ -158,7 +199,14 @@ struct MessageRow {
     private: bool,
     source_id: Option<String>,
     sender: Sender,
+    /// `sent`, `delivered`, `read` or `failed`.
+    status: String,
+    content_attributes: Value,
+    /// Unix seconds (the REST `created_at`).
     created_at: i64,
+    /// Unix seconds with a fraction (the ISO `created_at` of webhooks).
+    created_exact: f64,
+    updated_at: f64,
     /// When it was written; `None` for seeded messages, which are always visible.
     written: Option<Instant>,
 }
@@ -170,6 +218,7 @@ struct Draft {
     private: bool,
     source_id: Option<String>,
     sender: Sender,
+    content_attributes: Value,
 }
 
 impl Draft {
@@ -180,17 +229,58 @@ impl Draft {
             private: false,
             source_id: None,
             sender: Sender::Nobody,
+            content_attributes: json!({}),
+        }
+    }
+
+    /// An outgoing message a user typed in the dashboard (no `source_id`).
+    fn typed_by(user_id: u64, text: &str, private: bool) -> Draft {
+        Draft {
+            content: Some(text.to_owned()),
+            message_type: 1,
+            private,
+            source_id: None,
+            sender: Sender::User(user_id),
+            content_attributes: json!({}),
         }
     }
 }
 
+/// The conversation columns whose changes Chatwoot announces as `conversation_updated`.
+#[derive(Clone, PartialEq)]
+struct Announced {
+    status: String,
+    assignee_id: Option<u64>,
+    first_reply_created_at: i64,
+    waiting_since: i64,
+}
+
+/// The account webhook.
+struct Webhook {
+    url: String,
+    secret: Option<String>,
+}
+
+/// One webhook POST waiting for the delivery task.
+struct Delivery {
+    event: String,
+    url: String,
+    secret: Option<String>,
+    body: String,
+}
+
 struct Db {
     account_id: u64,
+    account_name: String,
     inbox_id: u64,
+    inbox_name: String,
     token: String,
+    /// The token user's role in the account: `administrator` or `agent`.
+    profile_role: String,
     down: bool,
     list_lag: Duration,
     next_contact_id: u64,
+    next_contact_inbox_id: u64,
     next_conversation_id: u64,
     next_message_id: u64,
     contacts: BTreeMap<u64, ContactRow>,
@@ -198,6 +288,12 @@ struct Db {
     conversations: BTreeMap<u64, ConversationRow>,
     messages: Vec<MessageRow>,
     requests: Vec<RecordedRequest>,
+    webhook: Option<Webhook>,
+    /// Adds a top-level `status` to message webhooks (chatwoot/chatwoot#15908, not in v4.15.1).
+    status_in_message_webhooks: bool,
+    outbox: mpsc::UnboundedSender<Delivery>,
+    /// Event name and HTTP status (0 when no answer came) of every delivery, in order.
+    deliveries: Vec<(String, u16)>,
 }
 
 type Shared = Arc<Mutex<Db>>;
@@ -207,24 +303,35 @@ pub struct FakeChatwoot {
     addr: SocketAddr,
     db: Shared,
     task: JoinHandle<()>,
+    deliverer: JoinHandle<()>,
 }
 
 impl Drop for FakeChatwoot {
     fn drop(&mut self) {
         self.task.abort();
+        self.deliverer.abort();
     }
 }
 
 impl FakeChatwoot {
     /// Starts the fake on `127.0.0.1:0` for `account_id`, with one API inbox, accepting `token`.
     pub async fn start(account_id: u64, inbox_id: u64, token: &str) -> FakeChatwoot {
+        let names: Value = serde_json::from_str(WEBHOOK_INCOMING).expect("webhook fixture");
+        let (outbox, queue) = mpsc::unbounded_channel();
         let db = Arc::new(Mutex::new(Db {
             account_id,
+            account_name: names["account"]["name"]
+                .as_str()
+                .expect("account name")
+                .to_owned(),
             inbox_id,
+            inbox_name: names["inbox"]["name"].as_str().expect("inbox name").to_owned(),
             token: token.to_owned(),
+            profile_role: "administrator".to_owned(),
             down: false,
             list_lag: Duration::ZERO,
             next_contact_id: 301,
+            next_contact_inbox_id: 451,
             next_conversation_id: 81,
             next_message_id: 48_201,
             contacts: BTreeMap::new(),
@@ -232,9 +339,14 @@ impl FakeChatwoot {
             conversations: BTreeMap::new(),
             messages: Vec::new(),
             requests: Vec::new(),
+            webhook: None,
+            status_in_message_webhooks: false,
+            outbox,
+            deliveries: Vec::new(),
         }));
         let base = "/api/v1/accounts/{account_id}";
         let app = Router::new()
+            .route("/api/v1/profile", get(profile))
             .route(&format!("{base}/contacts/search"), get(search_contacts))
             .route(&format!("{base}/contacts"), post(create_contact))
             .route(
@@ -246,6 +358,10 @@ impl FakeChatwoot {
             .route(
                 &format!("{base}/conversations/{{id}}/messages"),
                 get(list_messages).post(create_message),
+            )
+            .route(
+                &format!("{base}/conversations/{{id}}/messages/{{message_id}}"),
+                patch(update_message),
             )
             .route(
                 &format!("{base}/conversations/{{id}}/toggle_status"),
@@ -260,7 +376,13 @@ impl FakeChatwoot {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("fake Chatwoot server");
         });
-        FakeChatwoot { addr, db, task }
+        let deliverer = tokio::spawn(deliver(db.clone(), queue));
+        FakeChatwoot {
+            addr,
+            db,
+            task,
+            deliverer,
+        }
     }
 
     /// The base URL (`http://127.0.0.1:<port>`).
@@ -276,6 +398,48 @@ impl FakeChatwoot {
     /// While down, every request answers 503.
     pub fn set_down(&self, down: bool) {
         self.db().down = down;
+    }
+
+    /// The token user's role in the account, `administrator` (the default) or `agent`. With `agent`,
+    /// `toggle_status` to `open` also assigns the conversation to that user, as Chatwoot does.
+    pub fn set_profile_role(&self, role: &str) {
+        assert!(
+            matches!(role, "administrator" | "agent"),
+            "Chatwoot roles are administrator and agent, not {role}"
+        );
+        self.db().profile_role = role.to_owned();
+    }
+
+    /// Configures the account webhook: from now on every event is POSTed to `url`, signed when a
+    /// `secret` is given.
+    pub fn set_webhook(&self, url: &str, secret: Option<&str>) {
+        self.db().webhook = Some(Webhook {
+            url: url.to_owned(),
+            secret: secret.map(str::to_owned),
+        });
+    }
+
+    /// Adds a top-level `status` to `message_created`/`message_updated`, as Chatwoot would with the
+    /// unmerged chatwoot/chatwoot#15908. Off by default: v4.15.1 sends no message status in webhooks.
+    pub fn set_message_status_in_webhooks(&self, on: bool) {
+        self.db().status_in_message_webhooks = on;
+    }
+
+    /// Every finished webhook delivery in order: the event and the HTTP status (0 when no answer came).
+    pub fn deliveries(&self) -> Vec<(String, u16)> {
+        self.db().deliveries.clone()
+    }
+
+    /// Waits until at least `n` webhook deliveries have finished; false on timeout.
+    pub async fn wait_for_deliveries(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.db().deliveries.len() >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.db().deliveries.len() >= n
     }
 
     /// A contact (identifier and contact_inbox source_id = `chat_id`, phone for phone chats), a pending
@@ -301,12 +465,41 @@ impl FakeChatwoot {
     }
 
     /// Writes a message now, as if created in Chatwoot (for instance a human's reply in the dashboard);
-    /// it obeys the list lag. Returns it in the REST shape.
+    /// it obeys the list lag and fires its webhooks. Returns it in the REST shape.
     pub fn add_message(&self, conversation_id: u64, seed: SeedMessage) -> Value {
         let mut db = self.db();
         let draft = db.draft(conversation_id, seed);
         let id = db.write_message(conversation_id, draft);
         db.render_message(db.message(id))
+    }
+
+    /// A human agent (user 14, "Mark Jansen") replies in the dashboard: an outgoing, non-private message
+    /// without `source_id`. Returns its id.
+    pub fn human_reply(&self, conversation_id: u64, text: &str) -> u64 {
+        let draft = Draft::typed_by(HUMAN_USER_ID, text, false);
+        self.db().write_message(conversation_id, draft)
+    }
+
+    /// A human agent (user 14) writes a private note. Returns its id.
+    pub fn private_note(&self, conversation_id: u64, text: &str) -> u64 {
+        let draft = Draft::typed_by(HUMAN_USER_ID, text, true);
+        self.db().write_message(conversation_id, draft)
+    }
+
+    /// A human agent presses Retry on a message: a failed one goes back to `sent` without its
+    /// `external_error`, and `message_updated` fires (Chatwoot only offers Retry on failed messages; the
+    /// helper fires for any message, so a test can replay a lost delivery).
+    pub fn retry_message(&self, message_id: u64) {
+        self.db().retry_message(message_id);
+    }
+
+    /// One stored message in the REST shape, wherever it is.
+    pub fn message(&self, id: u64) -> Option<Value> {
+        let db = self.db();
+        db.messages
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| db.render_message(m))
     }
 
     /// Every stored message of the conversation, ascending, in the REST shape (ignores the list lag).
@@ -349,25 +542,18 @@ impl FakeChatwoot {
         self.db().requests.clone()
     }
 
-    /// Sets a conversation's status as a human in the dashboard would (with its activity message).
+    /// Sets a conversation's status as a human (user 14) in the dashboard would, with its activity
+    /// message and webhooks; setting the current status changes nothing.
     pub fn set_status(&self, conversation_id: u64, status: &str) {
         let mut db = self.db();
-        db.change_status(conversation_id, status, "Mark Jansen");
+        db.change_status(conversation_id, status, &user_name(HUMAN_USER_ID));
     }
 
-    /// Assigns the conversation to a user (or unassigns it), as a human in the dashboard would.
+    /// Assigns the conversation to a user (or unassigns it) as a human (user 14) in the dashboard would,
+    /// with its activity message and webhook; the current assignee changes nothing.
     pub fn set_assignee(&self, conversation_id: u64, assignee_id: Option<u64>) {
         let mut db = self.db();
-        let conversation = db
-            .conversations
-            .get_mut(&conversation_id)
-            .expect("known conversation");
-        conversation.assignee_id = assignee_id;
-        let text = match assignee_id {
-            Some(id) => format!("Assigned to {} by Mark Jansen", user_name(id)),
-            None => "Conversation unassigned by Mark Jansen".to_owned(),
-        };
-        db.write_message(conversation_id, Draft::activity(text));
+        db.change_assignee(conversation_id, assignee_id, HUMAN_USER_ID);
     }
 
     /// Waits until the conversation holds at least `n` messages; false on timeout.
@@ -451,6 +637,11 @@ async fn gatekeeper(State(db): State<Shared>, request: Request, next: Next) -> R
         }
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+async fn profile(State(db): State<Shared>) -> Json<Value> {
+    let db = db.lock().expect("fake Chatwoot state");
+    Json(db.render_profile())
 }
 
 async fn search_contacts(
@@ -545,29 +736,29 @@ async fn create_conversation(State(db): State<Shared>, body: Bytes) -> Reply {
     {
         return Err(Failure::not_found());
     }
-    let source_id = str_field(&body, "source_id");
-    let contact_id = match (inbox_id, contact_id) {
+    let (contact_id, source_id) = match (inbox_id, contact_id) {
         (Some(_), Some(contact_id)) => {
-            let source_id = source_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let source_id = str_field(&body, "source_id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             db.ensure_contact_inbox(contact_id, &source_id)?;
-            contact_id
+            (contact_id, source_id)
         }
-        _ => source_id
-            .as_deref()
-            .and_then(|s| db.contact_inbox_owner(s))
-            .ok_or_else(Failure::not_found)?,
+        _ => {
+            let source_id = str_field(&body, "source_id").ok_or_else(Failure::not_found)?;
+            let owner = db
+                .contact_inbox_owner(&source_id)
+                .ok_or_else(Failure::not_found)?;
+            (owner, source_id)
+        }
     };
     let status = str_field(&body, "status").unwrap_or_else(|| "open".to_owned());
     check_status(&status)?;
-    let source_id = source_id.unwrap_or_default();
     let inbox_id = db.inbox_id;
     let attributes = object_field(&body, "custom_attributes");
     let id = db.insert_conversation(contact_id, inbox_id, &source_id, &status, attributes);
     let conversation = db.conversations.get_mut(&id).expect("just inserted");
     conversation.additional_attributes = object_field(&body, "additional_attributes");
     conversation.assignee_id = u64_field(&body, "assignee_id");
+    db.emit_conversation(id, "conversation_created", None);
     Ok(Json(db.render_conversation(&db.conversations[&id])))
 }
 
@@ -624,10 +815,7 @@ async fn create_message(
     let mut db = db.lock().expect("fake Chatwoot state");
     let conversation_id = db.conversation(&id)?.id;
     let kind = str_field(&body, "message_type").unwrap_or_else(|| "outgoing".to_owned());
-    let Some(message_type) = ["incoming", "outgoing", "activity", "template"]
-        .iter()
-        .position(|k| *k == kind)
-    else {
+    let Some(message_type) = MESSAGE_TYPES.iter().position(|k| *k == kind) else {
         return Err(Failure::unprocessable(
             json!({ "error": format!("'{kind}' is not a valid message_type") }),
         ));
@@ -646,9 +834,30 @@ async fn create_message(
         private: bool_field(&body, "private"),
         source_id: str_field(&body, "source_id"),
         sender,
+        content_attributes: object_field(&body, "content_attributes"),
     };
     let id = db.write_message(conversation_id, draft);
     Ok(Json(db.render_message(db.message(id))))
+}
+
+async fn update_message(
+    State(db): State<Shared>,
+    Path((_, id, message_id)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Reply {
+    let body = request_json(&body);
+    let mut db = db.lock().expect("fake Chatwoot state");
+    let conversation_id = db.conversation(&id)?.id;
+    let message_id = parse_id(&message_id)
+        .filter(|m| {
+            db.messages
+                .iter()
+                .any(|row| row.id == *m && row.conversation_id == conversation_id)
+        })
+        .ok_or_else(Failure::not_found)?;
+    let status = str_field(&body, "status").unwrap_or_default();
+    db.update_message_status(message_id, &status, str_field(&body, "external_error"));
+    Ok(Json(db.render_message(db.message(message_id))))
 }
 
 async fn toggle_status(
@@ -667,6 +876,9 @@ async fn toggle_status(
     };
     check_status(&status)?;
     db.change_status(id, &status, &user_name(API_USER_ID));
+    if status == "open" && db.profile_role == "agent" {
+        db.change_assignee(id, Some(API_USER_ID), API_USER_ID);
+    }
     Ok(Json(json!({
         "meta": {},
         "payload": { "success": true, "conversation_id": id, "current_status": status, "snoozed_until": null },
@@ -685,6 +897,14 @@ impl Db {
     fn message(&self, id: u64) -> &MessageRow {
         self.messages
             .iter()
+            .rev()
+            .find(|m| m.id == id)
+            .expect("known message")
+    }
+
+    fn message_mut(&mut self, id: u64) -> &mut MessageRow {
+        self.messages
+            .iter_mut()
             .rev()
             .find(|m| m.id == id)
             .expect("known message")
@@ -712,11 +932,17 @@ impl Db {
                 json!({ "error": "source_id should be unique" }),
             )),
             None => {
-                let inbox_id = self.inbox_id;
+                let (id, inbox_id) = (self.next_contact_inbox_id, self.inbox_id);
+                self.next_contact_inbox_id += 1;
+                let mut pubsub_token = uuid::Uuid::new_v4().simple().to_string();
+                pubsub_token.truncate(24);
                 self.contact_inboxes.push(ContactInboxRow {
+                    id,
                     contact_id,
                     inbox_id,
                     source_id: source_id.to_owned(),
+                    pubsub_token,
+                    created_at: now_f64(),
                 });
                 Ok(())
             }
@@ -834,67 +1060,205 @@ impl Db {
         written: Option<Instant>,
     ) -> u64 {
         let id = self.next_message_id();
-        let (content, message_type, private, source_id, sender) =
-            (d.content, d.message_type, d.private, d.source_id, d.sender);
+        let exact = if written.is_some() {
+            now_f64()
+        } else {
+            created_at as f64
+        };
         self.messages.push(MessageRow {
             id,
             conversation_id,
-            content,
-            message_type,
-            private,
-            source_id,
-            sender,
+            content: d.content,
+            message_type: d.message_type,
+            private: d.private,
+            source_id: d.source_id,
+            sender: d.sender,
+            status: "sent".to_owned(),
+            content_attributes: d.content_attributes,
             created_at,
+            created_exact: exact,
+            updated_at: exact,
             written,
         });
         id
     }
 
-    /// Writes a live message now and applies its side effects on the conversation and contact.
+    /// Writes a live message now, applies its side effects on the conversation and contact, and fires
+    /// its webhooks in Chatwoot's order: a reopening's status events, `message_created`, then the
+    /// `conversation_updated` of its `waiting_since`/`first_reply_created_at` changes.
     fn write_message(&mut self, conversation_id: u64, draft: Draft) -> u64 {
         let (message_type, private, sender) = (draft.message_type, draft.private, draft.sender);
         let at = now();
         let id = self.push_message(conversation_id, draft, at, Some(Instant::now()));
+        let status = &self.conversations[&conversation_id].status;
+        if message_type == 0 && matches!(status.as_str(), "resolved" | "snoozed") {
+            self.change_status(conversation_id, "open", "a new incoming message");
+        }
+        let before = self.announced(conversation_id);
         let conversation = self
             .conversations
             .get_mut(&conversation_id)
             .expect("known conversation");
         conversation.last_activity_at = at;
-        conversation.updated_at = now_f64();
-        let reopen = message_type == 0 && matches!(conversation.status.as_str(), "resolved" | "snoozed");
+        conversation.updated_at = later(conversation.updated_at);
+        let reply = message_type == 1 && !private;
+        if reply && matches!(sender, Sender::User(_)) && conversation.first_reply_created_at == 0 {
+            conversation.first_reply_created_at = at;
+        }
+        if reply && matches!(sender, Sender::User(_) | Sender::AgentBot(_)) {
+            conversation.waiting_since = 0;
+        }
         if message_type == 0 && conversation.waiting_since == 0 {
             conversation.waiting_since = at;
-        }
-        if message_type == 1 && !private && matches!(sender, Sender::User(_)) {
-            if conversation.first_reply_created_at == 0 {
-                conversation.first_reply_created_at = at;
-            }
-            conversation.waiting_since = 0;
         }
         if let Sender::Contact(contact_id) = sender {
             if let Some(contact) = self.contacts.get_mut(&contact_id) {
                 contact.last_activity_at = Some(at);
             }
         }
-        if reopen {
-            self.change_status(conversation_id, "open", "a new incoming message");
-        }
+        let changes = self.save_conversation(conversation_id, before);
+        self.emit_message(id, "message_created");
+        self.announce_conversation(conversation_id, changes);
         id
     }
 
-    /// Sets the status; a change adds an activity message naming who made it.
+    /// Sets the status; a change fires its webhooks and adds an activity message naming who made it.
     fn change_status(&mut self, conversation_id: u64, status: &str, by: &str) {
+        let before = self.announced(conversation_id);
         let conversation = self
             .conversations
             .get_mut(&conversation_id)
             .expect("known conversation");
-        if conversation.status == status {
+        conversation.status = status.to_owned();
+        let changes = self.save_conversation(conversation_id, before);
+        if changes.is_empty() {
             return;
         }
-        conversation.status = status.to_owned();
-        conversation.updated_at = now_f64();
+        self.announce_conversation(conversation_id, changes);
         let text = format!("Conversation status set to {status} by {by}");
         self.write_message(conversation_id, Draft::activity(text));
+    }
+
+    /// Sets the assignee on behalf of user `by`; a change fires `conversation_updated` and adds an
+    /// activity message.
+    fn change_assignee(&mut self, conversation_id: u64, assignee_id: Option<u64>, by: u64) {
+        let before = self.announced(conversation_id);
+        let conversation = self
+            .conversations
+            .get_mut(&conversation_id)
+            .expect("known conversation");
+        conversation.assignee_id = assignee_id;
+        let changes = self.save_conversation(conversation_id, before);
+        if changes.is_empty() {
+            return;
+        }
+        self.announce_conversation(conversation_id, changes);
+        let text = match assignee_id {
+            Some(id) if id == by => format!("{} self-assigned this conversation", user_name(by)),
+            Some(id) => format!("Assigned to {} by {}", user_name(id), user_name(by)),
+            None => format!("Conversation unassigned by {}", user_name(by)),
+        };
+        self.write_message(conversation_id, Draft::activity(text));
+    }
+
+    /// A status PATCH, like `Messages::StatusUpdateService`: unknown statuses and `read` → `delivered`
+    /// change nothing; `external_error` is kept only with `failed` (a stale one is nulled). A change fires
+    /// `message_updated`.
+    fn update_message_status(&mut self, message_id: u64, status: &str, external_error: Option<String>) {
+        if !MESSAGE_STATUSES.contains(&status) {
+            return;
+        }
+        let message = self.message_mut(message_id);
+        if message.status == "read" && status == "delivered" {
+            return;
+        }
+        let before = (message.status.clone(), message.content_attributes.clone());
+        message.status = status.to_owned();
+        let error = external_error.filter(|_| status == "failed");
+        let stored = &message.content_attributes["external_error"];
+        if error.is_some() || !stored.is_null() {
+            message.content_attributes["external_error"] = json!(error);
+        }
+        if (&message.status, &message.content_attributes) == (&before.0, &before.1) {
+            return;
+        }
+        message.updated_at = later(message.updated_at);
+        self.emit_message(message_id, "message_updated");
+    }
+
+    /// Retry: a failed message goes back to `sent` without its `external_error`; fires `message_updated`.
+    fn retry_message(&mut self, message_id: u64) {
+        let message = self.message_mut(message_id);
+        if message.status == "failed" {
+            message.status = "sent".to_owned();
+            if let Some(attributes) = message.content_attributes.as_object_mut() {
+                attributes.remove("external_error");
+            }
+            message.updated_at = later(message.updated_at);
+        }
+        self.emit_message(message_id, "message_updated");
+    }
+
+    fn announced(&self, conversation_id: u64) -> Announced {
+        let c = &self.conversations[&conversation_id];
+        Announced {
+            status: c.status.clone(),
+            assignee_id: c.assignee_id,
+            first_reply_created_at: c.first_reply_created_at,
+            waiting_since: c.waiting_since,
+        }
+    }
+
+    /// Ends a save: when an announced column changed, moves `updated_at` on and returns the changes as
+    /// `changed_attributes` entries (`updated_at` last); otherwise returns nothing.
+    fn save_conversation(&mut self, conversation_id: u64, before: Announced) -> Vec<Value> {
+        let after = self.announced(conversation_id);
+        let mut changes = Vec::new();
+        let mut compare = |key: &str, previous: Value, current: Value| {
+            if previous != current {
+                changes.push(change(key, previous, current));
+            }
+        };
+        compare("status", json!(before.status), json!(after.status));
+        compare("assignee_id", json!(before.assignee_id), json!(after.assignee_id));
+        compare(
+            "first_reply_created_at",
+            iso_or_null(before.first_reply_created_at),
+            iso_or_null(after.first_reply_created_at),
+        );
+        compare(
+            "waiting_since",
+            iso_or_null(before.waiting_since),
+            iso_or_null(after.waiting_since),
+        );
+        if changes.is_empty() {
+            return changes;
+        }
+        let conversation = self
+            .conversations
+            .get_mut(&conversation_id)
+            .expect("known conversation");
+        let previous = conversation.updated_at;
+        conversation.updated_at = later(previous);
+        let current = conversation.updated_at;
+        changes.push(change("updated_at", json!(iso(previous)), json!(iso(current))));
+        changes
+    }
+
+    /// Announces a save: `conversation_status_changed` first when the status changed, then
+    /// `conversation_updated` with the changes.
+    fn announce_conversation(&mut self, conversation_id: u64, changes: Vec<Value>) {
+        if changes.is_empty() {
+            return;
+        }
+        if changes.iter().any(|c| c.get("status").is_some()) {
+            self.emit_conversation(conversation_id, "conversation_status_changed", Some(Value::Null));
+        }
+        self.emit_conversation(
+            conversation_id,
+            "conversation_updated",
+            Some(Value::Array(changes)),
+        );
     }
 
     /// A seeded message's draft, with the usual sender for its type unless the seed names one.
@@ -921,6 +1285,7 @@ impl Db {
             private: seed.private,
             source_id: seed.source_id,
             sender,
+            content_attributes: json!({}),
         }
     }
 
@@ -1000,8 +1365,9 @@ impl Db {
     fn render_message(&self, m: &MessageRow) -> Value {
         let mut v = json!({
             "id": m.id, "content": m.content, "inbox_id": self.inbox_id, "conversation_id": m.conversation_id,
-            "message_type": m.message_type, "content_type": "text", "status": "sent", "content_attributes": {},
-            "created_at": m.created_at, "private": m.private, "source_id": m.source_id,
+            "message_type": m.message_type, "content_type": "text", "status": m.status,
+            "content_attributes": m.content_attributes, "created_at": m.created_at, "private": m.private,
+            "source_id": m.source_id,
         });
         if let Some(sender) = self.render_sender(m.sender) {
             v["sender"] = sender;
@@ -1009,7 +1375,8 @@ impl Db {
         v
     }
 
-    /// A message nested in a conversation: the REST shape plus the sender's model name and id.
+    /// A message nested in a conversation (REST lists and webhooks alike): all its columns, the
+    /// sender's model name and id, and a summary of its conversation.
     fn render_nested_message(&self, m: &MessageRow) -> Value {
         let (model, id) = match m.sender {
             Sender::Nobody => (Value::Null, Value::Null),
@@ -1017,11 +1384,31 @@ impl Db {
             Sender::User(id) => (json!("User"), json!(id)),
             Sender::AgentBot(id) => (json!("AgentBot"), json!(id)),
         };
-        let mut v = self.render_message(m);
-        v["account_id"] = json!(self.account_id);
-        v["sender_type"] = model;
-        v["sender_id"] = id;
+        let c = &self.conversations[&m.conversation_id];
+        let mut v = json!({
+            "id": m.id, "content": m.content, "account_id": self.account_id, "inbox_id": self.inbox_id,
+            "conversation_id": m.conversation_id, "message_type": m.message_type, "created_at": m.created_at,
+            "updated_at": iso(m.updated_at), "private": m.private, "status": m.status, "source_id": m.source_id,
+            "content_type": "text", "content_attributes": m.content_attributes, "sender_type": model,
+            "sender_id": id, "external_source_ids": {}, "additional_attributes": {},
+            "processed_message_content": m.content, "sentiment": {},
+            "conversation": {
+                "assignee_id": c.assignee_id, "unread_count": self.unread_count(c.id),
+                "last_activity_at": c.last_activity_at, "contact_inbox": { "source_id": c.source_id },
+            },
+        });
+        if let Some(sender) = self.render_sender(m.sender) {
+            v["sender"] = sender;
+        }
         v
+    }
+
+    /// Incoming messages since the agent last looked (never, here).
+    fn unread_count(&self, conversation_id: u64) -> usize {
+        self.messages
+            .iter()
+            .filter(|m| m.conversation_id == conversation_id && m.message_type == 0)
+            .count()
     }
 
     fn render_conversation(&self, c: &ConversationRow) -> Value {
@@ -1046,7 +1433,8 @@ impl Db {
             "agent_last_seen_at": 0, "assignee_last_seen_at": 0, "can_reply": true, "contact_last_seen_at": 0,
             "custom_attributes": c.custom_attributes, "inbox_id": c.inbox_id, "labels": [], "muted": false,
             "snoozed_until": null, "status": c.status, "created_at": c.created_at, "updated_at": c.updated_at,
-            "timestamp": c.last_activity_at, "first_reply_created_at": c.first_reply_created_at, "unread_count": 0,
+            "timestamp": c.last_activity_at, "first_reply_created_at": c.first_reply_created_at,
+            "unread_count": self.unread_count(c.id),
             "last_non_activity_message": last_non_activity, "last_activity_at": c.last_activity_at,
             "priority": null, "waiting_since": c.waiting_since, "sla_policy_id": null,
         })
@@ -1065,6 +1453,204 @@ impl Db {
         }
         meta
     }
+
+    /// `GET /api/v1/profile`: the token's user.
+    fn render_profile(&self) -> Value {
+        let (name, email, role) = (
+            user_name(API_USER_ID),
+            user_email(API_USER_ID),
+            &self.profile_role,
+        );
+        json!({
+            "access_token": self.token, "account_id": self.account_id, "available_name": name, "avatar_url": "",
+            "confirmed": true, "display_name": null, "message_signature": null, "email": email, "id": API_USER_ID,
+            "inviter_id": null, "name": name, "provider": "email", "pubsub_token": "9QvKx2cDn7bWmL4sTzR8hJpe",
+            "role": role, "ui_settings": {}, "uid": email, "type": null,
+            "accounts": [{
+                "id": self.account_id, "name": self.account_name, "status": "active",
+                "active_at": iso(now_f64()), "role": role, "permissions": [role], "availability": "online",
+                "availability_status": "online", "auto_offline": true,
+            }],
+        })
+    }
+}
+
+// ---- renderers for the webhook shapes ----
+
+impl Db {
+    fn render_account(&self) -> Value {
+        json!({ "id": self.account_id, "name": self.account_name })
+    }
+
+    fn render_contact_inbox(&self, c: &ConversationRow) -> Value {
+        let Some(ci) = self
+            .contact_inboxes
+            .iter()
+            .find(|ci| ci.contact_id == c.contact_id && ci.source_id == c.source_id)
+        else {
+            return Value::Null;
+        };
+        json!({
+            "id": ci.id, "contact_id": ci.contact_id, "inbox_id": ci.inbox_id, "source_id": ci.source_id,
+            "created_at": iso(ci.created_at), "updated_at": iso(ci.created_at), "hmac_verified": false,
+            "pubsub_token": ci.pubsub_token,
+        })
+    }
+
+    /// `Conversation#webhook_data`: `messages` holds the last message that is neither activity nor
+    /// private; `meta.assignee` is `null` when unassigned.
+    fn render_conversation_webhook(&self, c: &ConversationRow) -> Value {
+        let last_chat = self
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.conversation_id == c.id && m.message_type != 2 && !m.private);
+        let messages: Vec<Value> = last_chat
+            .map(|m| self.render_nested_message(m))
+            .into_iter()
+            .collect();
+        let meta = json!({
+            "sender": self.render_sender(Sender::Contact(c.contact_id)),
+            "assignee": c.assignee_id.map(render_user),
+            "assignee_type": c.assignee_id.map(|_| "User"),
+            "team": null,
+            "hmac_verified": false,
+        });
+        json!({
+            "additional_attributes": c.additional_attributes, "can_reply": true, "channel": "Channel::Api",
+            "contact_inbox": self.render_contact_inbox(c), "id": c.id, "inbox_id": c.inbox_id,
+            "messages": messages, "labels": [], "meta": meta, "status": c.status,
+            "custom_attributes": c.custom_attributes, "snoozed_until": null, "unread_count": self.unread_count(c.id),
+            "first_reply_created_at": iso_or_null(c.first_reply_created_at), "priority": null,
+            "waiting_since": c.waiting_since, "agent_last_seen_at": 0, "contact_last_seen_at": 0,
+            "last_activity_at": c.last_activity_at, "timestamp": c.last_activity_at, "created_at": c.created_at,
+            "updated_at": c.updated_at, "account": self.render_account(),
+        })
+    }
+
+    /// `Message#webhook_data`: string `message_type`, ISO `created_at`, the sender's webhook shape.
+    fn render_message_webhook(&self, m: &MessageRow) -> Value {
+        let sender = match m.sender {
+            Sender::Nobody => Value::Null,
+            Sender::Contact(id) => self.contacts.get(&id).map_or(Value::Null, |c| {
+                json!({
+                    "account": self.render_account(), "additional_attributes": c.additional_attributes,
+                    "avatar": "", "custom_attributes": c.custom_attributes, "email": c.email, "id": c.id,
+                    "identifier": c.identifier, "name": c.name, "phone_number": c.phone_number, "thumbnail": "",
+                    "blocked": false,
+                })
+            }),
+            Sender::User(id) => json!({ "id": id, "name": user_name(id), "email": user_email(id), "type": "user" }),
+            Sender::AgentBot(id) => json!({ "id": id, "name": "wa-agent bot", "type": "agent_bot" }),
+        };
+        json!({
+            "account": self.render_account(), "additional_attributes": {},
+            "content_attributes": m.content_attributes, "content_type": "text", "content": m.content,
+            "conversation": self.render_conversation_webhook(&self.conversations[&m.conversation_id]),
+            "created_at": iso(m.created_exact), "id": m.id,
+            "inbox": { "id": self.inbox_id, "name": self.inbox_name },
+            "message_type": MESSAGE_TYPES[m.message_type as usize], "private": m.private, "sender": sender,
+            "source_id": m.source_id,
+        })
+    }
+}
+
+// ---- webhook delivery ----
+
+impl Db {
+    /// Queues a message event; activity messages send none (Chatwoot's `webhook_sendable?`).
+    fn emit_message(&self, message_id: u64, event: &str) {
+        let message = self.message(message_id);
+        if self.webhook.is_none() || message.message_type == 2 {
+            return;
+        }
+        let mut payload = self.render_message_webhook(message);
+        if self.status_in_message_webhooks {
+            payload["status"] = json!(message.status);
+        }
+        self.emit(event, payload);
+    }
+
+    /// Queues a conversation event; `changed_attributes` is set when given (`null` included).
+    fn emit_conversation(&self, conversation_id: u64, event: &str, changed_attributes: Option<Value>) {
+        if self.webhook.is_none() {
+            return;
+        }
+        let mut payload = self.render_conversation_webhook(&self.conversations[&conversation_id]);
+        if let Some(changed) = changed_attributes {
+            payload["changed_attributes"] = changed;
+        }
+        self.emit(event, payload);
+    }
+
+    fn emit(&self, event: &str, mut payload: Value) {
+        let Some(webhook) = &self.webhook else {
+            return;
+        };
+        payload["event"] = json!(event);
+        let delivery = Delivery {
+            event: event.to_owned(),
+            url: webhook.url.clone(),
+            secret: webhook.secret.clone(),
+            body: rails_json(&payload),
+        };
+        // The receiver lives as long as the fake; a send can only fail while it is being dropped.
+        let _ = self.outbox.send(delivery);
+    }
+}
+
+/// Posts queued webhooks one at a time, in order, once each, and records the outcome.
+async fn deliver(db: Shared, mut queue: mpsc::UnboundedReceiver<Delivery>) {
+    let http = reqwest::Client::builder()
+        .timeout(WEBHOOK_TIMEOUT)
+        .build()
+        .expect("webhook client");
+    while let Some(delivery) = queue.recv().await {
+        let mut request = http
+            .post(&delivery.url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
+        if let Some(secret) = &delivery.secret {
+            let timestamp = now().to_string();
+            let signature = sign(secret, &timestamp, &delivery.body);
+            request = request
+                .header("X-Chatwoot-Timestamp", timestamp)
+                .header("X-Chatwoot-Signature", signature);
+        }
+        let status = match request.body(delivery.body).send().await {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        };
+        let mut db = db.lock().expect("fake Chatwoot state");
+        db.deliveries.push((delivery.event, status));
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+fn sign(secret: &str, timestamp: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Compact JSON as Rails writes it: `&`, `<`, `>` and the JavaScript line separators escaped, other
+/// characters raw UTF-8. They can only occur inside strings, so escaping the text is enough.
+fn rails_json(value: &Value) -> String {
+    let plain = serde_json::to_string(value).expect("JSON");
+    let mut out = String::with_capacity(plain.len());
+    for ch in plain.chars() {
+        match ch {
+            '&' => out.push_str("\\u0026"),
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn user_name(id: u64) -> String {
@@ -1072,6 +1658,14 @@ fn user_name(id: u64) -> String {
         API_USER_ID => "wa-agent (AI-assistent)".to_owned(),
         HUMAN_USER_ID => "Mark Jansen".to_owned(),
         other => format!("Agent {other}"),
+    }
+}
+
+fn user_email(id: u64) -> String {
+    match id {
+        API_USER_ID => "wa-agent@autobedrijfvandermeer.nl".to_owned(),
+        HUMAN_USER_ID => "mark.jansen@autobedrijfvandermeer.nl".to_owned(),
+        other => format!("agent{other}@autobedrijfvandermeer.nl"),
     }
 }
 
@@ -1090,7 +1684,7 @@ fn render_agent(id: u64, account_id: u64) -> Value {
     let name = user_name(id);
     let fields = json!({
         "id": id, "account_id": account_id, "name": name, "available_name": name,
-        "email": format!("agent{id}@example.test"),
+        "email": user_email(id),
     });
     template(CONTACT_CONVERSATIONS, "/payload/0/meta/assignee", fields)
 }
@@ -1202,4 +1796,56 @@ fn now_f64() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| (d.as_micros() as f64) / 1e6)
+}
+
+/// Now, but at least a millisecond after `previous`, so successive saves stay ordered.
+fn later(previous: f64) -> f64 {
+    now_f64().max(previous + 0.001)
+}
+
+/// One `changed_attributes` entry: `{key: {previous_value, current_value}}`.
+fn change(key: &str, previous: Value, current: Value) -> Value {
+    let mut entry = Map::new();
+    entry.insert(
+        key.to_owned(),
+        json!({ "previous_value": previous, "current_value": current }),
+    );
+    Value::Object(entry)
+}
+
+/// Unix seconds as Rails' ISO-8601 UTC with milliseconds, e.g. `2026-07-14T08:14:57.861Z`.
+fn iso(unix: f64) -> String {
+    let millis = (unix * 1000.0).round() as i64;
+    let (days, of_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
+    let (hours, minutes) = (of_day / 3_600_000, of_day / 60_000 % 60);
+    let (seconds, ms) = (of_day / 1000 % 60, of_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{ms:03}Z")
+}
+
+/// An unset (0) time is `null`.
+fn iso_or_null(unix: i64) -> Value {
+    if unix == 0 {
+        Value::Null
+    } else {
+        json!(iso(unix as f64))
+    }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }

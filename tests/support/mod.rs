@@ -5,5 +5,6 @@ pub mod fake_chatwoot;
 pub mod fake_llm;
 pub mod fake_meta;
 pub mod fake_waha;
+pub mod proc;
 pub mod redis;
 pub mod waha_hooks;

@@ -10,6 +10,7 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    aof: bool,
 }
 
 fn free_port() -> u16 {
@@ -23,16 +24,29 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Start a fresh server (no persistence) on a free port.
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// Start a server that keeps everything it acknowledged (AOF, fsync on every write), as the
+    /// operator guide asks for production, so a crash and restart lose nothing.
+    pub fn start_persistent() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(aof: bool) -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
         let mut server = RedisServer {
             port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
+            dir,
             child: None,
+            aof,
         };
         server.launch();
         server
     }
 
     fn launch(&mut self) {
+        let persistence = if self.aof { ["yes", "always"] } else { ["no", "no"] };
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -41,9 +55,8 @@ impl RedisServer {
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
             ])
+            .args(["--appendonly", persistence[0], "--appendfsync", persistence[1]])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -85,7 +98,16 @@ impl RedisServer {
         Some(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
 
-    /// Stop the server (SIGKILL, as a crash would).
+    /// The JSON strings of a list key (LRANGE 0 -1), parsed from the raw reply.
+    pub fn list(&self, key: &str) -> Vec<String> {
+        let raw = self.command(&["LRANGE", key, "0", "-1"]).unwrap_or_default();
+        raw.split("\r\n")
+            .filter(|l| l.starts_with('{'))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Stop the server with SIGKILL, as a crash would.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -93,7 +115,7 @@ impl RedisServer {
         }
     }
 
-    /// Start the server again on the same port.
+    /// Start the server again on the same port (with whatever it persisted).
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
