@@ -42,6 +42,10 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+cpu_ticks() { # PID: user + system CPU time in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 wait_for() { # URL: until it answers 2xx, at most 10 s
     for _ in $(seq 100); do
         curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
@@ -68,12 +72,14 @@ echo "==> building release binaries (wa-agent, wa-agent-bench)"
 cargo build --release --locked -p wa-agent -p wa-agent-bench
 AGENT=target/release/wa-agent
 BENCH=target/release/wa-agent-bench
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 RP=$(free_port)
 mkdir -p "$WORK/redis"
 redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
     --dir "$WORK/redis" --logfile "$WORK/redis.log" &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=($REDIS_PID)
 for _ in $(seq 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
 REDIS="redis://127.0.0.1:$RP"
 echo "==> redis-server on $REDIS (AOF everysec)"
@@ -99,6 +105,8 @@ INGEST_PID=$AGENT_PID
 wait_for "http://127.0.0.1:$CP/webhooks/waha" 2>/dev/null || true
 sample_rss "$INGEST_PID" "$WORK/rss-ingest.json" "$WORK/stop-rss-ingest" &
 PIDS+=($!)
+AGENT_CPU0=$(cpu_ticks "$INGEST_PID")
+REDIS_CPU0=$(cpu_ticks "$REDIS_PID")
 for round in $(seq "$ROUNDS"); do
     redis-cli -p "$RP" FLUSHALL >/dev/null
     echo "==> ingest round $round/$ROUNDS: wa-agent"
@@ -109,6 +117,8 @@ for round in $(seq "$ROUNDS"); do
         --seconds "$INGEST_SECONDS" --hmac-key "$HMAC_KEY" | tee -a "$WORK/ingest-ceiling.txt"
 done
 touch "$WORK/stop-rss-ingest"
+# CPU spent by wa-agent and Redis over the wa-agent rounds (the ceiling rounds leave both idle).
+echo "{\"agent_ticks\": $(( $(cpu_ticks "$INGEST_PID") - AGENT_CPU0 )), \"redis_ticks\": $(( $(cpu_ticks "$REDIS_PID") - REDIS_CPU0 )), \"hz\": $(getconf CLK_TCK)}" >"$WORK/cpu-ingest.json"
 sleep 0.3
 kill "$INGEST_PID" 2>/dev/null || true
 wait "$INGEST_PID" 2>/dev/null || true
@@ -145,7 +155,8 @@ touch "$WORK/stop-rss-turns"
 sleep 0.3
 
 # --- the report ------------------------------------------------------------------------------------
-export WORK COMMAND ROUNDS
+export WORK COMMAND ROUNDS LOAD_BEFORE
+export LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 export MACHINE_CPUS=$(nproc)
 export MACHINE_CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 export MACHINE_MEM=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
@@ -153,7 +164,6 @@ export RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 export GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo "+changes")
 export REDIS_VERSION=$(redis-server --version | awk '{print $3}' | sed 's/v=//')
 export RUSTC_VERSION=$(rustc --version)
-export AGENT_WARNINGS=$(cat "$WORK"/agent-*.log | grep -c '"level":"\(WARN\|ERROR\)"' || true)
 python3 - >bench/RESULTS.md <<'PY'
 import json, os, statistics
 
@@ -176,6 +186,7 @@ agent, ceiling = results("ingest-agent.txt"), results("ingest-ceiling.txt")
 turns = (results("turns.txt") or [{}])[0]
 memory = (results("memory.txt") or [{}])[0]
 rss_ingest, rss_turns = load("rss-ingest.json"), load("rss-turns.json")
+cpu = load("cpu-ingest.json")
 redis_bench = open(os.path.join(work, "redis-bench.txt")).read().strip() if os.path.exists(os.path.join(work, "redis-bench.txt")) else "not run"
 
 def med(rows, key):
@@ -200,6 +211,7 @@ print(f"- date: {os.environ['RUN_DATE']}")
 print(f"- machine: {os.environ['MACHINE_CPUS']} CPUs ({os.environ['MACHINE_CPU']}), {os.environ['MACHINE_MEM']} RAM")
 print(f"- software: wa-agent {os.environ['GIT_REV']}, {os.environ['RUSTC_VERSION']}, Redis {os.environ['REDIS_VERSION']} (AOF everysec)")
 print(f"- command: `{os.environ['COMMAND']}`")
+print(f"- load average (1, 5, 15 min) before measuring: {os.environ['LOAD_BEFORE']}; after: {os.environ['LOAD_AFTER']} (anything else running on the machine skews the figures)")
 print("- everything (load generator, wa-agent, Redis, ceiling, fakes) shares the same CPUs: the figures are")
 print("  relative to this machine, and the generator's own CPU use is part of them.\n")
 print("## Against the targets\n")
@@ -212,7 +224,8 @@ tp50, tp99 = turns.get("p50_ms", float("nan")), turns.get("p99_ms", float("nan")
 print(f"| turn overhead p50 | ≤ 3 ms | {tp50:.2f} ms | {verdict(tp50 <= 3)} |")
 print(f"| turn overhead p99 | ≤ 20 ms | {tp99:.2f} ms | {verdict(tp99 <= 20)} |")
 print(f"| wa-agent RSS during ingest (max of VmRSS samples and VmHWM) | ≤ 64 MiB | {rss_mib:.1f} MiB | {verdict(rss_mib <= 64)} |")
-print(f"| Redis per active chat (window 20, 200-byte messages; used_memory growth) | ≤ 8 KiB | {per_chat} B ({per_chat/1024:.1f} KiB) | {verdict(per_chat <= 8192)} |")
+print(f"| Redis per active chat (window 20, 200-byte messages): `used_memory` growth / chats | ≤ 8 KiB | {per_chat} B ({per_chat/1024:.1f} KiB) | {verdict(per_chat <= 8192)} |")
+print(f"| the same, as `MEMORY USAGE` of the chat's keys and its dedupe markers | ≤ 8 KiB | {key_bytes} B ({key_bytes/1024:.1f} KiB) | {verdict(key_bytes <= 8192)} |")
 print()
 print("## Ingest, round by round\n")
 print(f"Signed WAHA `message` webhooks (HMAC-SHA512, ~1.2 KB), every id new, spread over 10 000 chats; {agent[0]['connections'] if agent else '?'} connections,")
@@ -239,7 +252,34 @@ print(f"- wa-agent (`ROLE=all`) RSS during turns and the memory run: max VmRSS {
 print(f"- Redis: {memory.get('chats','?')} chats each talked until its history held {memory.get('window','?')} entries of ~{memory.get('message_bytes','?')} bytes;")
 print(f"  `used_memory` grew by {per_chat} bytes per chat. `MEMORY USAGE` of one chat's own keys (mean of 20 chats):")
 print(f"  {key_bytes} bytes, by kind: {json.dumps(memory.get('key_bytes_by_kind', {}))}; histories full: {memory.get('sampled_histories_full')}.")
-print(f"- wa-agent logged {os.environ.get('AGENT_WARNINGS','?')} warnings or errors over the whole run.")
+print()
+print("## Where the CPU went during ingest\n")
+total_req = sum(r.get("requests", 0) for r in agent)
+if cpu and total_req:
+    hz = cpu["hz"]
+    a_s, r_s = cpu["agent_ticks"] / hz, cpu["redis_ticks"] / hz
+    secs = sum(r.get("seconds", 0) for r in agent)
+    print(f"Over the {len(agent)} wa-agent rounds ({secs:.0f} s, {total_req} requests) wa-agent used {a_s:.1f} CPU-s")
+    print(f"({a_s / secs * 100:.0f} % of one core on average, {a_s / total_req * 1e6:.0f} µs per webhook) and Redis {r_s:.1f} CPU-s")
+    print(f"({r_s / secs * 100:.0f} % of a core, {r_s / total_req * 1e6:.0f} µs per webhook); the load generator had the rest of the")
+    print(f"{os.environ['MACHINE_CPUS']} CPUs. Against the ceiling, only the generator and the bare server share them.")
+print()
+print("## Warnings and errors wa-agent logged\n")
+seen = {}
+for name in sorted(os.listdir(work)):
+    if name.startswith("agent-") and name.endswith(".log"):
+        for line in open(os.path.join(work, name), errors="replace"):
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("level") in ("WARN", "ERROR"):
+                key = (name, ev.get("level"), ev.get("message") or ev.get("fields", {}).get("message", "?"))
+                seen[key] = seen.get(key, 0) + 1
+if not seen:
+    print("None.")
+for (name, level, msg), n in sorted(seen.items()):
+    print(f"- {name}: {level} ×{n}: {msg}")
 PY
 echo "==> wrote bench/RESULTS.md"
 cat bench/RESULTS.md

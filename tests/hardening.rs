@@ -1066,6 +1066,12 @@ async fn the_binary_never_logs_a_secret_even_at_trace_level() {
         "trace logging was on:\n{output}"
     );
     assert!(output.contains("wa-agent stopped"), "stopped cleanly:\n{output}");
+    // A control: a setting that is not secret (the phone number id) is in the start-up summary, so the
+    // scan below reads the real log.
+    assert!(
+        output.contains("618273645019283"),
+        "the settings summary is logged"
+    );
     for (name, value) in SECRETS
         .iter()
         .copied()

@@ -139,7 +139,12 @@ fn message_event(
     if v["sender"]["type"].as_str() != Some("user") {
         return ignored("not written by a human agent");
     }
-    if event == "message_updated" && v["status"].as_str() == Some("failed") {
+    // The echo of a failure report the service made: Chatwoot's webhooks carry no message status,
+    // but a failed message keeps its `external_error` until an agent presses Retry.
+    let reported = v["content_attributes"]["external_error"]
+        .as_str()
+        .is_some_and(|e| !e.is_empty());
+    if event == "message_updated" && (reported || v["status"].as_str() == Some("failed")) {
         return ignored("the failure report wa-agent made");
     }
     let text = v["content"].as_str().map(str::trim).unwrap_or("");
@@ -251,6 +256,17 @@ mod tests {
         };
         assert!(dedupe_key.starts_with("chatwoot:message_updated:"));
         assert!(matches!(event, ChatEvent::HumanReply(_)));
+    }
+
+    #[test]
+    fn the_echo_of_a_failure_report_is_not_a_retry() {
+        let mut v: Value = serde_json::from_slice(&fixture("webhook_message_updated_retry.json")).unwrap();
+        v["content_attributes"] = serde_json::json!({"external_error": "WhatsApp delivery failed"});
+        let body = serde_json::to_vec(&v).unwrap();
+        assert!(matches!(
+            parse_webhook(&body, 3, 7).unwrap(),
+            ChatwootEvent::Ignored(_)
+        ));
     }
 
     #[test]

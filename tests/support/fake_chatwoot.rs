@@ -1555,6 +1555,55 @@ impl Db {
     }
 }
 
+fn user_name(id: u64) -> String {
+    match id {
+        API_USER_ID => "wa-agent (AI-assistent)".to_owned(),
+        HUMAN_USER_ID => "Mark Jansen".to_owned(),
+        other => format!("Agent {other}"),
+    }
+}
+
+fn user_email(id: u64) -> String {
+    match id {
+        API_USER_ID => "wa-agent@autobedrijfvandermeer.nl".to_owned(),
+        HUMAN_USER_ID => "mark.jansen@autobedrijfvandermeer.nl".to_owned(),
+        other => format!("agent{other}@autobedrijfvandermeer.nl"),
+    }
+}
+
+/// A user as a message's `sender` shows it.
+fn render_user(id: u64) -> Value {
+    let name = user_name(id);
+    template(
+        CREATED_MESSAGE,
+        "/sender",
+        json!({ "id": id, "name": name, "available_name": name }),
+    )
+}
+
+/// A user as a conversation's `meta.assignee` shows it.
+fn render_agent(id: u64, account_id: u64) -> Value {
+    let name = user_name(id);
+    let fields = json!({
+        "id": id, "account_id": account_id, "name": name, "available_name": name,
+        "email": user_email(id),
+    });
+    template(CONTACT_CONVERSATIONS, "/payload/0/meta/assignee", fields)
+}
+
+/// The fixture value at `pointer` with `fields` set over it.
+fn template(fixture: &str, pointer: &str, fields: Value) -> Value {
+    let parsed: Value = serde_json::from_str(fixture).expect("fixture is JSON");
+    let mut value = parsed
+        .pointer(pointer)
+        .cloned()
+        .expect("fixture has the template");
+    for (key, field) in fields.as_object().expect("fields are an object") {
+        value[key] = field.clone();
+    }
+    value
+}
+
 // ---- webhook delivery ----
 
 impl Db {
@@ -1651,55 +1700,6 @@ fn rails_json(value: &Value) -> String {
         }
     }
     out
-}
-
-fn user_name(id: u64) -> String {
-    match id {
-        API_USER_ID => "wa-agent (AI-assistent)".to_owned(),
-        HUMAN_USER_ID => "Mark Jansen".to_owned(),
-        other => format!("Agent {other}"),
-    }
-}
-
-fn user_email(id: u64) -> String {
-    match id {
-        API_USER_ID => "wa-agent@autobedrijfvandermeer.nl".to_owned(),
-        HUMAN_USER_ID => "mark.jansen@autobedrijfvandermeer.nl".to_owned(),
-        other => format!("agent{other}@autobedrijfvandermeer.nl"),
-    }
-}
-
-/// A user as a message's `sender` shows it.
-fn render_user(id: u64) -> Value {
-    let name = user_name(id);
-    template(
-        CREATED_MESSAGE,
-        "/sender",
-        json!({ "id": id, "name": name, "available_name": name }),
-    )
-}
-
-/// A user as a conversation's `meta.assignee` shows it.
-fn render_agent(id: u64, account_id: u64) -> Value {
-    let name = user_name(id);
-    let fields = json!({
-        "id": id, "account_id": account_id, "name": name, "available_name": name,
-        "email": user_email(id),
-    });
-    template(CONTACT_CONVERSATIONS, "/payload/0/meta/assignee", fields)
-}
-
-/// The fixture value at `pointer` with `fields` set over it.
-fn template(fixture: &str, pointer: &str, fields: Value) -> Value {
-    let parsed: Value = serde_json::from_str(fixture).expect("fixture is JSON");
-    let mut value = parsed
-        .pointer(pointer)
-        .cloned()
-        .expect("fixture has the template");
-    for (key, field) in fields.as_object().expect("fields are an object") {
-        value[key] = field.clone();
-    }
-    value
 }
 
 // ---- small helpers ----

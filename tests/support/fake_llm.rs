@@ -41,6 +41,7 @@ struct LlmState {
     retry_after: Option<u64>,
     brain: Brain,
     answered: u64,
+    tool_calls_next: VecDeque<Value>,
 }
 
 /// The running fake; the server stops when this is dropped.
@@ -68,6 +69,7 @@ impl FakeLlm {
             retry_after: Some(1),
             brain: Arc::new(default_brain),
             answered: 0,
+            tool_calls_next: VecDeque::new(),
         }));
         let app = Router::new()
             .route("/chat/completions", post(chat_completions))
@@ -127,6 +129,14 @@ impl FakeLlm {
     }
 
     /// Waits until at least `n` requests have arrived; `false` on timeout.
+    /// The next answer calls `handoff_to_human` with `reason` (and no text), as a model would.
+    pub fn handoff_next(&self, reason: &str) {
+        let args = json!({ "reason": reason, "summary": "Klant wil een verkoper spreken." }).to_string();
+        let calls = json!([{ "id": "call_handoff1", "type": "function",
+            "function": { "name": "handoff_to_human", "arguments": args } }]);
+        self.state.lock().unwrap().tool_calls_next.push_back(calls);
+    }
+
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
@@ -155,6 +165,7 @@ async fn chat_completions(
         let failure = s.always_fail.or_else(|| s.fail_next.pop_front());
         (s.delay, failure, s.retry_after, s.brain.clone())
     };
+    let tool_calls = state.lock().unwrap().tool_calls_next.pop_front();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -170,6 +181,12 @@ async fn chat_completions(
     let mut response: Value = serde_json::from_str(RESPONSE_SIMPLE).expect("fixture is JSON");
     response["id"] = json!(format!("chatcmpl-fake{serial:06}"));
     response["choices"][0]["message"]["content"] = json!(text);
+    if let Some(calls) = tool_calls {
+        // As the tool-call fixture: no content, the calls, finish_reason tool_calls.
+        response["choices"][0]["message"]["content"] = Value::Null;
+        response["choices"][0]["message"]["tool_calls"] = calls;
+        response["choices"][0]["finish_reason"] = json!("tool_calls");
+    }
     (StatusCode::OK, axum::Json(response)).into_response()
 }
 
