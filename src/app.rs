@@ -170,6 +170,8 @@ pub async fn run(
             gateways: gateways(&settings),
             system_prompt: settings.system_prompt.clone(),
             handoff_message: settings.handoff_message.clone(),
+            reply_max_chars: settings.reply_max_chars,
+            send_presence: settings.send_presence,
             bot_user: bot_user.clone(),
         });
         let tuning = Tuning::new(

@@ -25,6 +25,7 @@ use crate::gateway::Gateway;
 use crate::history::History;
 use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{Lease, Tuning, with_retries};
+use crate::reply::split_reply;
 use crate::store::{Release, Store, StoreError, TurnCommit};
 
 /// Drafts thrown away in a row (because the customer kept writing) before one is sent anyway.
@@ -86,6 +87,19 @@ pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceL
     });
 }
 
+/// Stops the typing indicator when the turn's answer is settled, however the turn ends.
+struct TypingGuard<'a> {
+    worker: &'a Worker,
+    chat_id: &'a str,
+    gateway: GatewayKind,
+}
+
+impl Drop for TypingGuard<'_> {
+    fn drop(&mut self) {
+        self.worker.presence(self.chat_id, self.gateway, None);
+    }
+}
+
 /// A dead letter: work that failed after its retries, kept for an operator to replay.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -136,6 +150,10 @@ pub struct Worker {
     pub system_prompt: String,
     /// What the customer is told on a handoff (empty: nothing).
     pub handoff_message: String,
+    /// Longer replies are split into parts of at most this many characters.
+    pub reply_max_chars: usize,
+    /// Mark the customer's messages read and show typing while a turn runs.
+    pub send_presence: bool,
     /// The service's own Chatwoot user, learnt in the background at start-up (its assignments are
     /// not a human's); see [`learn_bot_user`].
     pub bot_user: Arc<OnceLock<u64>>,
@@ -456,12 +474,14 @@ impl Worker {
         let replay = run.iter().all(|e| e.replayed);
         let outcome = if let Some(text) = already_sent {
             tracing::info!("reply was sent before a restart; recording it without sending again");
-            self.record_reply(&mut record, &turn_id, &text);
+            self.record_reply(&mut record, &turn_id, &split_reply(&text, self.reply_max_chars));
             Outcome::Replied
         } else if !replay && !state.agent_may_answer(bot_user) {
             tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), "a human owns the chat; the agent stays silent");
             Outcome::Silenced
         } else {
+            let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
+            self.presence(chat_id, last.gateway, Some(ids));
             let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
             let asked = Instant::now();
             let reply = with_retries("llm", ATTEMPTS, BACKOFF, || {
@@ -474,6 +494,11 @@ impl Worker {
             })
             .await;
             metrics::histogram!("wa_agent_agent_duration_seconds").record(asked.elapsed().as_secs_f64());
+            let _typing = TypingGuard {
+                worker: self,
+                chat_id,
+                gateway: last.gateway,
+            };
 
             if may_supersede && self.customer_wrote_again(chat_id, run.len()).await {
                 tracing::info!("customer wrote again while the agent was thinking; draft dropped");
@@ -540,39 +565,84 @@ impl Worker {
         if text.is_empty() {
             return Ok(outcome);
         }
+        let parts = split_reply(&text, self.reply_max_chars);
         let gw = self.gateways.get(gateway);
         let sent_at = Instant::now();
-        let sent = with_retries("gateway", ATTEMPTS, BACKOFF, || gw.send_text(chat_id, &text)).await;
+        let mut sent = 0;
+        let mut failure = None;
+        for part in &parts {
+            match with_retries("gateway", ATTEMPTS, BACKOFF, || gw.send_text(chat_id, part)).await {
+                Ok(_) => sent += 1,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
         metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => gateway.as_str())
             .record(sent_at.elapsed().as_secs_f64());
-        match sent {
-            Ok(_) => {
-                self.store
-                    .set_value(&sent_key(chat_id, turn_id), &text, Some(MARKER_TTL))
-                    .await?;
-                self.record_reply(record, turn_id, &text);
-                Ok(outcome)
-            }
-            Err(e) => {
-                let reason = format!("sending the reply failed: {e}");
-                record.jobs.push(
-                    MirrorJob::note(&format!("note-{turn_id}"), &format!("wa-agent: {reason}")).encode(),
-                );
-                record.dead_letter = Some(DeadLetter::new(chat_id, reason, run));
-                Ok(Outcome::SendFailed)
-            }
+        if failure.is_none() {
+            self.store
+                .set_value(&sent_key(chat_id, turn_id), &text, Some(MARKER_TTL))
+                .await?;
+        }
+        // What reached the customer is remembered and mirrored as they saw it.
+        self.record_reply(record, turn_id, &parts[..sent]);
+        let Some(e) = failure else { return Ok(outcome) };
+        let reason = if parts.len() > 1 {
+            format!(
+                "sending the reply failed after {sent} of {} parts: {e}",
+                parts.len()
+            )
+        } else {
+            format!("sending the reply failed: {e}")
+        };
+        record
+            .jobs
+            .push(MirrorJob::note(&format!("note-{turn_id}"), &format!("wa-agent: {reason}")).encode());
+        record.dead_letter = Some(DeadLetter::new(chat_id, reason, run));
+        Ok(Outcome::SendFailed)
+    }
+
+    /// Record the reply's parts: `r-<turn>` for the first, `r-<turn>-<n>` for the next ones.
+    fn record_reply(&self, record: &mut Record, turn_id: &str, parts: &[String]) {
+        for (n, text) in parts.iter().enumerate() {
+            let id = if n == 0 {
+                format!("r-{turn_id}")
+            } else {
+                format!("r-{turn_id}-{n}")
+            };
+            let entry = HistoryEntry {
+                id: id.clone(),
+                role: Role::Agent,
+                text: text.clone(),
+                at: now_ms(),
+            };
+            record.entries.push(entry);
+            record.jobs.push(MirrorJob::message(&id, false, text).encode());
         }
     }
 
-    fn record_reply(&self, record: &mut Record, turn_id: &str, text: &str) {
-        let id = format!("r-{turn_id}");
-        record.entries.push(HistoryEntry {
-            id: id.clone(),
-            role: Role::Agent,
-            text: text.to_owned(),
-            at: now_ms(),
+    /// Read marks and typing, best effort and off the turn's path: `Some(ids)` marks those
+    /// messages read and starts typing; `None` stops typing.
+    fn presence(&self, chat_id: &str, gateway: GatewayKind, read: Option<Vec<String>>) {
+        if !self.send_presence {
+            return;
+        }
+        let gw = self.gateways.get(gateway).clone();
+        let chat = chat_id.to_owned();
+        tokio::spawn(async move {
+            let result = match read {
+                Some(ids) => match gw.mark_read(&chat, &ids).await {
+                    Ok(()) => gw.set_typing(&chat, true).await,
+                    Err(e) => Err(e),
+                },
+                None => gw.set_typing(&chat, false).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(chat_id = %chat, error = %e, "presence update failed");
+            }
         });
-        record.jobs.push(MirrorJob::message(&id, false, text).encode());
     }
 
     /// Hand the chat to a human: a private note with the reason and the conversation `open`

@@ -553,3 +553,89 @@ async fn a_redis_error_on_the_history_read_falls_back_to_chatwoot_and_the_turn_g
     );
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn read_marks_and_typing_happen_around_a_turn() {
+    let w = world(&[]).await;
+    w.llm.set_delay(Duration::from_millis(400));
+    post_ok(&w.app, message(CHAT, "PRES0001", "Hallo!")).await;
+    assert!(w.waha.wait_for_sent(1, Duration::from_secs(10)).await);
+    let stopped = eventually(Duration::from_secs(5), || {
+        w.waha.presence().iter().any(|(a, _)| a == "stopTyping")
+    })
+    .await;
+    assert!(stopped, "{:?}", w.waha.presence());
+    let actions: Vec<String> = w.waha.presence().into_iter().map(|(a, _)| a).collect();
+    assert_eq!(actions, ["sendSeen", "startTyping", "stopTyping"]);
+    for (_, body) in w.waha.presence() {
+        assert_eq!(body["chatId"], CHAT);
+    }
+    w.app.stop().await;
+
+    let quiet = world(&[("SEND_PRESENCE", "false")]).await;
+    post_ok(&quiet.app, message(CHAT, "PRES0002", "Hallo!")).await;
+    assert!(quiet.waha.wait_for_sent(1, Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        quiet.waha.presence().is_empty(),
+        "SEND_PRESENCE=false: {:?}",
+        quiet.waha.presence()
+    );
+    quiet.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_2500_character_reply_arrives_as_ordered_parts_and_is_remembered_as_seen() {
+    let w = world(&[]).await;
+    let paragraph = |n: usize| {
+        format!(
+            "Paragraaf {n}. {}",
+            "De BMW X5 is een ruime en zuinige auto. ".repeat(16)
+        )
+    };
+    let long: String = (0..4).map(paragraph).collect::<Vec<_>>().join("\n\n");
+    assert!(long.chars().count() >= 2500, "{}", long.chars().count());
+    let reply = long.clone();
+    w.llm.set_brain(std::sync::Arc::new(move |_| reply.clone()));
+    post_ok(&w.app, message(CHAT, "LONG0001", "Vertel me alles over de X5.")).await;
+    assert!(w.waha.wait_for_sent(3, Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let parts = w.waha.sent_to(CHAT);
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    assert!(
+        parts.iter().all(|p| p.chars().count() <= 1000),
+        "every part fits REPLY_MAX_CHARS"
+    );
+    assert!(
+        parts[0].starts_with("Paragraaf 0.") && parts.last().unwrap().contains("Paragraaf 3."),
+        "in order"
+    );
+    let squash = |s: &str| s.split_whitespace().collect::<String>();
+    assert_eq!(
+        squash(&parts.join(" ")),
+        squash(&long),
+        "nothing lost or repeated"
+    );
+    // History and Chatwoot keep the parts as the customer saw them.
+    let key = format!("test:history:{CHAT}");
+    assert!(
+        eventually(Duration::from_secs(5), || w.redis.list(&key).len()
+            == 1 + parts.len())
+        .await
+    );
+    let conv = w.chatwoot.conversation_for_chat(CHAT).unwrap();
+    assert!(
+        w.chatwoot
+            .wait_for_messages(conv, 1 + parts.len(), Duration::from_secs(5))
+            .await
+    );
+    let outgoing: Vec<String> = w
+        .chatwoot
+        .messages(conv)
+        .iter()
+        .filter(|m| m["message_type"] == 1)
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outgoing, parts);
+    w.app.stop().await;
+}
