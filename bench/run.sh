@@ -146,7 +146,11 @@ PIDS+=($!)
 echo "==> turn overhead: $TURNS turns over $TURN_CHATS chats"
 timeout 180 "$BENCH" turns --url "http://127.0.0.1:$AP2" --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" \
     --chats "$TURN_CHATS" --turns "$TURNS" --hmac-key "$HMAC_KEY" --max-seconds 120 | tee "$WORK/turns.txt"
-redis-cli -p "$RP" FLUSHALL >/dev/null
+echo "==> turn overhead, one chat at a time: 100 turns (the path alone, no queueing behind other chats)"
+timeout 180 "$BENCH" turns --url "http://127.0.0.1:$AP2" --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" \
+    --chats 1 --turns 100 --hmac-key "$HMAC_KEY" --max-seconds 120 | tee "$WORK/turns-seq.txt"
+# No FLUSHALL here: it would drop the work stream's consumer group under the running wa-agent. The
+# memory figures are a before/after delta and the keys of the memory run's own chats.
 echo "==> Redis bytes per chat: $MEMORY_CHATS chats, window 20, 200-byte messages"
 timeout 400 "$BENCH" memory --url "http://127.0.0.1:$AP2" --redis "$REDIS" --prefix bench: \
     --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" --chats "$MEMORY_CHATS" --window 20 \
@@ -184,6 +188,7 @@ def load(name):
 
 agent, ceiling = results("ingest-agent.txt"), results("ingest-ceiling.txt")
 turns = (results("turns.txt") or [{}])[0]
+seq = (results("turns-seq.txt") or [{}])[0]
 memory = (results("memory.txt") or [{}])[0]
 rss_ingest, rss_turns = load("rss-ingest.json"), load("rss-turns.json")
 cpu = load("cpu-ingest.json")
@@ -223,6 +228,7 @@ print(f"| ingest p99 (median of rounds) | ≤ 10 ms | {a_p99:.2f} ms | {verdict(
 tp50, tp99 = turns.get("p50_ms", float("nan")), turns.get("p99_ms", float("nan"))
 print(f"| turn overhead p50 | ≤ 3 ms | {tp50:.2f} ms | {verdict(tp50 <= 3)} |")
 print(f"| turn overhead p99 | ≤ 20 ms | {tp99:.2f} ms | {verdict(tp99 <= 20)} |")
+print(f"| (for comparison) one chat at a time, p50 / p99 | | {seq.get('p50_ms')} / {seq.get('p99_ms')} ms | |")
 print(f"| wa-agent RSS during ingest (max of VmRSS samples and VmHWM) | ≤ 64 MiB | {rss_mib:.1f} MiB | {verdict(rss_mib <= 64)} |")
 print(f"| Redis per active chat (window 20, 200-byte messages): `used_memory` growth / chats | ≤ 8 KiB | {per_chat} B ({per_chat/1024:.1f} KiB) | {verdict(per_chat <= 8192)} |")
 print(f"| the same, as `MEMORY USAGE` of the chat's keys and its dedupe markers | ≤ 8 KiB | {key_bytes} B ({key_bytes/1024:.1f} KiB) | {verdict(key_bytes <= 8192)} |")
@@ -246,6 +252,8 @@ print(f"A full wa-agent (`ROLE=all`, `DEBOUNCE_MS=0`, `SEND_PRESENCE` default on
 print(f"fake WAHA in the bench process; {turns.get('chats','?')} chats side by side, each sending its next message once")
 print(f"the previous reply arrived. Webhook sent → reply received at the fake WAHA, {turns.get('turns','?')} turns:")
 print(f"p50 {tp50} ms, p90 {turns.get('p90_ms')} ms, p99 {tp99} ms, max {turns.get('max_ms')} ms.\n")
+print(f"The same path with one chat at a time ({seq.get('turns','?')} turns, nothing queued behind other chats): p50 {seq.get('p50_ms')} ms,")
+print(f"p90 {seq.get('p90_ms')} ms, p99 {seq.get('p99_ms')} ms, max {seq.get('max_ms')} ms.\n")
 print("## Memory\n")
 print(f"- wa-agent RSS during ingest: max VmRSS {rss_ingest.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_ingest.get('hwm_kib',0)/1024:.1f} MiB.")
 print(f"- wa-agent (`ROLE=all`) RSS during turns and the memory run: max VmRSS {rss_turns.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_turns.get('hwm_kib',0)/1024:.1f} MiB.")

@@ -191,6 +191,8 @@ struct Record {
     entries: Vec<HistoryEntry>,
     jobs: Vec<String>,
     dead_letter: Option<DeadLetter>,
+    /// The turn's "reply sent" marker, deleted by the commit.
+    sent_marker: Option<String>,
 }
 
 fn sent_key(chat_id: &str, turn_id: &str) -> String {
@@ -260,6 +262,7 @@ impl Worker {
     }
 
     async fn commit(&self, chat_id: &str, consumed: usize, record: &Record) -> Result<(), StoreError> {
+        let clear = record.sent_marker.as_deref();
         let dlq_json = record
             .dead_letter
             .as_ref()
@@ -275,6 +278,7 @@ impl Worker {
                 .as_ref()
                 .zip(dlq_json.as_deref())
                 .map(|(d, j)| (d.id.as_str(), j)),
+            clear,
         };
         with_retries("store", 8, Duration::from_millis(250), || {
             self.store.commit_turn(chat_id, &commit)
@@ -475,6 +479,7 @@ impl Worker {
         let outcome = if let Some(text) = already_sent {
             tracing::info!("reply was sent before a restart; recording it without sending again");
             self.record_reply(&mut record, &turn_id, &split_reply(&text, self.reply_max_chars));
+            record.sent_marker = Some(sent_key(chat_id, &turn_id));
             Outcome::Replied
         } else if !replay && !state.agent_may_answer(bot_user) {
             tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), "a human owns the chat; the agent stays silent");

@@ -113,3 +113,14 @@ fn embedded_defaults_answer_the_readme_example_with_the_echo_agent() {
         "echo answer in the log:\n{log}"
     );
 }
+
+#[test]
+fn every_metric_is_in_the_readme_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (name, _, _) in wa_agent::telemetry::METRICS {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README lacks metric {name}"
+        );
+    }
+}

@@ -137,6 +137,8 @@ async fn malformed_oversized_and_non_json_bodies_get_clear_errors() {
 
     let (status, code, _) = error_of(app.get("/nope").await).await;
     assert_eq!((status, code.as_str()), (404, "not_found"));
+    let (status, code, _) = error_of(app.get("/webhooks/waha").await).await;
+    assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
     assert!(waha.sent().is_empty());
     app.stop().await;
 }

@@ -46,6 +46,7 @@ fn commit<'a>(consumed: usize, entries: &'a [HistoryEntry], jobs: &'a [String]) 
         ttl: TTL,
         mirror_jobs: jobs,
         dead_letter: None,
+        clear: None,
     }
 }
 
@@ -215,6 +216,27 @@ async fn outbox_heads_are_replaced_and_popped_only_when_they_match() {
             s.outbox_chats().await.unwrap().is_empty(),
             "an empty outbox leaves the set ({})",
             s.kind()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_commit_clears_the_turns_marker() {
+    let (_server, stores) = stores().await;
+    for s in stores {
+        s.set_value("sent:c1:a", "reply", Some(TTL)).await.unwrap();
+        s.set_value("chat:c1", "{}", None).await.unwrap();
+        let entries = [entry("a")];
+        let turn = TurnCommit {
+            clear: Some("sent:c1:a"),
+            ..commit(0, &entries, &[])
+        };
+        s.commit_turn("c1", &turn).await.unwrap();
+        assert_eq!(s.get_value("sent:c1:a").await.unwrap(), None, "{}", s.kind());
+        assert_eq!(
+            s.get_value("chat:c1").await.unwrap().as_deref(),
+            Some("{}"),
+            "other values stay"
         );
     }
 }

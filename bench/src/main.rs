@@ -8,6 +8,8 @@
 //! - `turns`: webhook sent → reply received at a fake WAHA, through a running wa-agent whose LLM and
 //!   WAHA are this tool's instant fakes.
 //! - `memory`: Redis bytes per active chat once each chat's history window is full.
+//! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
+//!   out-of-order counts and the slowest turn.
 
 mod args;
 mod ceiling;
@@ -16,6 +18,7 @@ mod fakes;
 mod ingest;
 mod memory;
 mod resp;
+mod soak;
 mod stats;
 mod turns;
 mod webhook;
@@ -32,6 +35,8 @@ Usage:
                          [--hmac-key K] [--max-seconds 120]
   wa-agent-bench memory  --url URL --redis URL --prefix P --llm-addr ADDR --waha-addr ADDR
                          [--chats 200] [--window 20] [--message-bytes 200] [--hmac-key K]
+  wa-agent-bench soak    --binary PATH --redis URL [--chats 200] [--messages 10] [--seconds 40]
+                         [--kill-every 4] [--settle 120]
 
 `ingest` posts to URL as given (e.g. http://127.0.0.1:3000/webhooks/waha); `turns` and `memory` take
 wa-agent's base URL. Results are printed as one JSON line (prefixed `RESULT `) and one human line.";
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
             "ingest" => ingest::run(&args).await,
             "turns" => turns::run(&args).await,
             "memory" => memory::run(&args).await,
+            "soak" => soak::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())

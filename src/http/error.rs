@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("{0}")]
     NotFound(String),
+    /// 405 `method_not_allowed`.
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
     /// 408 `request_timeout`: the sender was too slow.
     #[error("the request took too long")]
     Timeout,
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -67,6 +71,7 @@ impl ApiError {
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout => "request_timeout",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -84,7 +89,7 @@ impl ApiError {
                 "rejected"
             }
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::NotFound(_) | ApiError::Internal => "error",
+            ApiError::NotFound(_) | ApiError::MethodNotAllowed | ApiError::Internal => "error",
         }
     }
 }

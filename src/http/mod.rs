@@ -62,6 +62,7 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
             .route("/webhooks/chatwoot", post(chatwoot::webhook));
     }
     app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
@@ -81,6 +82,10 @@ async fn deadline(request: axum::extract::Request, next: axum::middleware::Next)
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
     }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 async fn not_found() -> ApiError {

@@ -306,6 +306,9 @@ impl Store for MemoryStore {
         if let Some((id, json)) = turn.dead_letter {
             s.dead_letters.insert(id.to_owned(), json.to_owned());
         }
+        if let Some(key) = turn.clear {
+            s.values.remove(key);
+        }
         Ok(())
     }
 

@@ -198,6 +198,9 @@ pub struct TurnCommit<'a> {
     pub mirror_jobs: &'a [String],
     /// A dead letter to record with the turn: `(id, JSON)`.
     pub dead_letter: Option<(&'a str, &'a str)>,
+    /// A value key (suffix) to delete with the turn: the turn's "reply sent" marker, which only has
+    /// to live between the send and this commit.
+    pub clear: Option<&'a str>,
 }
 
 /// Queue figures for `/metrics`.

@@ -54,7 +54,7 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 "#;
 
-/// KEYS: history, inbox, outbox, outbox-chats, dlq. ARGV: window, ttl_ms, consumed, n_entries,
+/// KEYS: history, inbox, outbox, outbox-chats, dlq, key to delete (or ''). ARGV: window, ttl_ms, consumed, n_entries,
 /// n_jobs, dlq_id ('' for none), dlq_json, chat, entries..., jobs...
 const COMMIT_LUA: &str = r#"
 local window = tonumber(ARGV[1])
@@ -86,6 +86,7 @@ if consumed > 0 then redis.call('LTRIM', KEYS[2], consumed, -1) end
 for i = first + n, first + n + jobs - 1 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 if jobs > 0 then redis.call('SADD', KEYS[4], ARGV[8]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[7]) end
+if KEYS[6] ~= '' then redis.call('DEL', KEYS[6]) end
 return 1
 "#;
 
@@ -561,6 +562,7 @@ impl Store for RedisStore {
             self.keys.outbox(chat_id),
             self.keys.outbox_chats(),
             self.keys.dlq(),
+            turn.clear.map(|k| self.keys.raw(k)).unwrap_or_default(),
         ];
         let (dlq_id, dlq_json) = turn.dead_letter.unwrap_or(("", ""));
         let mut args: Vec<Value> = vec![
