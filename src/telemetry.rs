@@ -102,6 +102,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Chatwoot mirror jobs, by outcome (done, deferred, refused).",
     ),
     (
+        "wa_agent_gateway_statuses_total",
+        "counter",
+        "Delivery receipts from the Cloud API, by status (sent, delivered, read, failed).",
+    ),
+    (
         "wa_agent_human_replies_total",
         "counter",
         "Human replies from Chatwoot, by outcome (sent, failed).",

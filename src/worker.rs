@@ -587,9 +587,9 @@ impl Worker {
         metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => gateway.as_str())
             .record(sent_at.elapsed().as_secs_f64());
         if failure.is_none() {
-            self.store
-                .set_value(&sent_key(chat_id, turn_id), &text, Some(MARKER_TTL))
-                .await?;
+            let marker = sent_key(chat_id, turn_id);
+            self.store.set_value(&marker, &text, Some(MARKER_TTL)).await?;
+            record.sent_marker = Some(marker);
         }
         // What reached the customer is remembered and mirrored as they saw it.
         self.record_reply(record, turn_id, &parts[..sent]);

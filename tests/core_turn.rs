@@ -164,6 +164,9 @@ async fn seed_scenario_remembers_the_bmw_while_chatwoot_lags() {
     );
     let convs = w.chatwoot.conversations();
     assert_eq!(convs.len(), 1);
+    // Only the chat's lasting keys remain: no sent markers, leases or inboxes left behind.
+    let keys = w.redis.command(&["KEYS", "test:*"]).unwrap();
+    assert!(!keys.contains(":sent:") && !keys.contains(":lease:") && !keys.contains(":inbox:"), "{keys}");
     assert_eq!(convs[0]["status"], "pending", "created pending: the bot owns it");
     w.app.stop().await;
 }
