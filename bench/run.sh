@@ -20,10 +20,11 @@ INGEST_SECONDS=${INGEST_SECONDS:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 TURN_CHATS=${TURN_CHATS:-50}
 TURNS=${TURNS:-200}
+TURN_THINK_MS=${TURN_THINK_MS:-250}
 MEMORY_CHATS=${MEMORY_CHATS:-200}
 REDIS_BENCH_REQUESTS=${REDIS_BENCH_REQUESTS:-200000}
 HMAC_KEY=bench-hmac-key
-COMMAND="bench/run.sh (ROUNDS=$ROUNDS INGEST_SECONDS=$INGEST_SECONDS CONNECTIONS=$CONNECTIONS TURN_CHATS=$TURN_CHATS TURNS=$TURNS MEMORY_CHATS=$MEMORY_CHATS REDIS_BENCH_REQUESTS=$REDIS_BENCH_REQUESTS)"
+COMMAND="bench/run.sh (ROUNDS=$ROUNDS INGEST_SECONDS=$INGEST_SECONDS CONNECTIONS=$CONNECTIONS TURN_CHATS=$TURN_CHATS TURNS=$TURNS TURN_THINK_MS=$TURN_THINK_MS MEMORY_CHATS=$MEMORY_CHATS REDIS_BENCH_REQUESTS=$REDIS_BENCH_REQUESTS)"
 
 for tool in cargo redis-server redis-cli redis-benchmark curl python3; do
     command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool" >&2; exit 1; }
@@ -143,9 +144,13 @@ start_agent "$AP2" "$WORK/agent-turns.log" ROLE=all REDIS_KEY_PREFIX=bench: DEBO
 TURNS_PID=$AGENT_PID
 sample_rss "$TURNS_PID" "$WORK/rss-turns.json" "$WORK/stop-rss-turns" &
 PIDS+=($!)
-echo "==> turn overhead: $TURNS turns over $TURN_CHATS chats"
+echo "==> turn overhead: $TURNS turns over $TURN_CHATS chats, customers pausing ~${TURN_THINK_MS} ms between turns"
 timeout 180 "$BENCH" turns --url "http://127.0.0.1:$AP2" --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" \
-    --chats "$TURN_CHATS" --turns "$TURNS" --hmac-key "$HMAC_KEY" --max-seconds 120 | tee "$WORK/turns.txt"
+    --chats "$TURN_CHATS" --turns "$TURNS" --hmac-key "$HMAC_KEY" --max-seconds 120 --think-ms "$TURN_THINK_MS" \
+    | tee "$WORK/turns.txt"
+echo "==> saturation: the same $TURNS turns with no pause (every chat a closed loop)"
+timeout 180 "$BENCH" turns --url "http://127.0.0.1:$AP2" --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" \
+    --chats "$TURN_CHATS" --turns "$TURNS" --hmac-key "$HMAC_KEY" --max-seconds 120 | tee "$WORK/turns-sat.txt"
 echo "==> turn overhead, one chat at a time: 100 turns (the path alone, no queueing behind other chats)"
 timeout 180 "$BENCH" turns --url "http://127.0.0.1:$AP2" --llm-addr "127.0.0.1:$LP" --waha-addr "127.0.0.1:$WP" \
     --chats 1 --turns 100 --hmac-key "$HMAC_KEY" --max-seconds 120 | tee "$WORK/turns-seq.txt"
@@ -189,6 +194,7 @@ def load(name):
 agent, ceiling = results("ingest-agent.txt"), results("ingest-ceiling.txt")
 turns = (results("turns.txt") or [{}])[0]
 seq = (results("turns-seq.txt") or [{}])[0]
+sat = (results("turns-sat.txt") or [{}])[0]
 memory = (results("memory.txt") or [{}])[0]
 rss_ingest, rss_turns = load("rss-ingest.json"), load("rss-turns.json")
 cpu = load("cpu-ingest.json")
@@ -229,6 +235,7 @@ tp50, tp99 = turns.get("p50_ms", float("nan")), turns.get("p99_ms", float("nan")
 print(f"| turn overhead p50 | ≤ 3 ms | {tp50:.2f} ms | {verdict(tp50 <= 3)} |")
 print(f"| turn overhead p99 | ≤ 20 ms | {tp99:.2f} ms | {verdict(tp99 <= 20)} |")
 print(f"| (for comparison) one chat at a time, p50 / p99 | | {seq.get('p50_ms')} / {seq.get('p99_ms')} ms | |")
+print(f"| (for comparison) saturation: {sat.get('chats','?')} chats, no pause, p50 / p99 | | {sat.get('p50_ms')} / {sat.get('p99_ms')} ms | |")
 print(f"| wa-agent RSS during ingest (max of VmRSS samples and VmHWM) | ≤ 64 MiB | {rss_mib:.1f} MiB | {verdict(rss_mib <= 64)} |")
 print(f"| Redis per active chat (window 20, 200-byte messages): `used_memory` growth / chats | ≤ 8 KiB | {per_chat} B ({per_chat/1024:.1f} KiB) | {verdict(per_chat <= 8192)} |")
 print(f"| the same, as `MEMORY USAGE` of the chat's keys and its dedupe markers | ≤ 8 KiB | {key_bytes} B ({key_bytes/1024:.1f} KiB) | {verdict(key_bytes <= 8192)} |")
@@ -249,9 +256,14 @@ print("(the script of `src/store/redis.rs`, loaded with SCRIPT LOAD; `-r` makes 
 print(f"    {redis_bench}\n")
 print("## Turn overhead\n")
 print(f"A full wa-agent (`ROLE=all`, `DEBOUNCE_MS=0`, `SEND_PRESENCE` default on) with an instant fake LLM and")
-print(f"fake WAHA in the bench process; {turns.get('chats','?')} chats side by side, each sending its next message once")
-print(f"the previous reply arrived. Webhook sent → reply received at the fake WAHA, {turns.get('turns','?')} turns:")
+print(f"fake WAHA in the bench process; {turns.get('chats','?')} chats side by side, each customer sending their next message")
+print(f"after a pause of 0 to 2 × {turns.get('think_ms','?')} ms once the previous reply arrived (chats start spread over one mean pause).")
+print(f"Webhook sent → reply received at the fake WAHA, {turns.get('turns','?')} turns:")
 print(f"p50 {tp50} ms, p90 {turns.get('p90_ms')} ms, p99 {tp99} ms, max {turns.get('max_ms')} ms.\n")
+print(f"Saturation, the same {sat.get('turns','?')} turns with no pause at all ({sat.get('chats','?')} closed loops, all starting at once):")
+print(f"p50 {sat.get('p50_ms')} ms, p90 {sat.get('p90_ms')} ms, p99 {sat.get('p99_ms')} ms in {sat.get('seconds')} s. Here latency is queueing:")
+print("by Little's law it is the number of chats waiting divided by the throughput, so this row measures turns per")
+print("second on this machine (wa-agent, Redis, the fakes and the generator on 2 cores), not the overhead of one turn.\n")
 print(f"The same path with one chat at a time ({seq.get('turns','?')} turns, nothing queued behind other chats): p50 {seq.get('p50_ms')} ms,")
 print(f"p90 {seq.get('p90_ms')} ms, p99 {seq.get('p99_ms')} ms, max {seq.get('max_ms')} ms.\n")
 print("## Memory\n")

@@ -37,6 +37,9 @@ use crate::gateway::GatewayError;
 use crate::store::{Accept, Signal, Store, StoreError};
 use crate::worker::Worker;
 
+/// Most signals read from the work stream in one round trip.
+const READ_BATCH: usize = 64;
+
 /// How long a gateway message id is remembered for dedupe.
 pub const DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -222,25 +225,34 @@ impl Runtime {
         let sweeper = tokio::spawn(self.clone().outbox_sweep_loop(shutdown.clone()));
         let mut failures: u32 = 0;
         loop {
-            let permit = tokio::select! {
+            // Read as many signals as there are free workers (at least one), in one round trip.
+            let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
+            let mut batch = vec![first];
+            while batch.len() < READ_BATCH {
+                match permits.clone().try_acquire_owned() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                n = self.store.next_signal(&self.consumer, self.tuning.block) => n,
+                n = self.store.next_signals(&self.consumer, batch.len(), self.tuning.block) => n,
             };
             match next {
-                Ok(Some(signal)) => {
+                Ok(signals) => {
                     failures = 0;
-                    let me = self.clone();
-                    let token = shutdown.clone();
-                    tracker.spawn(async move {
-                        me.handle(signal, token).await;
-                        drop(permit);
-                    });
+                    for (signal, permit) in signals.into_iter().zip(batch.drain(..)) {
+                        let me = self.clone();
+                        let token = shutdown.clone();
+                        tracker.spawn(async move {
+                            me.handle(signal, token).await;
+                            drop(permit);
+                        });
+                    }
                 }
-                Ok(None) => failures = 0,
                 Err(e) => {
                     failures += 1;
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);

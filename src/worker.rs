@@ -34,7 +34,7 @@ const MAX_SUPERSEDED: u32 = 5;
 pub const ATTEMPTS: u32 = 3;
 /// First backoff between attempts.
 pub const BACKOFF: Duration = Duration::from_millis(500);
-/// How long "this reply was sent" and "this human reply was delivered" are remembered.
+/// How long "this human reply was delivered" is remembered (Chatwoot's Retry may come later).
 const MARKER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The gateways replies can go out through.
@@ -191,12 +191,6 @@ struct Record {
     entries: Vec<HistoryEntry>,
     jobs: Vec<String>,
     dead_letter: Option<DeadLetter>,
-    /// The turn's "reply sent" marker, deleted by the commit.
-    sent_marker: Option<String>,
-}
-
-fn sent_key(chat_id: &str, turn_id: &str) -> String {
-    format!("sent:{chat_id}:{turn_id}")
 }
 
 fn delivered_key(message_id: u64) -> String {
@@ -262,7 +256,6 @@ impl Worker {
     }
 
     async fn commit(&self, chat_id: &str, consumed: usize, record: &Record) -> Result<(), StoreError> {
-        let clear = record.sent_marker.as_deref();
         let dlq_json = record
             .dead_letter
             .as_ref()
@@ -278,7 +271,6 @@ impl Worker {
                 .as_ref()
                 .zip(dlq_json.as_deref())
                 .map(|(d, j)| (d.id.as_str(), j)),
-            clear,
         };
         with_retries("store", 8, Duration::from_millis(250), || {
             self.store.commit_turn(chat_id, &commit)
@@ -466,22 +458,10 @@ impl Worker {
                 .push(MirrorJob::message(&m.message_id, true, &m.text).encode());
         }
 
-        // A replayed turn whose reply already went out only needs recording.
-        let already_sent = self
-            .store
-            .get_value(&sent_key(chat_id, &turn_id))
-            .await
-            .ok()
-            .flatten();
         let bot_user = self.bot_user();
         // An operator's replay of a dead letter is answered whoever owns the conversation now.
         let replay = run.iter().all(|e| e.replayed);
-        let outcome = if let Some(text) = already_sent {
-            tracing::info!("reply was sent before a restart; recording it without sending again");
-            self.record_reply(&mut record, &turn_id, &split_reply(&text, self.reply_max_chars));
-            record.sent_marker = Some(sent_key(chat_id, &turn_id));
-            Outcome::Replied
-        } else if !replay && !state.agent_may_answer(bot_user) {
+        let outcome = if !replay && !state.agent_may_answer(bot_user) {
             tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), "a human owns the chat; the agent stays silent");
             Outcome::Silenced
         } else {
@@ -586,11 +566,6 @@ impl Worker {
         }
         metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => gateway.as_str())
             .record(sent_at.elapsed().as_secs_f64());
-        if failure.is_none() {
-            let marker = sent_key(chat_id, turn_id);
-            self.store.set_value(&marker, &text, Some(MARKER_TTL)).await?;
-            record.sent_marker = Some(marker);
-        }
         // What reached the customer is remembered and mirrored as they saw it.
         self.record_reply(record, turn_id, &parts[..sent]);
         let Some(e) = failure else { return Ok(outcome) };

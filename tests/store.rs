@@ -10,9 +10,20 @@ use support::redis::RedisServer;
 use wa_agent::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role};
 use wa_agent::store::memory::MemoryStore;
 use wa_agent::store::redis::RedisStore;
-use wa_agent::store::{Accept, Release, Store, TurnCommit};
+use wa_agent::store::{Accept, Release, Signal, Store, StoreError, TurnCommit};
 
 const TTL: Duration = Duration::from_secs(3600);
+
+/// One signal at a time, for scenarios that read the stream step by step.
+trait NextSignal {
+    async fn next_signal(&self, consumer: &str, block: Duration) -> Result<Option<Signal>, StoreError>;
+}
+
+impl NextSignal for Arc<dyn Store> {
+    async fn next_signal(&self, consumer: &str, block: Duration) -> Result<Option<Signal>, StoreError> {
+        Ok(self.next_signals(consumer, 1, block).await?.into_iter().next())
+    }
+}
 
 fn env(chat: &str, id: &str) -> Envelope {
     Envelope::new(ChatEvent::Customer(InboundMessage {
@@ -46,7 +57,6 @@ fn commit<'a>(consumed: usize, entries: &'a [HistoryEntry], jobs: &'a [String]) 
         ttl: TTL,
         mirror_jobs: jobs,
         dead_letter: None,
-        clear: None,
     }
 }
 
@@ -221,27 +231,6 @@ async fn outbox_heads_are_replaced_and_popped_only_when_they_match() {
 }
 
 #[tokio::test]
-async fn a_commit_clears_the_turns_marker() {
-    let (_server, stores) = stores().await;
-    for s in stores {
-        s.set_value("sent:c1:a", "reply", Some(TTL)).await.unwrap();
-        s.set_value("chat:c1", "{}", None).await.unwrap();
-        let entries = [entry("a")];
-        let turn = TurnCommit {
-            clear: Some("sent:c1:a"),
-            ..commit(0, &entries, &[])
-        };
-        s.commit_turn("c1", &turn).await.unwrap();
-        assert_eq!(s.get_value("sent:c1:a").await.unwrap(), None, "{}", s.kind());
-        assert_eq!(
-            s.get_value("chat:c1").await.unwrap().as_deref(),
-            Some("{}"),
-            "other values stay"
-        );
-    }
-}
-
-#[tokio::test]
 async fn dead_letters_replay_once() {
     let (_server, stores) = stores().await;
     for s in stores {
@@ -307,5 +296,31 @@ async fn unacknowledged_signals_are_reclaimed_after_the_deadline() {
         );
         s.ack_signal(&sig).await.unwrap();
         assert_eq!(s.queue_stats().await.unwrap().pending_signals, 0, "{}", s.kind());
+    }
+}
+
+#[tokio::test]
+async fn signals_are_read_in_batches() {
+    let (_server, stores) = stores().await;
+    for s in stores {
+        for i in 0..5 {
+            s.accept(&format!("waha:{i}"), TTL, &env(&format!("c{i}"), &i.to_string()))
+                .await
+                .unwrap();
+        }
+        let batch = s.next_signals("w", 3, Duration::from_millis(200)).await.unwrap();
+        assert_eq!(
+            batch.iter().map(|s| s.chat_id.as_str()).collect::<Vec<_>>(),
+            ["c0", "c1", "c2"],
+            "{}",
+            s.kind()
+        );
+        let rest = s.next_signals("w", 10, Duration::from_millis(200)).await.unwrap();
+        assert_eq!(rest.len(), 2, "{}", s.kind());
+        assert_eq!(
+            s.queue_stats().await.unwrap().pending_signals,
+            5,
+            "read but not acknowledged"
+        );
     }
 }

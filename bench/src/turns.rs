@@ -28,6 +28,9 @@ pub struct Plan {
     pub message_bytes: usize,
     /// Run id.
     pub run: u32,
+    /// Mean pause between a reply and the chat's next message (the customer reading and typing);
+    /// zero makes every chat a closed loop, which measures throughput rather than overhead.
+    pub think: Duration,
 }
 
 /// Drives one chat through its turns; the latency of each in µs.
@@ -41,6 +44,11 @@ pub async fn drive_chat(
     let mut replies = fakes.watch(&plan.chat);
     let mut conn = Conn::new();
     let mut out = Vec::with_capacity(plan.turns);
+    if !plan.think.is_zero() {
+        // Chats start spread over one mean think time, not all in the same instant.
+        let spread = ((plan.number * 6151) % 1000) as u32;
+        tokio::time::sleep(plan.think * spread / 1000).await;
+    }
     for turn in 0..plan.turns {
         let wa_id = format!("T{:08X}C{:05}M{:03}", plan.run, plan.number, turn);
         let text = webhook::text(plan.message_bytes, plan.number * 1000 + turn);
@@ -58,6 +66,11 @@ pub async fn drive_chat(
             .with_context(|| format!("no reply to {} turn {turn} before the deadline", plan.chat))?
             .context("fake WAHA stopped")?;
         out.push(at.saturating_duration_since(sent).as_micros() as u64);
+        if !plan.think.is_zero() {
+            // Between 0 and twice the mean, spread evenly but repeatably across chats and turns.
+            let spread = ((plan.number * 7919 + turn * 104_729) % 1000) as u32;
+            tokio::time::sleep(plan.think * 2 * spread / 1000).await;
+        }
     }
     Ok(out)
 }
@@ -71,6 +84,7 @@ pub async fn drive(
     message_bytes: usize,
     key: Option<String>,
     max: Duration,
+    think: Duration,
 ) -> anyhow::Result<(Histogram<u64>, Vec<String>, u32)> {
     let t = Arc::new(Target::parse(base_url.trim_end_matches('/'), "/webhooks/waha")?);
     let run = webhook::run_id();
@@ -86,6 +100,7 @@ pub async fn drive(
                 turns: turns_per_chat,
                 message_bytes,
                 run,
+                think,
             };
             tokio::spawn(drive_chat(plan, fakes.clone(), t.clone(), key.clone(), deadline))
         })
@@ -111,11 +126,23 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let fakes =
         Arc::new(Fakes::start(&args.required("llm-addr")?, &args.required("waha-addr")?, reply).await?);
     let started = Instant::now();
-    let (hist, _, _) = drive(fakes, &url, chats, per_chat, 40, args.optional("hmac-key"), max).await?;
+    let think = Duration::from_millis(args.get("think-ms", 0)?);
+    let (hist, _, _) = drive(
+        fakes,
+        &url,
+        chats,
+        per_chat,
+        40,
+        args.optional("hmac-key"),
+        max,
+        think,
+    )
+    .await?;
     let lat = stats::summary(&hist);
     let result = json!({
         "bench": "turns",
         "chats": chats,
+        "think_ms": think.as_millis() as u64,
         "turns": hist.len(),
         "seconds": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         "p50_ms": lat["p50_ms"],
@@ -125,9 +152,10 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     });
     stats::print_result(&result);
     println!(
-        "turns: {} turns over {chats} chats side by side; webhook sent → reply at WAHA p50 {} ms, p90 {} ms, \
-         p99 {} ms, max {} ms",
+        "turns: {} turns over {chats} chats side by side (think {} ms); webhook sent → reply at WAHA p50 {} ms, \
+         p90 {} ms, p99 {} ms, max {} ms",
         hist.len(),
+        think.as_millis(),
         lat["p50_ms"],
         lat["p90_ms"],
         lat["p99_ms"],

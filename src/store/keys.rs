@@ -10,7 +10,6 @@
 //! | `outbox:{chat}` | list | mirror jobs waiting for Chatwoot, in order |
 //! | `outbox-chats` | set | chats whose outbox is not empty |
 //! | `chat:{chat}` | string | chat state (JSON): gateway, name, Chatwoot mapping, handoff gate |
-//! | `sent:{chat}:{turn}` | string | a reply already sent for a turn (so a replayed turn never sends twice) |
 //! | `cw-delivered:{id}` | string | a Chatwoot human reply already delivered to WhatsApp |
 //! | `dlq` | hash | dead letters by id (JSON: chat, reason, envelopes) |
 //! | `lock:{name}` | string | short expiring locks (outbox sweep) |

@@ -131,25 +131,33 @@ impl Store for MemoryStore {
         Ok(Accept::Accepted)
     }
 
-    async fn next_signal(&self, consumer: &str, block: Duration) -> Result<Option<Signal>, StoreError> {
+    async fn next_signals(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Signal>, StoreError> {
         let deadline = tokio::time::Instant::now() + block;
         loop {
             let notified = self.signalled.notified();
             {
                 let mut s = self.lock();
-                if let Some(sig) = s.unread.pop_front() {
-                    s.pending.insert(
-                        sig.id.clone(),
-                        (consumer.to_owned(), Instant::now(), sig.chat_id.clone()),
-                    );
+                let n = max.max(1).min(s.unread.len());
+                if n > 0 {
+                    let now = Instant::now();
+                    let batch: Vec<Signal> = s.unread.drain(..n).collect();
+                    for sig in &batch {
+                        s.pending
+                            .insert(sig.id.clone(), (consumer.to_owned(), now, sig.chat_id.clone()));
+                    }
                     if !s.unread.is_empty() {
                         self.signalled.notify_one();
                     }
-                    return Ok(Some(sig));
+                    return Ok(batch);
                 }
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(None);
+                return Ok(Vec::new());
             }
         }
     }
@@ -305,9 +313,6 @@ impl Store for MemoryStore {
         }
         if let Some((id, json)) = turn.dead_letter {
             s.dead_letters.insert(id.to_owned(), json.to_owned());
-        }
-        if let Some(key) = turn.clear {
-            s.values.remove(key);
         }
         Ok(())
     }

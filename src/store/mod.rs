@@ -78,8 +78,13 @@ pub trait Store: Send + Sync + 'static {
         env: &Envelope,
     ) -> Result<Accept, StoreError>;
 
-    /// Wait up to `block` for the next signal for this consumer.
-    async fn next_signal(&self, consumer: &str, block: Duration) -> Result<Option<Signal>, StoreError>;
+    /// Wait up to `block` for signals for this consumer; at most `max` at once.
+    async fn next_signals(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Signal>, StoreError>;
 
     /// Acknowledge (and delete) a signal.
     async fn ack_signal(&self, signal: &Signal) -> Result<(), StoreError>;
@@ -198,9 +203,6 @@ pub struct TurnCommit<'a> {
     pub mirror_jobs: &'a [String],
     /// A dead letter to record with the turn: `(id, JSON)`.
     pub dead_letter: Option<(&'a str, &'a str)>,
-    /// A value key (suffix) to delete with the turn: the turn's "reply sent" marker, which only has
-    /// to live between the send and this commit.
-    pub clear: Option<&'a str>,
 }
 
 /// Queue figures for `/metrics`.

@@ -54,7 +54,7 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 "#;
 
-/// KEYS: history, inbox, outbox, outbox-chats, dlq, key to delete (or ''). ARGV: window, ttl_ms, consumed, n_entries,
+/// KEYS: history, inbox, outbox, outbox-chats, dlq. ARGV: window, ttl_ms, consumed, n_entries,
 /// n_jobs, dlq_id ('' for none), dlq_json, chat, entries..., jobs...
 const COMMIT_LUA: &str = r#"
 local window = tonumber(ARGV[1])
@@ -86,7 +86,6 @@ if consumed > 0 then redis.call('LTRIM', KEYS[2], consumed, -1) end
 for i = first + n, first + n + jobs - 1 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 if jobs > 0 then redis.call('SADD', KEYS[4], ARGV[8]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[7]) end
-if KEYS[6] ~= '' then redis.call('DEL', KEYS[6]) end
 return 1
 "#;
 
@@ -339,13 +338,18 @@ impl Store for RedisStore {
         })
     }
 
-    async fn next_signal(&self, consumer: &str, block: Duration) -> Result<Option<Signal>, StoreError> {
+    async fn next_signals(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Signal>, StoreError> {
         let args: Vec<Value> = vec![
             "GROUP".into(),
             WORK_GROUP.into(),
             consumer.into(),
             "COUNT".into(),
-            1.into(),
+            (max.max(1) as i64).into(),
             "BLOCK".into(),
             ms(block).into(),
             "STREAMS".into(),
@@ -365,12 +369,12 @@ impl Store for RedisStore {
             Ok(v) => v,
             Err(e) if e.details().contains("NOGROUP") => {
                 self.ensure_group().await?;
-                return Ok(None);
+                return Ok(Vec::new());
             }
             Err(e) => return Err(err(e)),
         };
         if v.is_null() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         // RESP2: [[stream, [[id, fields]...]]]; RESP3 may answer a map {stream: [...]}.
         let entries = match v {
@@ -381,9 +385,7 @@ impl Store for RedisStore {
                 .next()
                 .and_then(|s| s.into_array().into_iter().nth(1)),
         };
-        Ok(entries
-            .map(parse_stream_entries)
-            .and_then(|mut s| (!s.is_empty()).then(|| s.remove(0))))
+        Ok(entries.map(parse_stream_entries).unwrap_or_default())
     }
 
     async fn ack_signal(&self, signal: &Signal) -> Result<(), StoreError> {
@@ -562,7 +564,6 @@ impl Store for RedisStore {
             self.keys.outbox(chat_id),
             self.keys.outbox_chats(),
             self.keys.dlq(),
-            turn.clear.map(|k| self.keys.raw(k)).unwrap_or_default(),
         ];
         let (dlq_id, dlq_json) = turn.dead_letter.unwrap_or(("", ""));
         let mut args: Vec<Value> = vec![
