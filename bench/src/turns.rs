@@ -75,17 +75,32 @@ pub async fn drive_chat(
     Ok(out)
 }
 
-/// Runs `chats` conversations side by side; returns every turn's latency.
+/// The shape of a run of conversations.
+pub struct Load {
+    /// Chats side by side.
+    pub chats: usize,
+    /// Turns per chat.
+    pub turns_per_chat: usize,
+    /// Bytes per customer message.
+    pub message_bytes: usize,
+    /// Mean pause between a reply and the next message (zero: closed loops).
+    pub think: Duration,
+}
+
+/// Runs `load.chats` conversations side by side; returns every turn's latency.
 pub async fn drive(
     fakes: Arc<Fakes>,
     base_url: &str,
-    chats: usize,
-    turns_per_chat: usize,
-    message_bytes: usize,
+    load: Load,
     key: Option<String>,
     max: Duration,
-    think: Duration,
 ) -> anyhow::Result<(Histogram<u64>, Vec<String>, u32)> {
+    let Load {
+        chats,
+        turns_per_chat,
+        message_bytes,
+        think,
+    } = load;
     let t = Arc::new(Target::parse(base_url.trim_end_matches('/'), "/webhooks/waha")?);
     let run = webhook::run_id();
     let deadline = Instant::now() + max;
