@@ -35,8 +35,19 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let before = tokio::task::block_in_place(|| redis.info_number("memory", "used_memory"))?;
     let key = args.optional("hmac-key");
     let max = Duration::from_secs(300);
-    let (_, names, run) =
-        turns::drive(fakes, &url, chats, window / 2, bytes, key, max, Duration::ZERO).await?;
+    let (_, names, run) = turns::drive(
+        fakes,
+        &url,
+        turns::Load {
+            chats,
+            turns_per_chat: window / 2,
+            message_bytes: bytes,
+            think: Duration::ZERO,
+        },
+        key,
+        max,
+    )
+    .await?;
     // The history is written just after the reply is sent: give the last commits a moment.
     tokio::time::sleep(Duration::from_secs(1)).await;
 

@@ -142,17 +142,13 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         Arc::new(Fakes::start(&args.required("llm-addr")?, &args.required("waha-addr")?, reply).await?);
     let started = Instant::now();
     let think = Duration::from_millis(args.get("think-ms", 0)?);
-    let (hist, _, _) = drive(
-        fakes,
-        &url,
+    let load = Load {
         chats,
-        per_chat,
-        40,
-        args.optional("hmac-key"),
-        max,
+        turns_per_chat: per_chat,
+        message_bytes: 40,
         think,
-    )
-    .await?;
+    };
+    let (hist, _, _) = drive(fakes, &url, load, args.optional("hmac-key"), max).await?;
     let lat = stats::summary(&hist);
     let result = json!({
         "bench": "turns",
