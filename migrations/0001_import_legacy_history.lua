@@ -5,8 +5,9 @@
 --          {role, content, timestamp}, role `user` or `assistant`, timestamp ISO-8601 such as
 --          `2025-10-17T10:40:49.123456` (read as UTC unless it carries `Z` or an offset; unix seconds
 --          or milliseconds as a number are accepted too).
--- KEYS[2]  the new history list `{prefix}history:{chat_id}`: entries {"id","role","text","at"}, `at` in
---          unix milliseconds, role `customer` or `agent`, oldest first.
+-- KEYS[2]  the new history list `{prefix}history:{chat_id}`: entries in the compact form of
+--          `HistoryEntry` (src/domain.rs), {"i": id, "r": role, "t": text, "a": unix ms}, role `c`
+--          (customer) or `a` (agent), oldest first; entries with the long field names are read too.
 -- ARGV[1]  the history window (entries kept).
 -- ARGV[2]  the history TTL in ms, used when the legacy key has none.
 --
@@ -27,7 +28,7 @@ if not raw then return 0 end
 local ok, items = pcall(cjson.decode, raw)
 if not ok or type(items) ~= 'table' or (items[1] == nil and next(items) ~= nil) then return -1 end
 
-local ROLES = { user = 'customer', assistant = 'agent' }
+local ROLES = { user = 'c', assistant = 'a' }
 
 -- Days since 1970-01-01 of a proleptic Gregorian date.
 local function days_from_civil(y, m, d)
@@ -72,9 +73,10 @@ local seen = {}
 local legacy_head = 0
 for i, entry in ipairs(existing) do
   local okd, e = pcall(cjson.decode, entry)
-  if okd and type(e) == 'table' and e.id then
-    seen[e.id] = true
-    if legacy_head == i - 1 and string.sub(tostring(e.id), 1, 7) == 'legacy-' then legacy_head = i end
+  local eid = okd and type(e) == 'table' and (e.i or e.id)
+  if eid then
+    seen[eid] = true
+    if legacy_head == i - 1 and string.sub(tostring(eid), 1, 7) == 'legacy-' then legacy_head = i end
   end
 end
 
@@ -93,7 +95,7 @@ for _, item in ipairs(items) do
     if not seen[id] then
       seen[id] = true
       imported[#imported + 1] = cjson.encode({
-        id = id, role = ROLES[item.role], text = item.content, at = to_ms(ts),
+        i = id, r = ROLES[item.role], t = item.content, a = to_ms(ts),
       })
     end
   end

@@ -124,30 +124,38 @@ impl Envelope {
     }
 }
 
-/// Who said a history entry.
+/// Who said a history entry. Stored as one letter (`c`, `a`, `h`); the long names are read too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The customer on WhatsApp.
+    #[serde(rename = "c", alias = "customer")]
     Customer,
     /// The AI agent (this service).
+    #[serde(rename = "a", alias = "agent")]
     Agent,
     /// A human agent replying from Chatwoot.
+    #[serde(rename = "h", alias = "human")]
     Human,
 }
 
-/// One message of a chat's history, oldest first in the store.
+/// One message of a chat's history, oldest first in the store. Stored as compact JSON
+/// (`{"i","r","t","a"}`: a chat keeps up to `HISTORY_WINDOW` of them in Redis); the long field names
+/// (`id`, `role`, `text`, `at`) are read too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Stable id: the gateway message id for customer messages, `r-…` for the agent's replies,
     /// `cw-<id>` for Chatwoot messages the service did not create. Fills and replays never
     /// duplicate an id.
+    #[serde(rename = "i", alias = "id")]
     pub id: String,
     /// Who said it.
+    #[serde(rename = "r", alias = "role")]
     pub role: Role,
     /// What was said.
+    #[serde(rename = "t", alias = "text")]
     pub text: String,
     /// Unix milliseconds.
+    #[serde(rename = "a", alias = "at")]
     pub at: i64,
 }
 
@@ -157,4 +165,26 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_entries_are_stored_compactly_and_both_forms_are_read() {
+        let e = HistoryEntry {
+            id: "m1".into(),
+            role: Role::Customer,
+            text: "Hallo".into(),
+            at: 5,
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(json, r#"{"i":"m1","r":"c","t":"Hallo","a":5}"#);
+        let long: HistoryEntry =
+            serde_json::from_str(r#"{"id":"m1","role":"customer","text":"Hallo","at":5}"#).unwrap();
+        assert_eq!(long, e);
+        let human: HistoryEntry = serde_json::from_str(r#"{"i":"x","r":"human","t":"Hoi","a":1}"#).unwrap();
+        assert_eq!(human.role, Role::Human);
+    }
 }

@@ -298,3 +298,62 @@ async fn a_body_that_is_not_a_business_account_notification_gets_a_clear_400() {
     assert_eq!(resp.status(), 200);
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cloud_api_chat_gets_read_marks_typing_and_its_human_replies_through_the_graph_api() {
+    let redis = RedisServer::start();
+    let llm = FakeLlm::start().await;
+    let graph = FakeMeta::start(ACCESS_TOKEN).await;
+    let cw = support::fake_chatwoot::FakeChatwoot::start(3, 7, "cw-token").await;
+    let waha = support::fake_waha::FakeWaha::start("k").await;
+    let vars: Vec<(&str, String)> = vec![
+        ("REDIS_URL", redis.url()),
+        ("LLM_BASE_URL", llm.url()),
+        ("META_GRAPH_BASE_URL", graph.url()),
+        ("META_ACCESS_TOKEN", ACCESS_TOKEN.into()),
+        ("META_PHONE_NUMBER_ID", PHONE_NUMBER_ID.into()),
+        ("META_APP_SECRET", APP_SECRET.into()),
+        ("WAHA_BASE_URL", waha.url()),
+        ("WAHA_API_KEY", "k".into()),
+        ("CHATWOOT_BASE_URL", cw.url()),
+        ("CHATWOOT_API_TOKEN", "cw-token".into()),
+        ("CHATWOOT_ACCOUNT_ID", "3".into()),
+        ("CHATWOOT_INBOX_ID", "7".into()),
+        ("DEBOUNCE_MS", "100".into()),
+    ];
+    let app = spawn_app(&vars).await;
+    cw.set_webhook(&format!("{}/webhooks/chatwoot", app.url), None);
+    llm.set_delay(Duration::from_millis(300));
+
+    let (status, _) = post_signed(&app, &fixture("meta/webhook_text_message.json")).await;
+    assert_eq!(status, 200);
+    assert!(
+        graph.wait_for_sent(1, Duration::from_secs(10)).await,
+        "the agent's reply went out through Graph"
+    );
+    let presence = graph.presence();
+    assert!(
+        presence.iter().any(|r| r.body["status"] == "read"),
+        "read mark: {presence:?}"
+    );
+    assert!(
+        presence.iter().any(|r| r.body.get("typing_indicator").is_some()),
+        "typing: {presence:?}"
+    );
+
+    let conv = support::app::eventually(Duration::from_secs(10), || {
+        cw.conversation_for_chat(CUSTOMER).is_some()
+    })
+    .await;
+    assert!(conv, "the Cloud API chat is mirrored");
+    let conv = cw.conversation_for_chat(CUSTOMER).unwrap();
+    assert_eq!(cw.conversations()[0]["custom_attributes"]["wa_gateway"], "meta");
+    cw.human_reply(conv, "Hallo, Mark hier. Ik bel u morgen.");
+    assert!(
+        graph.wait_for_sent(2, Duration::from_secs(10)).await,
+        "the human reply went out through Graph"
+    );
+    assert_eq!(graph.sent_to(CUSTOMER)[1], "Hallo, Mark hier. Ik bel u morgen.");
+    assert!(waha.sent().is_empty(), "nothing went through WAHA");
+    app.stop().await;
+}

@@ -69,14 +69,15 @@ if n > 0 then
   local seen = {}
   for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
     local ok, e = pcall(cjson.decode, raw)
-    if ok and type(e) == 'table' and e.id then seen[e.id] = true end
+    if ok and type(e) == 'table' then local id = e.i or e.id; if id then seen[id] = true end end
   end
   for i = first, first + n - 1 do
     local raw = ARGV[i]
     local e = cjson.decode(raw)
-    if not seen[e.id] then
+    local id = e.i or e.id
+    if not seen[id] then
       redis.call('RPUSH', KEYS[1], raw)
-      seen[e.id] = true
+      seen[id] = true
     end
   end
   redis.call('LTRIM', KEYS[1], -window, -1)
@@ -99,11 +100,11 @@ else
   local seen = {}
   for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
     local ok, e = pcall(cjson.decode, raw)
-    if ok and type(e) == 'table' and e.id then seen[e.id] = true end
+    if ok and type(e) == 'table' then local id = e.i or e.id; if id then seen[id] = true end end
   end
   for i = #ARGV, 3, -1 do
     local e = cjson.decode(ARGV[i])
-    if not seen[e.id] then redis.call('LPUSH', KEYS[1], ARGV[i]) end
+    if not seen[e.i or e.id] then redis.call('LPUSH', KEYS[1], ARGV[i]) end
   end
 end
 redis.call('LTRIM', KEYS[1], -window, -1)
