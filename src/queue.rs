@@ -6,9 +6,12 @@
 //!   delivery finds the id seen and queues nothing. When the store cannot take it, the intake answers
 //!   503 and the gateway retries.
 //! - **At least once, answered once.** An inbox entry leaves the inbox only in the turn's commit, the
-//!   same atomic step that writes the exchange to the history. A worker that dies mid-turn leaves its
-//!   signal unacknowledged and its lease to expire; another worker reclaims the signal (`XAUTOCLAIM`)
-//!   and runs the turn again from the inbox.
+//!   same atomic step that writes the exchange to the history (and any dead letter). A worker that dies
+//!   mid-turn leaves its signal unacknowledged and its lease to expire; after the reclaim deadline
+//!   (`RECLAIM_AFTER_SECS`, never shorter than the slowest possible turn, checked at start-up) another
+//!   worker reclaims the signal (`XAUTOCLAIM`) and runs the turn again from the inbox. The one window
+//!   left is a worker killed between the gateway accepting a reply and that commit: the reply is then
+//!   sent again.
 //! - **One chat at a time, in order.** A worker handles a chat only while it holds the chat's lease
 //!   (`SET NX PX`, renewed every [`Tuning::renew_every`] while the chat is worked on; the renewal also
 //!   resets the signal's idle time, so a live turn is never reclaimed). A worker that finds the chat
@@ -17,9 +20,15 @@
 //! - **Debounce.** The holder answers once the newest inbox entry is [`Tuning`]`::debounce` old; all
 //!   entries then in the inbox are answered in one turn. A message that arrives while the agent is
 //!   thinking supersedes the draft: the reply is not sent and the turn runs again with it.
-//! - **Retries.** Calls to the LLM, the gateway and Chatwoot are retried with exponential backoff and
-//!   jitter when the error is retryable (timeouts, connection errors, 429, 5xx; `Retry-After`
-//!   honoured), never when it is not.
+//! - **Retries and dead letters.** Calls to the LLM, the gateway and Chatwoot are retried with
+//!   exponential backoff and jitter when the error is retryable (timeouts, connection errors, 429, 5xx;
+//!   `Retry-After` honoured), never when it is not. Work whose call still fails goes, in its turn's
+//!   commit, to the dead letters with the reason (the customer's messages are recorded all the same);
+//!   `wa-agent dlq replay` puts it back. Chatwoot mirroring is not dead-lettered: it waits in the
+//!   chat's outbox, in order, until Chatwoot takes it.
+//! - **Outages and shutdown.** While Redis is down, readers and chats back off and resume by
+//!   themselves. At shutdown a chat with work left is released and signalled again at once, so
+//!   another instance takes it without waiting for the reclaim deadline.
 
 use std::future::Future;
 use std::sync::Arc;
