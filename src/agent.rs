@@ -200,11 +200,7 @@ impl std::fmt::Debug for OpenAiAgent {
 impl OpenAiAgent {
     /// A client for `{settings.base_url}/chat/completions`; every request gives up after `timeout`.
     pub fn new(settings: &LlmSettings, timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .expect("the HTTP client configuration is valid");
+        let client = crate::outbound::http_client(timeout);
         Self {
             client,
             endpoint: format!("{}/chat/completions", settings.base_url.trim_end_matches('/')),

@@ -160,12 +160,7 @@ impl ChatwootError {
 impl ChatwootClient {
     /// A client for `settings`; every request times out after `timeout`.
     pub fn new(settings: &ChatwootSettings, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("wa-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = crate::outbound::http_client(timeout);
         ChatwootClient {
             http,
             base_url: settings.base_url.trim_end_matches('/').to_string(),

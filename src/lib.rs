@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod history;
 pub mod http;
 pub mod mirror;
+pub mod outbound;
 pub mod queue;
 pub mod reply;
 pub mod store;

@@ -164,9 +164,13 @@ async fn seed_scenario_remembers_the_bmw_while_chatwoot_lags() {
     );
     let convs = w.chatwoot.conversations();
     assert_eq!(convs.len(), 1);
-    // Only the chat's lasting keys remain: no lease or inbox left behind.
-    let keys = w.redis.command(&["KEYS", "test:*"]).unwrap();
-    assert!(!keys.contains(":lease:") && !keys.contains(":inbox:"), "{keys}");
+    // Only the chat's lasting keys remain once the worker let go: no lease or inbox left behind.
+    let clean = eventually(Duration::from_secs(5), || {
+        let keys = w.redis.command(&["KEYS", "test:*"]).unwrap();
+        !keys.contains(":lease:") && !keys.contains(":inbox:")
+    })
+    .await;
+    assert!(clean, "{:?}", w.redis.command(&["KEYS", "test:*"]));
     assert_eq!(convs[0]["status"], "pending", "created pending: the bot owns it");
     w.app.stop().await;
 }
@@ -624,6 +628,13 @@ async fn a_2500_character_reply_arrives_as_ordered_parts_and_is_remembered_as_se
     assert!(
         eventually(Duration::from_secs(5), || w.redis.list(&key).len()
             == 1 + parts.len())
+        .await
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || w
+            .chatwoot
+            .conversation_for_chat(CHAT)
+            .is_some())
         .await
     );
     let conv = w.chatwoot.conversation_for_chat(CHAT).unwrap();

@@ -316,6 +316,12 @@ async fn a_failing_llm_dead_letters_hands_over_and_replays_once_it_works() {
     assert!(dead, "{}", a.logs());
     assert_eq!(f.llm.requests().len(), 3, "three attempts");
     assert!(f.waha.sent().is_empty(), "no error text to the customer");
+    // The dead letter is recorded in the turn's commit; the mirror to Chatwoot follows it.
+    let mirrored = eventually(Duration::from_secs(10), || {
+        f.chatwoot.conversation_for_chat(CHAT).is_some()
+    })
+    .await;
+    assert!(mirrored, "the turn was mirrored");
     let conv = f.chatwoot.conversation_for_chat(CHAT).expect("conversation");
     assert!(
         eventually(Duration::from_secs(10), || f

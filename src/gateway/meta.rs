@@ -308,11 +308,7 @@ impl MetaClient {
     pub fn new(settings: &MetaSettings, timeout: Duration) -> Option<Self> {
         let token = settings.access_token.clone()?;
         let phone_number_id = settings.phone_number_id.as_deref()?;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .expect("the HTTP client configuration is valid");
+        let client = crate::outbound::http_client(timeout);
         let base = settings.graph_base_url.trim_end_matches('/');
         Some(Self {
             client,

@@ -288,11 +288,7 @@ impl std::fmt::Debug for WahaClient {
 impl WahaClient {
     /// A client for the WAHA at `settings.base_url`; every request gives up after `timeout`.
     pub fn new(settings: &WahaSettings, timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .expect("the HTTP client configuration is valid");
+        let client = crate::outbound::http_client(timeout);
         Self {
             client,
             base_url: settings.base_url.trim_end_matches('/').to_owned(),

@@ -19,10 +19,9 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use tracing::Instrument;
 
 use super::error::ApiError;
-use super::{AppState, Handled, count_webhook, read_body, signatures};
+use super::{AppState, Handled, WebhookAnswer, count_webhook, observe, read_body, signatures};
 use crate::gateway::meta::{MetaMessage, MetaNotification, MetaParseError, parse_notification};
 
 /// What a notification came to.
@@ -37,6 +36,22 @@ pub enum MetaAnswer {
     },
     /// Nothing for the agent: `{"status":"ignored","reason":…}`.
     Ignored(String),
+}
+
+impl WebhookAnswer for MetaAnswer {
+    fn outcome(&self) -> &'static str {
+        match self {
+            MetaAnswer::Accepted { accepted: 0, .. } => "duplicate",
+            MetaAnswer::Accepted { .. } => "accepted",
+            MetaAnswer::Ignored(_) => "ignored",
+        }
+    }
+    fn ignored_reason(&self) -> Option<&str> {
+        match self {
+            MetaAnswer::Ignored(reason) => Some(reason),
+            MetaAnswer::Accepted { .. } => None,
+        }
+    }
 }
 
 impl IntoResponse for MetaAnswer {
@@ -111,25 +126,7 @@ pub async fn webhook(
         statuses = tracing::field::Empty,
         outcome = tracing::field::Empty
     );
-    async move {
-        let result = handle(&app, &headers, body).await;
-        let outcome = match &result {
-            Ok(MetaAnswer::Accepted { accepted: 0, .. }) => "duplicate",
-            Ok(MetaAnswer::Accepted { .. }) => "accepted",
-            Ok(MetaAnswer::Ignored(_)) => "ignored",
-            Err(e) => e.outcome(),
-        };
-        tracing::Span::current().record("outcome", outcome);
-        count_webhook("meta", outcome);
-        match &result {
-            Err(e) => tracing::info!(error = %e, "webhook refused"),
-            Ok(MetaAnswer::Ignored(reason)) => tracing::debug!(%reason, "webhook ignored"),
-            Ok(_) => tracing::info!("webhook accepted"),
-        }
-        result
-    }
-    .instrument(span)
-    .await
+    observe("meta", span, handle(&app, &headers, body)).await
 }
 
 async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<MetaAnswer, ApiError> {

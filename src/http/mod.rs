@@ -203,14 +203,57 @@ impl AppState {
     }
 }
 
-/// The outcome label of a handled webhook.
-pub fn outcome_of(result: &Result<Handled, ApiError>) -> &'static str {
-    match result {
-        Ok(Handled::Accepted { duplicate: false }) => "accepted",
-        Ok(Handled::Accepted { duplicate: true }) => "duplicate",
-        Ok(Handled::Ignored(_)) => "ignored",
-        Err(e) => e.outcome(),
+/// What a webhook route answered, as the metrics and logs describe it.
+pub trait WebhookAnswer {
+    /// The outcome label: `accepted`, `duplicate` or `ignored`.
+    fn outcome(&self) -> &'static str;
+    /// Why it was ignored, when it was.
+    fn ignored_reason(&self) -> Option<&str>;
+}
+
+impl WebhookAnswer for Handled {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Handled::Accepted { duplicate: false } => "accepted",
+            Handled::Accepted { duplicate: true } => "duplicate",
+            Handled::Ignored(_) => "ignored",
+        }
     }
+    fn ignored_reason(&self) -> Option<&str> {
+        match self {
+            Handled::Ignored(reason) => Some(reason),
+            Handled::Accepted { .. } => None,
+        }
+    }
+}
+
+/// Run one webhook's handling inside its span (the handler records `chat_id` and the like into it),
+/// then record and count its outcome and log one line: the webhook span of every route.
+pub async fn observe<T: WebhookAnswer>(
+    route: &'static str,
+    span: tracing::Span,
+    handling: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    use tracing::Instrument;
+    async move {
+        let result = handling.await;
+        let outcome = match &result {
+            Ok(answer) => answer.outcome(),
+            Err(e) => e.outcome(),
+        };
+        tracing::Span::current().record("outcome", outcome);
+        count_webhook(route, outcome);
+        match &result {
+            Err(e) => tracing::info!(error = %e, "webhook refused"),
+            Ok(answer) => match answer.ignored_reason() {
+                Some(reason) => tracing::debug!(%reason, "webhook ignored"),
+                None => tracing::info!("webhook accepted"),
+            },
+        }
+        result
+    }
+    .instrument(span)
+    .await
 }
 
 /// Count a webhook's outcome.

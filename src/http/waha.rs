@@ -3,10 +3,9 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use tracing::Instrument;
 
 use super::error::ApiError;
-use super::{AppState, Handled, count_webhook, outcome_of, read_body, signatures};
+use super::{AppState, Handled, observe, read_body, signatures};
 use crate::gateway::waha::{WahaEvent, WahaParseError, parse_webhook};
 
 /// Verify, parse and queue one WAHA webhook.
@@ -22,20 +21,7 @@ pub async fn webhook(
         message_id = tracing::field::Empty,
         outcome = tracing::field::Empty
     );
-    async move {
-        let result = handle(&app, &headers, body).await;
-        let outcome = outcome_of(&result);
-        tracing::Span::current().record("outcome", outcome);
-        count_webhook("waha", outcome);
-        match &result {
-            Err(e) => tracing::info!(error = %e, "webhook refused"),
-            Ok(Handled::Ignored(reason)) => tracing::debug!(%reason, "webhook ignored"),
-            Ok(_) => tracing::info!("webhook accepted"),
-        }
-        result
-    }
-    .instrument(span)
-    .await
+    observe("waha", span, handle(&app, &headers, body)).await
 }
 
 async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Handled, ApiError> {

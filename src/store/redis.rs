@@ -253,6 +253,22 @@ impl RedisStore {
         }
     }
 
+    /// `SET key value NX PX ttl`: whether it was set.
+    async fn set_nx(&self, key: String, value: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let res: Option<String> = self
+            .client()
+            .set(
+                key,
+                value,
+                Some(Expiration::PX(ms(ttl))),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(err)?;
+        Ok(res.is_some())
+    }
+
     async fn eval<R: FromValue>(
         &self,
         script: &Script,
@@ -473,33 +489,11 @@ impl Store for RedisStore {
     }
 
     async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let res: Option<String> = self
-            .client()
-            .set(
-                self.keys.lock(name),
-                holder,
-                Some(Expiration::PX(ms(ttl))),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await
-            .map_err(err)?;
-        Ok(res.is_some())
+        self.set_nx(self.keys.lock(name), holder, ttl).await
     }
 
     async fn acquire_lease(&self, chat_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let res: Option<String> = self
-            .client()
-            .set(
-                self.keys.lease(chat_id),
-                holder,
-                Some(Expiration::PX(ms(ttl))),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await
-            .map_err(err)?;
-        Ok(res.is_some())
+        self.set_nx(self.keys.lease(chat_id), holder, ttl).await
     }
 
     async fn renew_lease(

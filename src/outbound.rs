@@ -1,0 +1,14 @@
+//! The HTTP client every outbound integration (LLM, WAHA, Graph API, Chatwoot) is built with.
+
+use std::time::Duration;
+
+/// A client whose every request gives up after `timeout` (connecting after at most 10 s), with the
+/// service's user agent.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("wa-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
