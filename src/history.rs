@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::chatwoot::Message;
 use crate::domain::{HistoryEntry, Role};
-use crate::mirror::{ChatState, Mirror, SOURCE_ID_PREFIX};
+use crate::mirror::{ChatState, Mirror, MirrorError, SOURCE_ID_PREFIX};
 use crate::store::Store;
 
 /// Pages read back at most on a miss (20 messages a page).
@@ -50,6 +50,10 @@ pub struct Loaded {
     pub source: HistorySource,
     /// Whether the store holds them (else the turn's commit must start the list with them).
     pub in_store: bool,
+    /// Whether they are the whole history up to the window: `false` when Chatwoot could not be read
+    /// for a miss. The turn then marks the chat's history incomplete, and the next load reads Chatwoot
+    /// again and fills in what is missing.
+    pub complete: bool,
 }
 
 /// History over the store, read through from Chatwoot.
@@ -86,6 +90,9 @@ impl History {
     /// the turn is about to answer, should a replay find them recorded already).
     pub async fn load(&self, chat_id: &str, state: Option<ChatState>, exclude: &HashSet<&str>) -> Loaded {
         let loaded = match self.store.history(chat_id).await {
+            Ok(Some(entries)) if self.incomplete(chat_id).await => {
+                self.complete_cached(chat_id, state, entries).await
+            }
             Ok(Some(entries)) => {
                 let source = if self.mirror.enabled() {
                     HistorySource::Cache
@@ -96,11 +103,12 @@ impl History {
                     entries,
                     source,
                     in_store: true,
+                    complete: true,
                 }
             }
             Ok(None) => {
                 let mut loaded = self.read_through(chat_id, state).await;
-                if loaded.source == HistorySource::Chatwoot && !loaded.entries.is_empty() {
+                if loaded.complete && loaded.source == HistorySource::Chatwoot && !loaded.entries.is_empty() {
                     match self
                         .store
                         .fill_history(chat_id, &loaded.entries, self.window, self.ttl)
@@ -120,6 +128,71 @@ impl History {
         self.finish(loaded, exclude)
     }
 
+    /// Whether the chat's cached history was started while Chatwoot could not be read.
+    async fn incomplete(&self, chat_id: &str) -> bool {
+        self.mirror.enabled()
+            && self
+                .store
+                .get_value(&incomplete_key(chat_id))
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+    }
+
+    /// Mark (or unmark) the chat's cached history as missing what Chatwoot holds.
+    pub async fn mark_incomplete(&self, chat_id: &str) {
+        if let Err(e) = self
+            .store
+            .set_value(&incomplete_key(chat_id), "1", Some(self.ttl))
+            .await
+        {
+            tracing::warn!(chat_id, error = %e, "could not mark the history incomplete");
+        }
+    }
+
+    /// A cached history that misses older messages: read Chatwoot again and put them in front.
+    async fn complete_cached(
+        &self,
+        chat_id: &str,
+        state: Option<ChatState>,
+        cached: Vec<HistoryEntry>,
+    ) -> Loaded {
+        let source = HistorySource::Cache;
+        let read = self.read_through(chat_id, state).await;
+        if !read.complete || read.entries.is_empty() {
+            return Loaded {
+                entries: cached,
+                source,
+                in_store: true,
+                complete: read.complete,
+            };
+        }
+        if let Err(e) = self
+            .store
+            .fill_history(chat_id, &read.entries, self.window, self.ttl)
+            .await
+        {
+            tracing::warn!(chat_id, error = %e, "could not complete the history cache");
+        } else if let Err(e) = self.store.delete_value(&incomplete_key(chat_id)).await {
+            tracing::warn!(chat_id, error = %e, "could not clear the incomplete mark");
+        }
+        match self.store.history(chat_id).await {
+            Ok(Some(entries)) => Loaded {
+                entries,
+                source: HistorySource::Chatwoot,
+                in_store: true,
+                complete: true,
+            },
+            _ => Loaded {
+                entries: cached,
+                source,
+                in_store: true,
+                complete: true,
+            },
+        }
+    }
+
     fn finish(&self, mut loaded: Loaded, exclude: &HashSet<&str>) -> Loaded {
         loaded.entries.retain(|e| !exclude.contains(e.id.as_str()));
         if loaded.entries.len() > self.window {
@@ -133,19 +206,27 @@ impl History {
             entries: Vec::new(),
             source: HistorySource::Store,
             in_store: false,
+            complete: false,
         };
-        let Some(cw) = self.mirror.chatwoot() else {
-            return empty;
+        let Some(cw) = self.mirror.reachable() else {
+            return Loaded {
+                complete: !self.mirror.enabled(),
+                ..empty
+            };
         };
         let conversation = match self.mirror.conversation(chat_id, state, false).await {
             Ok(Some(id)) => id,
             Ok(None) => {
                 return Loaded {
                     source: HistorySource::Chatwoot,
+                    complete: true,
                     ..empty
                 };
             }
             Err(e) => {
+                if let MirrorError::Chatwoot(e) = &e {
+                    self.mirror.record(Err(e));
+                }
                 tracing::warn!(chat_id, error = %e, "Chatwoot unavailable for the history read-through");
                 return empty;
             }
@@ -156,8 +237,9 @@ impl History {
             let page = match cw.list_messages(conversation, before).await {
                 Ok(p) => p,
                 Err(e) => {
+                    self.mirror.record(Err(&e));
                     tracing::warn!(chat_id, error = %e, "Chatwoot list-messages failed mid read-through");
-                    break;
+                    return Loaded { entries, ..empty };
                 }
             };
             let Some(oldest) = page.iter().map(|m| m.id).min() else {
@@ -176,8 +258,13 @@ impl History {
             entries,
             source: HistorySource::Chatwoot,
             in_store: false,
+            complete: true,
         }
     }
+}
+
+fn incomplete_key(chat_id: &str) -> String {
+    format!("history-incomplete:{chat_id}")
 }
 
 /// Keep the first entry of each id.

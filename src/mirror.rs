@@ -7,7 +7,8 @@
 //! Chatwoot is down keeps its jobs and is retried later, while its customer is still answered.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +130,9 @@ pub enum MirrorError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Chatwoot failed recently; calls to it are paused for a while.
+    #[error("Chatwoot paused after recent failures")]
+    Paused,
 }
 
 /// Chat state and Chatwoot mirroring.
@@ -136,7 +140,22 @@ pub enum MirrorError {
 pub struct Mirror {
     store: Arc<dyn Store>,
     chatwoot: Option<ChatwootClient>,
+    breaker: Arc<Mutex<Breaker>>,
 }
+
+/// Chatwoot's health as this process last saw it. After a failure worth retrying, Chatwoot is left
+/// alone for a pause that doubles from [`PAUSE_MIN`] to [`PAUSE_MAX`]: during an outage no turn waits
+/// for a timeout, and the outbox is retried at a bounded rate.
+#[derive(Debug, Default)]
+struct Breaker {
+    paused_until: Option<Instant>,
+    failures: u32,
+}
+
+/// First pause after Chatwoot failed.
+const PAUSE_MIN: Duration = Duration::from_secs(2);
+/// Longest pause.
+const PAUSE_MAX: Duration = Duration::from_secs(30);
 
 fn state_key(chat_id: &str) -> String {
     format!("chat:{chat_id}")
@@ -145,7 +164,41 @@ fn state_key(chat_id: &str) -> String {
 impl Mirror {
     /// A mirror over `store`; `chatwoot` `None` keeps chat state only.
     pub fn new(store: Arc<dyn Store>, chatwoot: Option<ChatwootClient>) -> Self {
-        Self { store, chatwoot }
+        Self {
+            store,
+            chatwoot,
+            breaker: Arc::default(),
+        }
+    }
+
+    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        self.breaker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The Chatwoot client, unless Chatwoot is off or paused after recent failures.
+    pub fn reachable(&self) -> Option<&ChatwootClient> {
+        let paused = self
+            .breaker()
+            .paused_until
+            .is_some_and(|until| Instant::now() < until);
+        if paused { None } else { self.chatwoot.as_ref() }
+    }
+
+    /// Record how a Chatwoot call went: a retryable failure pauses Chatwoot, a success ends the pause.
+    pub fn record(&self, outcome: Result<(), &ChatwootError>) {
+        let mut b = self.breaker();
+        match outcome {
+            Ok(()) => *b = Breaker::default(),
+            Err(e) if e.is_retryable() => {
+                b.failures = b.failures.saturating_add(1);
+                let pause = PAUSE_MIN
+                    .saturating_mul(1 << (b.failures - 1).min(8))
+                    .min(PAUSE_MAX);
+                b.paused_until = Some(Instant::now() + pause);
+                tracing::warn!(error = %e, pause_s = pause.as_secs(), "Chatwoot unavailable; pausing calls to it");
+            }
+            Err(_) => {}
+        }
     }
 
     /// Whether Chatwoot is configured.
@@ -248,6 +301,22 @@ impl Mirror {
     /// Make the chat's waiting outbox changes in Chatwoot, in order. Returns how many were made;
     /// stops at the first retryable failure and leaves that job and the rest for a later attempt.
     pub async fn drain(&self, chat_id: &str) -> Result<usize, MirrorError> {
+        if self.chatwoot.is_none() {
+            return Ok(0);
+        }
+        if self.reachable().is_none() {
+            return Err(MirrorError::Paused);
+        }
+        let result = self.drain_reachable(chat_id).await;
+        match &result {
+            Err(MirrorError::Chatwoot(e)) => self.record(Err(e)),
+            Ok(n) if *n > 0 => self.record(Ok(())),
+            _ => {}
+        }
+        result
+    }
+
+    async fn drain_reachable(&self, chat_id: &str) -> Result<usize, MirrorError> {
         let Some(cw) = &self.chatwoot else { return Ok(0) };
         let mut done = 0;
         let mut forgot = false;

@@ -524,6 +524,9 @@ impl Worker {
             }
         }
         self.commit(chat_id, run.len(), &record).await?;
+        if !loaded.complete {
+            self.history.mark_incomplete(chat_id).await;
+        }
         Ok(self.finish(outcome, started))
     }
 
@@ -657,11 +660,12 @@ impl Worker {
     /// The gate, checked again with Chatwoot just before sending. Chatwoot unreachable: the last
     /// known state decides (customers are answered while Chatwoot is down).
     async fn still_ours(&self, chat_id: &str, state: &mut ChatState, bot_user: Option<u64>) -> bool {
-        let (Some(cw), Some(conversation)) = (self.mirror.chatwoot(), state.conversation_id) else {
+        let (Some(cw), Some(conversation)) = (self.mirror.reachable(), state.conversation_id) else {
             return state.agent_may_answer(bot_user);
         };
         match cw.get_conversation(conversation).await {
             Ok(c) => {
+                self.mirror.record(Ok(()));
                 if state.status.as_deref() != Some(c.status.as_str()) || state.assignee_id != c.assignee_id {
                     state.status = Some(c.status);
                     state.assignee_id = c.assignee_id;
@@ -671,7 +675,8 @@ impl Worker {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "Chatwoot unreachable for the gate check; using the last known state")
+                self.mirror.record(Err(&e));
+                tracing::warn!(error = %e, "Chatwoot unreachable for the gate check; using the last known state");
             }
         }
         state.agent_may_answer(bot_user)

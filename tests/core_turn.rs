@@ -653,3 +653,45 @@ async fn a_2500_character_reply_arrives_as_ordered_parts_and_is_remembered_as_se
     assert_eq!(outgoing, parts);
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_history_started_while_chatwoot_was_down_is_completed_from_chatwoot_later() {
+    let w = world(&[]).await;
+    w.chatwoot.seed_conversation(
+        CHAT,
+        "Sanne",
+        vec![
+            SeedMessage::incoming("Ik zoek een BMW X5."),
+            SeedMessage::outgoing("We hebben er twee op voorraad."),
+        ],
+    );
+    w.chatwoot.set_down(true);
+    post_ok(&w.app, message(CHAT, "DOWN1001", "Zijn ze nog beschikbaar?")).await;
+    assert!(
+        w.waha.wait_for_sent(1, Duration::from_secs(10)).await,
+        "answered while Chatwoot is down"
+    );
+    let first = request_messages(&w.llm.requests()[0]);
+    assert_eq!(first.len(), 2, "no history could be read: {first:?}");
+
+    w.chatwoot.set_down(false);
+    tokio::time::sleep(Duration::from_secs(3)).await; // past the first pause after the failure
+    post_ok(&w.app, message(CHAT, "DOWN1002", WHICH)).await;
+    assert!(w.waha.wait_for_sent(2, Duration::from_secs(10)).await);
+    let second: Vec<String> = request_messages(&w.llm.requests()[1])
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    let pos = |t: &str| second.iter().position(|c| c == t);
+    let (old, mid, new) = (
+        pos("Ik zoek een BMW X5."),
+        pos("Zijn ze nog beschikbaar?"),
+        pos(WHICH),
+    );
+    assert!(
+        old.is_some() && old < mid && mid < new,
+        "older Chatwoot messages filled in front: {second:?}"
+    );
+    assert!(w.waha.sent_to(CHAT)[1].contains("BMW X5"));
+    w.app.stop().await;
+}

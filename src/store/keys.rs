@@ -11,6 +11,7 @@
 //! | `outbox-chats` | set | chats whose outbox is not empty |
 //! | `chat:{chat}` | string | chat state (JSON): gateway, name, Chatwoot mapping, handoff gate |
 //! | `cw-delivered:{id}` | string | a Chatwoot human reply already delivered to WhatsApp |
+//! | `history-incomplete:{chat}` | string | the chat's history was started while Chatwoot could not be read |
 //! | `dlq` | hash | dead letters by id (JSON: chat, reason, envelopes) |
 //! | `lock:{name}` | string | short expiring locks (outbox sweep) |
 //! | `schema-version` | string | number of the last keyspace migration applied (absent: 0) |

@@ -366,6 +366,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().values.remove(key);
+        Ok(())
+    }
+
     async fn outbox_peek(&self, chat_id: &str, n: usize) -> Result<Vec<String>, StoreError> {
         let s = self.lock();
         Ok(s.outboxes

@@ -152,6 +152,9 @@ pub trait Store: Send + Sync + 'static {
     /// Set a small JSON value by key suffix, with an optional TTL.
     async fn set_value(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError>;
 
+    /// Delete a value by key suffix.
+    async fn delete_value(&self, key: &str) -> Result<(), StoreError>;
+
     /// The first `n` mirror jobs of the chat's outbox, oldest first.
     async fn outbox_peek(&self, chat_id: &str, n: usize) -> Result<Vec<String>, StoreError>;
 

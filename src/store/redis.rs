@@ -622,6 +622,10 @@ impl Store for RedisStore {
             .map_err(err)
     }
 
+    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
+        self.client().del::<(), _>(self.keys.raw(key)).await.map_err(err)
+    }
+
     async fn outbox_peek(&self, chat_id: &str, n: usize) -> Result<Vec<String>, StoreError> {
         let end = i64::try_from(n).unwrap_or(i64::MAX) - 1;
         self.client()
