@@ -16,17 +16,20 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::agent::{Agent, AgentInput, AgentReply};
-use crate::domain::{
-    ChatEvent, ConversationUpdate, Envelope, GatewayKind, HistoryEntry, HumanReply, InboundMessage, Role,
-    now_ms,
-};
+use crate::agent::{Agent, AgentInput};
+use crate::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role, now_ms};
 use crate::gateway::Gateway;
 use crate::history::History;
 use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{Lease, Tuning, with_retries};
-use crate::reply::split_reply;
 use crate::store::{Release, Store, StoreError, TurnCommit};
+
+mod chatwoot_events;
+mod delivery;
+
+use delivery::TypingGuard;
+
+pub use chatwoot_events::learn_bot_user;
 
 /// Drafts thrown away in a row (because the customer kept writing) before one is sent anyway.
 const MAX_SUPERSEDED: u32 = 5;
@@ -34,8 +37,6 @@ const MAX_SUPERSEDED: u32 = 5;
 pub const ATTEMPTS: u32 = 3;
 /// First backoff between attempts.
 pub const BACKOFF: Duration = Duration::from_millis(500);
-/// How long "this human reply was delivered" is remembered (Chatwoot's Retry may come later).
-const MARKER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The gateways replies can go out through.
 #[derive(Clone)]
@@ -64,40 +65,6 @@ pub fn gateway_of(state: &ChatState, chat_id: &str) -> GatewayKind {
     } else {
         GatewayKind::Meta
     })
-}
-
-/// Learn the service's own Chatwoot user id (`GET /api/v1/profile`) in the background, retrying
-/// while Chatwoot is unreachable, so no turn ever waits for it.
-pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceLock<u64>>) {
-    tokio::spawn(async move {
-        loop {
-            match chatwoot.profile_id().await {
-                Ok(id) => {
-                    let _ = cell.set(id);
-                    tracing::info!(user_id = id, "Chatwoot user of the service known");
-                    return;
-                }
-                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_secs(30)).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the Chatwoot profile; assignments to the token's user count as human");
-                    return;
-                }
-            }
-        }
-    });
-}
-
-/// Stops the typing indicator when the turn's answer is settled, however the turn ends.
-struct TypingGuard<'a> {
-    worker: &'a Worker,
-    chat_id: &'a str,
-    gateway: GatewayKind,
-}
-
-impl Drop for TypingGuard<'_> {
-    fn drop(&mut self) {
-        self.worker.presence(self.chat_id, self.gateway, None);
-    }
 }
 
 /// A dead letter: work that failed after its retries, kept for an operator to replay.
@@ -193,10 +160,6 @@ struct Record {
     dead_letter: Option<DeadLetter>,
 }
 
-fn delivered_key(message_id: u64) -> String {
-    format!("cw-delivered:{message_id}")
-}
-
 impl Worker {
     /// Run the chat's inbox while we hold its lease, until it is empty and the lease is released.
     /// `Err`: the store failed (or shutdown began with work waiting); the caller decides what next.
@@ -290,91 +253,6 @@ impl Worker {
 
     fn bot_user(&self) -> Option<u64> {
         self.bot_user.get().copied()
-    }
-
-    /// A human agent's reply: send it to the customer, remember it, or report the failure to Chatwoot.
-    async fn human_reply(&self, chat_id: &str, reply: &HumanReply) -> Result<(), StoreError> {
-        let span = tracing::info_span!("human_reply", chat_id, message_id = reply.message_id);
-        async {
-            let delivered = delivered_key(reply.message_id);
-            if self.store.get_value(&delivered).await?.is_some() {
-                tracing::info!("human reply already delivered; not sent again");
-                return self.commit(chat_id, 1, &Record::default()).await;
-            }
-            let state = self.mirror.state(chat_id).await.unwrap_or_default();
-            let gateway = self.gateways.get(gateway_of(&state, chat_id));
-            let sent = with_retries("gateway", ATTEMPTS, BACKOFF, || {
-                gateway.send_text(chat_id, &reply.text)
-            })
-            .await;
-            let mut record = Record::default();
-            match sent {
-                Ok(_) => {
-                    self.store.set_value(&delivered, "1", Some(MARKER_TTL)).await?;
-                    record.entries.push(HistoryEntry {
-                        id: format!("cw-{}", reply.message_id),
-                        role: Role::Human,
-                        text: reply.text.clone(),
-                        at: now_ms(),
-                    });
-                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "sent").increment(1);
-                    tracing::info!("human reply sent to WhatsApp");
-                }
-                Err(e) => {
-                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "failed").increment(1);
-                    tracing::error!(error = %e, "a human reply could not be sent");
-                    if let Some(cw) = self.mirror.chatwoot() {
-                        let msg = format!("WhatsApp delivery failed: {e}");
-                        let report = with_retries("chatwoot", ATTEMPTS, BACKOFF, || {
-                            cw.update_message_status(
-                                reply.conversation_id,
-                                reply.message_id,
-                                "failed",
-                                Some(&msg),
-                            )
-                        })
-                        .await;
-                        if let Err(e) = report {
-                            tracing::warn!(error = %e, "could not report the failure to Chatwoot");
-                        }
-                    }
-                    let env = Envelope::new(ChatEvent::HumanReply(reply.clone()));
-                    record.dead_letter = Some(DeadLetter::new(
-                        chat_id,
-                        format!("sending a human reply: {e}"),
-                        &[env],
-                    ));
-                }
-            }
-            self.commit(chat_id, 1, &record).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// A status or assignee change: update the gate unless an newer change is already known.
-    async fn conversation_update(
-        &self,
-        chat_id: &str,
-        update: &ConversationUpdate,
-    ) -> Result<(), StoreError> {
-        let mut state = self.mirror.state(chat_id).await?;
-        let same_conversation = state.conversation_id.is_none_or(|c| c == update.conversation_id);
-        if same_conversation && update.updated_at >= state.status_at {
-            state.conversation_id = Some(update.conversation_id);
-            state.status = Some(update.status.clone());
-            state.assignee_id = update.assignee_id;
-            state.status_at = update.updated_at;
-            self.mirror.save_state(chat_id, &state).await?;
-            tracing::info!(
-                chat_id,
-                conversation_id = update.conversation_id,
-                status = %update.status,
-                assigned = update.assignee_id.is_some(),
-                "handoff gate updated"
-            );
-        }
-        self.commit(chat_id, 1, &Record::default()).await
     }
 
     /// One turn over a run of customer messages (oldest first).
@@ -530,156 +408,12 @@ impl Worker {
         Ok(self.finish(outcome, started))
     }
 
-    /// Send the agent's answer (or the handoff message) and record what the customer saw.
-    #[allow(clippy::too_many_arguments)]
-    async fn deliver(
-        &self,
-        chat_id: &str,
-        gateway: GatewayKind,
-        turn_id: &str,
-        reply: AgentReply,
-        state: &mut ChatState,
-        record: &mut Record,
-        run: &[Envelope],
-    ) -> Result<Outcome, StoreError> {
-        let (text, outcome) = match &reply.handoff {
-            Some(h) => {
-                let reason = format!("the AI agent handed the chat over: {}", h.reason);
-                self.hand_over(chat_id, state, record, turn_id, &reason);
-                (self.handoff_message.trim().to_owned(), Outcome::Handoff)
-            }
-            None => (reply.text, Outcome::Replied),
-        };
-        if text.is_empty() {
-            return Ok(outcome);
-        }
-        let parts = split_reply(&text, self.reply_max_chars);
-        let gw = self.gateways.get(gateway);
-        let sent_at = Instant::now();
-        let mut sent = 0;
-        let mut failure = None;
-        for part in &parts {
-            match with_retries("gateway", ATTEMPTS, BACKOFF, || gw.send_text(chat_id, part)).await {
-                Ok(_) => sent += 1,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => gateway.as_str())
-            .record(sent_at.elapsed().as_secs_f64());
-        // What reached the customer is remembered and mirrored as they saw it.
-        self.record_reply(record, turn_id, &parts[..sent]);
-        let Some(e) = failure else { return Ok(outcome) };
-        let reason = if parts.len() > 1 {
-            format!(
-                "sending the reply failed after {sent} of {} parts: {e}",
-                parts.len()
-            )
-        } else {
-            format!("sending the reply failed: {e}")
-        };
-        record
-            .jobs
-            .push(MirrorJob::note(&format!("note-{turn_id}"), &format!("wa-agent: {reason}")).encode());
-        record.dead_letter = Some(DeadLetter::new(chat_id, reason, run));
-        Ok(Outcome::SendFailed)
-    }
-
-    /// Record the reply's parts: `r-<turn>` for the first, `r-<turn>-<n>` for the next ones.
-    fn record_reply(&self, record: &mut Record, turn_id: &str, parts: &[String]) {
-        for (n, text) in parts.iter().enumerate() {
-            let id = if n == 0 {
-                format!("r-{turn_id}")
-            } else {
-                format!("r-{turn_id}-{n}")
-            };
-            let entry = HistoryEntry {
-                id: id.clone(),
-                role: Role::Agent,
-                text: text.clone(),
-                at: now_ms(),
-            };
-            record.entries.push(entry);
-            record.jobs.push(MirrorJob::message(&id, false, text).encode());
-        }
-    }
-
-    /// Read marks and typing, best effort and off the turn's path: `Some(ids)` marks those
-    /// messages read and starts typing; `None` stops typing.
-    fn presence(&self, chat_id: &str, gateway: GatewayKind, read: Option<Vec<String>>) {
-        if !self.send_presence {
-            return;
-        }
-        let gw = self.gateways.get(gateway).clone();
-        let chat = chat_id.to_owned();
-        tokio::spawn(async move {
-            let result = match read {
-                Some(ids) => match gw.mark_read(&chat, &ids).await {
-                    Ok(()) => gw.set_typing(&chat, true).await,
-                    Err(e) => Err(e),
-                },
-                None => gw.set_typing(&chat, false).await,
-            };
-            if let Err(e) = result {
-                tracing::debug!(chat_id = %chat, error = %e, "presence update failed");
-            }
-        });
-    }
-
-    /// Hand the chat to a human: a private note with the reason and the conversation `open`
-    /// (only with Chatwoot: without it nobody could take over, so the gate stays as it is).
-    fn hand_over(
-        &self,
-        chat_id: &str,
-        state: &mut ChatState,
-        record: &mut Record,
-        turn_id: &str,
-        reason: &str,
-    ) {
-        tracing::warn!(chat_id, reason, "handing the chat to a human");
-        if !self.mirror.enabled() {
-            return;
-        }
-        record
-            .jobs
-            .push(MirrorJob::note(&format!("handoff-{turn_id}"), &format!("wa-agent: {reason}")).encode());
-        record.jobs.push(MirrorJob::status("open").encode());
-        state.status = Some("open".into());
-    }
-
     /// Whether new customer messages arrived behind the `consumed` ones.
     async fn customer_wrote_again(&self, chat_id: &str, consumed: usize) -> bool {
         self.store
             .inbox(chat_id)
             .await
             .is_ok_and(|now| now.get(consumed).is_some_and(|e| e.customer().is_some()))
-    }
-
-    /// The gate, checked again with Chatwoot just before sending. Chatwoot unreachable: the last
-    /// known state decides (customers are answered while Chatwoot is down).
-    async fn still_ours(&self, chat_id: &str, state: &mut ChatState, bot_user: Option<u64>) -> bool {
-        let (Some(cw), Some(conversation)) = (self.mirror.reachable(), state.conversation_id) else {
-            return state.agent_may_answer(bot_user);
-        };
-        match cw.get_conversation(conversation).await {
-            Ok(c) => {
-                self.mirror.record(Ok(()));
-                if state.status.as_deref() != Some(c.status.as_str()) || state.assignee_id != c.assignee_id {
-                    state.status = Some(c.status);
-                    state.assignee_id = c.assignee_id;
-                    if let Err(e) = self.mirror.save_state(chat_id, state).await {
-                        tracing::warn!(error = %e, "could not save the conversation state");
-                    }
-                }
-            }
-            Err(e) => {
-                self.mirror.record(Err(&e));
-                tracing::warn!(error = %e, "Chatwoot unreachable for the gate check; using the last known state");
-            }
-        }
-        state.agent_may_answer(bot_user)
     }
 
     fn finish(&self, outcome: Outcome, started: Instant) -> Outcome {

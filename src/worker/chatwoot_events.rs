@@ -1,0 +1,127 @@
+//! What Chatwoot asks of a chat, handled in the chat's order: a human agent's reply to send to
+//! WhatsApp, and a conversation's status or assignee (the handoff gate).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use super::{ATTEMPTS, BACKOFF, DeadLetter, Record, Worker, gateway_of};
+use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role, now_ms};
+use crate::queue::with_retries;
+use crate::store::StoreError;
+
+/// How long "this human reply was delivered" is remembered (Chatwoot's Retry may come later).
+const MARKER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn delivered_key(message_id: u64) -> String {
+    format!("cw-delivered:{message_id}")
+}
+
+/// Learn the service's own Chatwoot user id (`GET /api/v1/profile`) in the background, retrying
+/// while Chatwoot is unreachable, so no turn ever waits for it.
+pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceLock<u64>>) {
+    tokio::spawn(async move {
+        loop {
+            match chatwoot.profile_id().await {
+                Ok(id) => {
+                    let _ = cell.set(id);
+                    tracing::info!(user_id = id, "Chatwoot user of the service known");
+                    return;
+                }
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_secs(30)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the Chatwoot profile; assignments to the token's user count as human");
+                    return;
+                }
+            }
+        }
+    });
+}
+
+impl Worker {
+    /// A human agent's reply: send it to the customer, remember it, or report the failure to Chatwoot.
+    pub(super) async fn human_reply(&self, chat_id: &str, reply: &HumanReply) -> Result<(), StoreError> {
+        let span = tracing::info_span!("human_reply", chat_id, message_id = reply.message_id);
+        async {
+            let delivered = delivered_key(reply.message_id);
+            if self.store.get_value(&delivered).await?.is_some() {
+                tracing::info!("human reply already delivered; not sent again");
+                return self.commit(chat_id, 1, &Record::default()).await;
+            }
+            let state = self.mirror.state(chat_id).await.unwrap_or_default();
+            let gateway = self.gateways.get(gateway_of(&state, chat_id));
+            let sent = with_retries("gateway", ATTEMPTS, BACKOFF, || {
+                gateway.send_text(chat_id, &reply.text)
+            })
+            .await;
+            let mut record = Record::default();
+            match sent {
+                Ok(_) => {
+                    self.store.set_value(&delivered, "1", Some(MARKER_TTL)).await?;
+                    record.entries.push(HistoryEntry {
+                        id: format!("cw-{}", reply.message_id),
+                        role: Role::Human,
+                        text: reply.text.clone(),
+                        at: now_ms(),
+                    });
+                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "sent").increment(1);
+                    tracing::info!("human reply sent to WhatsApp");
+                }
+                Err(e) => {
+                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "failed").increment(1);
+                    tracing::error!(error = %e, "a human reply could not be sent");
+                    if let Some(cw) = self.mirror.chatwoot() {
+                        let msg = format!("WhatsApp delivery failed: {e}");
+                        let report = with_retries("chatwoot", ATTEMPTS, BACKOFF, || {
+                            cw.update_message_status(
+                                reply.conversation_id,
+                                reply.message_id,
+                                "failed",
+                                Some(&msg),
+                            )
+                        })
+                        .await;
+                        if let Err(e) = report {
+                            tracing::warn!(error = %e, "could not report the failure to Chatwoot");
+                        }
+                    }
+                    let env = Envelope::new(ChatEvent::HumanReply(reply.clone()));
+                    record.dead_letter = Some(DeadLetter::new(
+                        chat_id,
+                        format!("sending a human reply: {e}"),
+                        &[env],
+                    ));
+                }
+            }
+            self.commit(chat_id, 1, &record).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A status or assignee change: update the gate unless an newer change is already known.
+    pub(super) async fn conversation_update(
+        &self,
+        chat_id: &str,
+        update: &ConversationUpdate,
+    ) -> Result<(), StoreError> {
+        let mut state = self.mirror.state(chat_id).await?;
+        let same_conversation = state.conversation_id.is_none_or(|c| c == update.conversation_id);
+        if same_conversation && update.updated_at >= state.status_at {
+            state.conversation_id = Some(update.conversation_id);
+            state.status = Some(update.status.clone());
+            state.assignee_id = update.assignee_id;
+            state.status_at = update.updated_at;
+            self.mirror.save_state(chat_id, &state).await?;
+            tracing::info!(
+                chat_id,
+                conversation_id = update.conversation_id,
+                status = %update.status,
+                assigned = update.assignee_id.is_some(),
+                "handoff gate updated"
+            );
+        }
+        self.commit(chat_id, 1, &Record::default()).await
+    }
+}
