@@ -44,8 +44,12 @@ pub struct ChatState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee_id: Option<u64>,
     /// Chatwoot's `updated_at` of the last status seen, so an older event never overrides a newer one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub status_at: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl ChatState {

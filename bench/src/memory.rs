@@ -66,7 +66,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         // Dedupe markers carry the message id, not the chat: the sampled chats' ids are
         // `T{run}C000{00..19}M{turn}`.
         let mut dedupe_bytes = 0;
-        for k in redis.scan(&format!("{prefix}dedupe:*T{run:08X}C000[01][0-9]M*"))? {
+        for k in redis.scan(&format!("{prefix}seen:*T{run:08X}C000[01][0-9]M*"))? {
             dedupe_bytes += redis.memory_usage(&k)?;
         }
         per_key.insert("dedupe".into(), dedupe_bytes);

@@ -2,7 +2,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `dedupe:{gateway}:{id}` | string | a gateway message id seen in the last 24 h |
+//! | `seen:{gateway}:{id}` | string | a gateway message id seen in the last 24 h (the most numerous keys, so the name is short) |
 //! | `inbox:{chat}` | list | envelopes accepted and not yet handled, oldest first |
 //! | `work` | stream | "chat has work" signals, read by the `workers` consumer group |
 //! | `lease:{chat}` | string | the worker holding the chat (`PX` expiry, renewed during a turn) |
@@ -38,7 +38,7 @@ impl Keys {
 
     /// The dedupe marker of a gateway message.
     pub fn dedupe(&self, id: &str) -> String {
-        self.raw(&format!("dedupe:{id}"))
+        self.raw(&format!("seen:{id}"))
     }
     /// A chat's inbox.
     pub fn inbox(&self, chat: &str) -> String {
