@@ -26,12 +26,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let settings = match Settings::from_env() {
+    let settings = match load_settings() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("wa-agent: invalid settings: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     wa_agent::telemetry::init_logging(settings.log_format);
     let listener = match tokio::net::TcpListener::bind(settings.listen_addr).await {
@@ -56,12 +53,9 @@ async fn main() -> ExitCode {
 /// keyspace is at this binary's version; 1 when it failed or another process was still migrating after
 /// a minute; 2 for unusable settings.
 async fn migrate() -> ExitCode {
-    let settings = match Settings::from_env() {
+    let settings = match load_settings() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("wa-agent: invalid settings: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if settings.redis_url.is_none() {
         eprintln!(
@@ -98,12 +92,9 @@ async fn migrate() -> ExitCode {
 /// failed or nothing matched a given id, 2 for bad usage or settings.
 async fn dlq(args: &[String]) -> ExitCode {
     let usage = "usage: wa-agent dlq list | wa-agent dlq replay <id>|--all";
-    let settings = match Settings::from_env() {
+    let settings = match load_settings() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("wa-agent: invalid settings: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if settings.redis_url.is_none() {
         eprintln!(
@@ -150,4 +141,12 @@ async fn dlq(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The settings from the environment; on a bad one, the sentence naming it and exit code 2.
+fn load_settings() -> Result<Settings, ExitCode> {
+    Settings::from_env().map_err(|e| {
+        eprintln!("wa-agent: invalid settings: {e}");
+        ExitCode::from(2)
+    })
 }

@@ -327,7 +327,7 @@ impl MetaClient {
             .json(body)
             .send()
             .await
-            .map_err(|e| self.redact(transport_error(&e)))?;
+            .map_err(|e| self.redact(super::transport_error("Graph API", &e)))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -338,7 +338,7 @@ impl MetaClient {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| self.redact(transport_error(&e)))?;
+            .map_err(|e| self.redact(super::transport_error("Graph API", &e)))?;
         tracing::debug!(status, what, "Graph API answered");
         if (200..300).contains(&status) {
             return Ok(bytes);
@@ -453,27 +453,6 @@ pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Durati
         GatewayError::Retryable { message, retry_after }
     } else {
         GatewayError::Fatal { message }
-    }
-}
-
-fn transport_error(error: &reqwest::Error) -> GatewayError {
-    let mut message = String::from("Graph API request failed");
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(err) = source {
-        message.push_str(": ");
-        message.push_str(&err.to_string());
-        source = err.source();
-    }
-    if error.is_timeout() && !message.contains("timed out") {
-        message.push_str(": timed out");
-    }
-    if error.is_builder() {
-        GatewayError::Fatal { message }
-    } else {
-        GatewayError::Retryable {
-            message,
-            retry_after: None,
-        }
     }
 }
 

@@ -68,6 +68,30 @@ pub trait Gateway: Send + Sync {
     }
 }
 
+/// A request to `service` that got no usable answer (timeout, refused or reset connection, broken
+/// body): retryable, but for a request that could not even be built. The message walks the error's
+/// sources, never the URL or headers (they carry credentials).
+pub(crate) fn transport_error(service: &str, error: &reqwest::Error) -> GatewayError {
+    let mut message = format!("{service} request failed");
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(err) = source {
+        message.push_str(": ");
+        message.push_str(&err.to_string());
+        source = err.source();
+    }
+    if error.is_timeout() && !message.contains("timed out") {
+        message.push_str(": timed out");
+    }
+    if error.is_builder() {
+        GatewayError::Fatal { message }
+    } else {
+        GatewayError::Retryable {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
 /// Stands in for a gateway that is not configured: replies are logged, not sent.
 #[derive(Debug, Clone, Copy)]
 pub struct LogOnlyGateway {

@@ -344,7 +344,10 @@ impl WahaClient {
         if let Some(key) = &self.api_key {
             request = request.header("X-Api-Key", key.expose_secret());
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| super::transport_error("WAHA", &e))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -352,7 +355,10 @@ impl WahaClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| super::transport_error("WAHA", &e))?;
         tracing::debug!(status = status.as_u16(), action, "WAHA answered");
         if status.is_success() {
             return Ok(body);
@@ -411,27 +417,6 @@ fn error_detail(body: &[u8]) -> String {
         detail.push_str(&format!(" (session status {status})"));
     }
     detail
-}
-
-fn transport_error(error: reqwest::Error) -> GatewayError {
-    let mut message = String::from("WAHA request failed");
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&error);
-    while let Some(err) = source {
-        message.push_str(": ");
-        message.push_str(&err.to_string());
-        source = err.source();
-    }
-    if error.is_timeout() && !message.contains("timed out") {
-        message.push_str(": timed out");
-    }
-    if error.is_builder() {
-        GatewayError::Fatal { message }
-    } else {
-        GatewayError::Retryable {
-            message,
-            retry_after: None,
-        }
-    }
 }
 
 #[cfg(test)]
