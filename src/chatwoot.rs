@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -25,6 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::ChatwootSettings;
+use crate::outbound::retry_after;
 
 /// Pages of `contacts/search` read before giving up on finding a chat's contact.
 const MAX_SEARCH_PAGES: u32 = 5;
@@ -540,10 +541,6 @@ fn error_detail(body: &str) -> String {
 }
 
 /// `Retry-After` in seconds (HTTP dates are ignored).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
 
 // ---- wire shapes (lenient) ----
 

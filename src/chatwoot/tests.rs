@@ -1,4 +1,5 @@
 use super::*;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 const SEARCH: &str = include_str!("../../../shared/fixtures/chatwoot/api_contacts_search.json");
 const CREATE_CONTACT_REQUEST: &str =

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::RETRY_AFTER;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -349,12 +348,7 @@ impl WahaClient {
             .await
             .map_err(|e| super::transport_error("WAHA", &e))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::outbound::retry_after(response.headers());
         let body = response
             .bytes()
             .await
