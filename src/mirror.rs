@@ -329,14 +329,15 @@ impl Mirror {
             if batch.is_empty() {
                 return Ok(done);
             }
+            // One mapping lookup per batch (a deleted conversation restarts the loop with a new one).
+            let Some(conversation) = self.conversation(chat_id, None, true).await? else {
+                return Ok(done);
+            };
             for raw in batch {
                 let Ok(job) = serde_json::from_str::<MirrorJob>(&raw) else {
                     tracing::error!(chat_id, "dropping an unreadable mirror job");
                     self.store.outbox_pop(chat_id, &raw).await?;
                     continue;
-                };
-                let Some(conversation) = self.conversation(chat_id, None, true).await? else {
-                    return Ok(done);
                 };
                 let mut raw = raw;
                 match self.apply(cw, chat_id, conversation, &job, &mut raw).await {
