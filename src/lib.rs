@@ -3,7 +3,7 @@
 //! The flow of one message: a gateway webhook is verified, parsed and accepted atomically into the
 //! chat's inbox (`queue`); a worker claims the chat, waits out the debounce window, loads the chat's
 //! history (`history`), asks the agent (`agent`), sends the reply (`gateway`), appends the exchange to
-//! the history and mirrors it to Chatwoot (`chatwoot`). See `DESIGN.md` in the shared folder.
+//! the history and mirrors it to Chatwoot (`chatwoot`). `docs/OPERATIONS.md` and the README describe it for operators.
 
 pub mod agent;
 pub mod app;

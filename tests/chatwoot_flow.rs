@@ -114,7 +114,7 @@ fn public_texts(cw: &FakeChatwoot, conv: u64) -> Vec<(i64, String)> {
 async fn bad_stale_and_missing_signatures_are_refused() {
     let w = world(&[]).await;
     let path = format!(
-        "{}/../shared/fixtures/chatwoot/webhook_message_created_outgoing_human.json",
+        "{}/tests/fixtures/chatwoot/webhook_message_created_outgoing_human.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

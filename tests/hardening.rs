@@ -270,7 +270,7 @@ fn waha_like() -> BoxedStrategy<Value> {
 
 /// The webhook fixtures of every sender, compact.
 fn fixtures() -> Vec<Value> {
-    let dir = format!("{}/../shared/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
     for sender in ["waha", "meta", "chatwoot"] {
         let mut names: Vec<_> = std::fs::read_dir(format!("{dir}/{sender}"))

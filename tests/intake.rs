@@ -79,7 +79,7 @@ async fn the_shared_signature_vector_is_accepted_over_http() {
     let waha = FakeWaha::start("k").await;
     let app = app_with(&redis, &waha, &[("WAHA_WEBHOOK_HMAC_KEY", HMAC_KEY)]).await;
     let raw = std::fs::read_to_string(format!(
-        "{}/../shared/fixtures/signatures.json",
+        "{}/tests/fixtures/signatures.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
@@ -152,6 +152,16 @@ async fn health_ready_and_metrics() {
     assert_eq!(health["status"], "ok");
     let ready = app.get("/ready").await;
     assert_eq!(ready.status(), 200);
+    let counted = [
+        r#"wa_agent_webhooks_total{route="waha",outcome="accepted"}"#,
+        r#"wa_agent_webhooks_total{route="waha",outcome="invalid"}"#,
+        r#"wa_agent_turns_total{outcome="replied"}"#,
+        r#"wa_agent_history_loads_total{source="store"}"#,
+    ];
+    let mut before = Vec::new();
+    for series in counted {
+        before.push(app.metric(series).await);
+    }
 
     app.post(
         "/webhooks/waha",
@@ -163,11 +173,15 @@ async fn health_ready_and_metrics() {
     assert!(waha.wait_for_sent(1, Duration::from_secs(10)).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let text = app.get("/metrics").await.text().await.unwrap();
+    // Deltas, not absolute counts: other tests in the same process may count too.
+    for (series, before) in counted.iter().zip(before) {
+        let now = support::app::metric(&text, series);
+        assert!(
+            now >= before + 1.0,
+            "{series}: {before} before, {now} after:\n{text}"
+        );
+    }
     for needle in [
-        r#"wa_agent_webhooks_total{route="waha",outcome="accepted"} 1"#,
-        r#"wa_agent_webhooks_total{route="waha",outcome="invalid"} 1"#,
-        r#"wa_agent_turns_total{outcome="replied"} 1"#,
-        r#"wa_agent_history_loads_total{source="store"} 1"#,
         "wa_agent_agent_duration_seconds_bucket",
         "wa_agent_gateway_send_duration_seconds_bucket",
         "wa_agent_queue_pending_signals",

@@ -215,7 +215,7 @@ async fn a_status_only_notification_is_counted_not_answered() {
 async fn the_shared_meta_signature_vectors_are_checked_over_http() {
     let w = world(&[]).await;
     let raw = std::fs::read_to_string(format!(
-        "{}/../shared/fixtures/signatures.json",
+        "{}/tests/fixtures/signatures.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();

@@ -1,9 +1,9 @@
 use super::*;
 
-const RESPONSE_SIMPLE: &str = include_str!("../../../shared/fixtures/openai/chat_response_simple.json");
-const RESPONSE_TOOL_CALL: &str = include_str!("../../../shared/fixtures/openai/chat_response_tool_call.json");
-const REQUEST_SIMPLE: &str = include_str!("../../../shared/fixtures/openai/chat_request_simple.json");
-const ERROR_RATE_LIMIT: &str = include_str!("../../../shared/fixtures/openai/error_rate_limit.json");
+const RESPONSE_SIMPLE: &str = include_str!("../../tests/fixtures/openai/chat_response_simple.json");
+const RESPONSE_TOOL_CALL: &str = include_str!("../../tests/fixtures/openai/chat_response_tool_call.json");
+const REQUEST_SIMPLE: &str = include_str!("../../tests/fixtures/openai/chat_request_simple.json");
+const ERROR_RATE_LIMIT: &str = include_str!("../../tests/fixtures/openai/error_rate_limit.json");
 
 fn entry(id: &str, role: Role, text: &str) -> HistoryEntry {
     HistoryEntry {

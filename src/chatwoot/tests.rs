@@ -1,27 +1,27 @@
 use super::*;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-const SEARCH: &str = include_str!("../../../shared/fixtures/chatwoot/api_contacts_search.json");
+const SEARCH: &str = include_str!("../../tests/fixtures/chatwoot/api_contacts_search.json");
 const CREATE_CONTACT_REQUEST: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_contact_request.json");
+    include_str!("../../tests/fixtures/chatwoot/api_create_contact_request.json");
 const CREATE_CONTACT_RESPONSE: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_contact_response.json");
+    include_str!("../../tests/fixtures/chatwoot/api_create_contact_response.json");
 const CONTACT_CONVERSATIONS: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_contact_conversations.json");
+    include_str!("../../tests/fixtures/chatwoot/api_contact_conversations.json");
 const CREATE_CONVERSATION_REQUEST: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_conversation_request.json");
+    include_str!("../../tests/fixtures/chatwoot/api_create_conversation_request.json");
 const CREATE_CONVERSATION_RESPONSE: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_conversation_response.json");
+    include_str!("../../tests/fixtures/chatwoot/api_create_conversation_response.json");
 const CREATE_MESSAGE_REQUEST: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_message_request.json");
+    include_str!("../../tests/fixtures/chatwoot/api_create_message_request.json");
 const CREATE_MESSAGE_RESPONSE: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_message_response.json");
-const LIST_MESSAGES: &str = include_str!("../../../shared/fixtures/chatwoot/api_list_messages.json");
+    include_str!("../../tests/fixtures/chatwoot/api_create_message_response.json");
+const LIST_MESSAGES: &str = include_str!("../../tests/fixtures/chatwoot/api_list_messages.json");
 const TOGGLE_STATUS_RESPONSE: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_toggle_status_response.json");
-const ERRORS: &str = include_str!("../../../shared/fixtures/chatwoot/errors.json");
+    include_str!("../../tests/fixtures/chatwoot/api_toggle_status_response.json");
+const ERRORS: &str = include_str!("../../tests/fixtures/chatwoot/errors.json");
 const WEBHOOK_INCOMING: &str =
-    include_str!("../../../shared/fixtures/chatwoot/webhook_message_created_incoming.json");
+    include_str!("../../tests/fixtures/chatwoot/webhook_message_created_incoming.json");
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).expect("fixture is JSON")

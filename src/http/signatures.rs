@@ -96,7 +96,7 @@ mod tests {
     use serde_json::Value;
 
     fn vectors() -> Vec<Value> {
-        let raw = include_str!("../../../shared/fixtures/signatures.json");
+        let raw = include_str!("../../tests/fixtures/signatures.json");
         let v: Value = serde_json::from_str(raw).expect("signatures.json");
         v["vectors"].as_array().expect("vectors").clone()
     }

@@ -81,3 +81,22 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
     }
     cond()
 }
+
+/// The value of one series (`name{labels}` exactly as exported) in a `/metrics` text; 0 when absent.
+///
+/// The Prometheus recorder is process-wide, so tests that share a process (plain `cargo test`) see each
+/// other's counts: assert the change across an action, never an absolute value.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+impl TestApp {
+    /// The current value of one series of this process's `/metrics`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.expect("metrics text");
+        metric(&text, series)
+    }
+}

@@ -2,7 +2,7 @@
 //! for integration tests.
 //!
 //! It keeps contacts, contact_inboxes, conversations and messages in memory and answers in the shapes
-//! of `shared/fixtures/chatwoot/`: creates answer 200; conversation ids are per-account display ids;
+//! of `tests/fixtures/chatwoot/`: creates answer 200; conversation ids are per-account display ids;
 //! message ids are global, increasing and have gaps; `message_type` is an integer in every response;
 //! `source_id` is stored verbatim. Like Chatwoot it:
 //! - requires `api_access_token` (401 with the fixture bodies when missing or unknown, or when the path
@@ -65,16 +65,12 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-const ERRORS: &str = include_str!("../../../shared/fixtures/chatwoot/errors.json");
-const SEARCH: &str = include_str!("../../../shared/fixtures/chatwoot/api_contacts_search.json");
-const CREATED_CONTACT: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_contact_response.json");
-const CREATED_MESSAGE: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_create_message_response.json");
-const CONTACT_CONVERSATIONS: &str =
-    include_str!("../../../shared/fixtures/chatwoot/api_contact_conversations.json");
-const WEBHOOK_INCOMING: &str =
-    include_str!("../../../shared/fixtures/chatwoot/webhook_message_created_incoming.json");
+const ERRORS: &str = include_str!("../fixtures/chatwoot/errors.json");
+const SEARCH: &str = include_str!("../fixtures/chatwoot/api_contacts_search.json");
+const CREATED_CONTACT: &str = include_str!("../fixtures/chatwoot/api_create_contact_response.json");
+const CREATED_MESSAGE: &str = include_str!("../fixtures/chatwoot/api_create_message_response.json");
+const CONTACT_CONVERSATIONS: &str = include_str!("../fixtures/chatwoot/api_contact_conversations.json");
+const WEBHOOK_INCOMING: &str = include_str!("../fixtures/chatwoot/webhook_message_created_incoming.json");
 
 /// The user the access token belongs to; sender of every `outgoing` message posted through the API.
 pub const API_USER_ID: u64 = 21;

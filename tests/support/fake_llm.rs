@@ -23,8 +23,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-const RESPONSE_SIMPLE: &str = include_str!("../../../shared/fixtures/openai/chat_response_simple.json");
-const ERROR_RATE_LIMIT: &str = include_str!("../../../shared/fixtures/openai/error_rate_limit.json");
+const RESPONSE_SIMPLE: &str = include_str!("../fixtures/openai/chat_response_simple.json");
+const ERROR_RATE_LIMIT: &str = include_str!("../fixtures/openai/error_rate_limit.json");
 
 /// Computes the reply text from a chat-completions request body.
 pub type Brain = Arc<dyn Fn(&Value) -> String + Send + Sync>;

@@ -19,8 +19,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-const SEND_RESPONSE: &str = include_str!("../../../shared/fixtures/meta/send_text_response.json");
-const ERROR_400: &str = include_str!("../../../shared/fixtures/meta/error.json");
+const SEND_RESPONSE: &str = include_str!("../fixtures/meta/send_text_response.json");
+const ERROR_400: &str = include_str!("../fixtures/meta/error.json");
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]

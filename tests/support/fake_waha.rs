@@ -19,9 +19,9 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-const RESPONSE_WEBJS: &str = include_str!("../../../shared/fixtures/waha/send_text_response_webjs.json");
-const ERROR_UNAUTHORIZED: &str = include_str!("../../../shared/fixtures/waha/error_unauthorized.json");
-const ERROR_NOT_READY: &str = include_str!("../../../shared/fixtures/waha/error_session_not_ready.json");
+const RESPONSE_WEBJS: &str = include_str!("../fixtures/waha/send_text_response_webjs.json");
+const ERROR_UNAUTHORIZED: &str = include_str!("../fixtures/waha/error_unauthorized.json");
+const ERROR_NOT_READY: &str = include_str!("../fixtures/waha/error_session_not_ready.json");
 
 struct WahaState {
     api_key: String,

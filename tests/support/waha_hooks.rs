@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-const MESSAGE: &str = include_str!("../../../shared/fixtures/waha/webhook_message.json");
+const MESSAGE: &str = include_str!("../fixtures/waha/webhook_message.json");
 
 /// A WAHA `message` webhook from `chat_id` with message id `wa_id` saying `text` (compact JSON bytes).
 pub fn message(chat_id: &str, wa_id: &str, text: &str) -> Vec<u8> {
@@ -21,7 +21,7 @@ pub fn message(chat_id: &str, wa_id: &str, text: &str) -> Vec<u8> {
 
 /// A fixture file as compact bytes.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: Value = serde_json::from_str(&raw).expect("fixture json");
     serde_json::to_vec(&v).expect("json")

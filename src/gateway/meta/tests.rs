@@ -2,7 +2,7 @@ use super::*;
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../../../shared/fixtures/meta/", $name))
+        include_str!(concat!("../../../tests/fixtures/meta/", $name))
     };
 }
 
@@ -105,7 +105,7 @@ fn status_only_notification() {
 
 #[test]
 fn meta_escaped_bodies_read_the_same() {
-    let raw = include_str!("../../../../shared/fixtures/signatures.json");
+    let raw = include_str!("../../../tests/fixtures/signatures.json");
     let vectors: Value = serde_json::from_str(raw).unwrap();
     let body = |name: &str| {
         vectors["vectors"]

@@ -2,7 +2,7 @@ use super::*;
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../../../shared/fixtures/waha/", $name))
+        include_str!(concat!("../../../tests/fixtures/waha/", $name))
     };
 }
 
