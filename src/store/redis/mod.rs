@@ -4,9 +4,14 @@
 //! Redis must keep what it acknowledged across restarts for the "nothing answered 200 is lost" promise
 //! to hold: run it with AOF (`appendonly yes`, `appendfsync everysec` or `always`).
 
-//! The code is split by concern: `scripts` holds every Lua script, `store_impl` the [`Store`]
-//! implementation, and this file the connection and the helpers they share.
+//! The code is split by concern: `scripts` holds the Lua scripts of the [`Store`] operations,
+//! `store_impl` the [`Store`] implementation, `keyspace` the narrow [`Keyspace`] interface keyspace
+//! migrations use (the store never calls into them), and this file the connection and shared helpers.
+//!
+//! [`Store`]: super::Store
+//! [`Keyspace`]: super::keyspace::Keyspace
 
+mod keyspace;
 mod scripts;
 mod store_impl;
 
@@ -87,14 +92,9 @@ impl RedisStore {
         let _ = self.blocking.quit().await;
     }
 
-    /// A client of the shared pool (for the migration runner, which stays inside `store`).
-    pub(crate) fn client(&self) -> &Client {
+    /// A client of the shared pool.
+    fn client(&self) -> &Client {
         self.pool.next()
-    }
-
-    /// The key builder.
-    pub(crate) fn keys(&self) -> &Keys {
-        &self.keys
     }
 
     async fn ensure_group(&self) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@ use fred::types::Value;
 use super::{COMMAND_TIMEOUT, RedisStore, custom, decode_entries, encode, err, ms, parse_stream_entries};
 use crate::domain::{Envelope, HistoryEntry};
 use crate::store::keys::{WORK_GROUP, WORK_STREAM_MAXLEN};
+use crate::store::keyspace::Keyspace;
 use crate::store::{Accept, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
 
 #[async_trait]
@@ -374,11 +375,7 @@ impl Store for RedisStore {
             .map_err(err)
     }
 
-    async fn migrate(
-        &self,
-        window: usize,
-        ttl: Duration,
-    ) -> Result<crate::store::migrations::MigrationReport, StoreError> {
-        crate::store::migrations::run(self, window, ttl).await
+    fn keyspace(&self) -> Option<&dyn Keyspace> {
+        Some(self)
     }
 }
