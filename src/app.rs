@@ -22,7 +22,7 @@ use crate::http::{AppState, router};
 use crate::mirror::Mirror;
 use crate::queue::{Runtime, Tuning};
 use crate::store::memory::MemoryStore;
-use crate::store::migrations::{MigrationReport, migrate_or_wait};
+use crate::store::migrations::{MigrateOptions, MigrationReport, migrate_or_wait};
 use crate::store::redis::RedisStore;
 use crate::store::{Store, StoreError};
 use crate::worker::{Gateways, Worker};
@@ -32,16 +32,15 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 /// How long start-up (and `wa-agent migrate`) waits for another process that is migrating.
 const MIGRATION_WAIT: Duration = Duration::from_secs(60);
 
-/// Apply the pending keyspace migrations (`migrations/`) with the history settings, waiting up to
-/// [`MIGRATION_WAIT`] while another process holds the migration lock.
+/// Apply the pending keyspace migrations (`migrations/`) with the history settings and
+/// `LEGACY_TIMEZONE`, waiting up to [`MIGRATION_WAIT`] while another process holds the migration lock.
 pub async fn apply_migrations(store: &dyn Store, settings: &Settings) -> Result<MigrationReport, StoreError> {
-    migrate_or_wait(
-        store,
-        settings.history_window,
-        settings.history_ttl,
-        MIGRATION_WAIT,
-    )
-    .await
+    let opts = MigrateOptions {
+        window: settings.history_window,
+        ttl: settings.history_ttl,
+        legacy_zone: settings.legacy_timezone.clone(),
+    };
+    migrate_or_wait(store, &opts, MIGRATION_WAIT).await
 }
 
 /// Start-up migrations. Serving starts after them, so no turn reads a chat before its import. A

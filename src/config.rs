@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Which parts of the service this process runs.
@@ -141,6 +142,11 @@ pub struct Settings {
     /// `RECLAIM_AFTER_SECS`: idle time after which a dead worker's chat is taken over (at least
     /// [`Settings::slowest_turn`]; that is the default).
     pub reclaim_after: Duration,
+    /// `TIMEZONE`: the business's time zone (an IANA name; unset: UTC).
+    pub timezone: TimeZone,
+    /// `LEGACY_TIMEZONE`: the zone the replaced system's naive timestamps are read in by the cut-over
+    /// import (an IANA name; unset: [`Settings::timezone`]).
+    pub legacy_timezone: TimeZone,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).
@@ -279,6 +285,8 @@ impl Settings {
     pub fn from_vars<F: Fn(&str) -> Option<String>>(get: F) -> Result<Settings, ConfigError> {
         let v = Vars { get };
         let chatwoot = chatwoot(&v)?;
+        let timezone = time_zone(&v, "TIMEZONE")?.unwrap_or(TimeZone::UTC);
+        let legacy_timezone = time_zone(&v, "LEGACY_TIMEZONE")?.unwrap_or_else(|| timezone.clone());
         let settings = Settings {
             listen_addr: listen_addr(&v)?,
             role: role(&v)?,
@@ -309,6 +317,8 @@ impl Settings {
             worker_concurrency: v.number_or("WORKER_CONCURRENCY", 64, 1, 10_000)? as usize,
             http_timeout: Duration::from_secs(v.number_or("HTTP_TIMEOUT_SECS", 10, 1, 120)?),
             reclaim_after: Duration::ZERO,
+            timezone,
+            legacy_timezone,
         };
         let mut settings = settings;
         let slowest = slowest_turn(settings.llm_timeout, settings.http_timeout);
@@ -404,6 +414,23 @@ fn log_format<F: Fn(&str) -> Option<String>>(v: &Vars<F>) -> Result<LogFormat, C
             format!("expected pretty or json, got {raw:?}"),
         )),
     }
+}
+
+/// An IANA time zone name (`Europe/Amsterdam`, `UTC`), looked up in the time zone database (the
+/// system's, else the copy built into the binary); `None` when unset.
+fn time_zone<F: Fn(&str) -> Option<String>>(
+    v: &Vars<F>,
+    name: &str,
+) -> Result<Option<TimeZone>, ConfigError> {
+    let Some(raw) = v.raw(name) else {
+        return Ok(None);
+    };
+    TimeZone::get(&raw).map(Some).map_err(|_| {
+        ConfigError::new(
+            name,
+            format!("expected an IANA time zone name such as Europe/Amsterdam or UTC, got {raw:?}"),
+        )
+    })
 }
 
 /// `REDIS_URL`; its value is never echoed because it may hold a password.
@@ -738,6 +765,17 @@ pub const SETTINGS: &[SettingDoc] = &[
         "unset",
         "idle time after which work a dead worker held is taken over; at least 3 × (LLM_TIMEOUT_SECS + 2 × HTTP_TIMEOUT_SECS) + 10; unset: exactly that (250 with the defaults)",
     ),
+    doc(
+        "TIMEZONE",
+        "unset",
+        "the business's time zone, an IANA name such as Europe/Amsterdam; unset: UTC",
+    ),
+    doc(
+        "LEGACY_TIMEZONE",
+        "unset",
+        "the zone of the replaced system's naive timestamps, for the cut-over import (an IANA name); \
+         unset: TIMEZONE",
+    ),
 ];
 
 /// The text of `wa-agent --help`: usage, commands and every setting with its default.
@@ -931,6 +969,33 @@ mod tests {
             e.to_string(),
             "HISTORY_WINDOW: expected a whole number from 1 to 1000, got \"abc\""
         );
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_and_the_legacy_zone_defaults_to_timezone() {
+        let s = from(&[]).unwrap();
+        assert_eq!(
+            (s.timezone.iana_name(), s.legacy_timezone.iana_name()),
+            (Some("UTC"), Some("UTC"))
+        );
+        let s = from(&[("TIMEZONE", "Europe/Amsterdam")]).unwrap();
+        assert_eq!(s.timezone.iana_name(), Some("Europe/Amsterdam"));
+        assert_eq!(s.legacy_timezone.iana_name(), Some("Europe/Amsterdam"));
+        let s = from(&[
+            ("TIMEZONE", "Europe/Amsterdam"),
+            ("LEGACY_TIMEZONE", "America/New_York"),
+        ])
+        .unwrap();
+        assert_eq!(s.timezone.iana_name(), Some("Europe/Amsterdam"));
+        assert_eq!(s.legacy_timezone.iana_name(), Some("America/New_York"));
+        for name in ["TIMEZONE", "LEGACY_TIMEZONE"] {
+            let e = err(&[(name, "Mars/Olympus_Mons")]);
+            assert_eq!(e.variable, name);
+            assert!(
+                e.reason.contains("IANA") && e.reason.contains("Mars/Olympus_Mons"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Prefix of every `source_id` the service writes to Chatwoot (`wa-agent:<history entry id>`): the
+/// mirror writes it, and the Chatwoot webhook reader recognises the service's own echoes by it.
+pub const SOURCE_ID_PREFIX: &str = "wa-agent:";
+
 /// Which WhatsApp gateway a chat talks through. A chat answers through the gateway it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -16,8 +16,9 @@ use crate::chatwoot::{ChatwootClient, ChatwootError, MessageType, NewMessage};
 use crate::domain::GatewayKind;
 use crate::store::{Store, StoreError};
 
-/// Prefix of every `source_id` the service writes to Chatwoot.
-pub const SOURCE_ID_PREFIX: &str = "wa-agent:";
+/// Prefix of every `source_id` the service writes to Chatwoot (defined in `domain`, so `chatwoot`
+/// reads it without depending on the mirror).
+pub use crate::domain::SOURCE_ID_PREFIX;
 
 /// How long a chat's state (gateway, Chatwoot mapping) is kept after its last turn.
 const CHAT_STATE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);

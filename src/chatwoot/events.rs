@@ -11,8 +11,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{ChatEvent, ConversationUpdate, HumanReply};
-use crate::mirror::SOURCE_ID_PREFIX;
+use crate::domain::{ChatEvent, ConversationUpdate, HumanReply, SOURCE_ID_PREFIX};
 
 /// What a Chatwoot webhook means for the service.
 #[derive(Debug, Clone, PartialEq)]

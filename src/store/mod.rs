@@ -16,6 +16,7 @@
 //!   work, which closes the race between "inbox looked empty" and a message accepted just then.
 
 pub mod keys;
+pub mod keyspace;
 pub mod memory;
 pub mod migrations;
 pub mod redis;
@@ -179,15 +180,10 @@ pub trait Store: Send + Sync + 'static {
     /// Chats whose outbox holds jobs.
     async fn outbox_chats(&self) -> Result<Vec<String>, StoreError>;
 
-    /// Apply the pending keyspace migrations of `migrations/` once, under a lock (see
-    /// [`migrations`]). `window` and `ttl` are the history settings imported chats get. The embedded
-    /// store has no keyspace to migrate: the default does nothing.
-    async fn migrate(
-        &self,
-        _window: usize,
-        _ttl: Duration,
-    ) -> Result<migrations::MigrationReport, StoreError> {
-        Ok(migrations::MigrationReport::default())
+    /// What keyspace migrations work on (see [`migrations`] and [`keyspace`]). `None`, the default,
+    /// for a store with nothing to migrate: the embedded store keeps nothing across restarts.
+    fn keyspace(&self) -> Option<&dyn keyspace::Keyspace> {
+        None
     }
 }
 

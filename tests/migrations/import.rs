@@ -1,67 +1,11 @@
-//! Keyspace migrations against a real `redis-server`: migration 0001 imports the replaced system's
-//! `conversation:{chat}:history` keys into the new history, once, under a lock; the `migrate` command
-//! and the server's start-up apply it; the next turn of an imported chat remembers the old exchange.
-
-mod support;
+//! The import of migration 0001 through the store: order, TTL, window, merging, re-runs, the lock.
 
 use std::process::Command;
-use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::app::spawn_app;
-use support::fake_llm::FakeLlm;
-use support::fake_waha::FakeWaha;
-use support::redis::RedisServer;
-use support::waha_hooks::message;
-use wa_agent::domain::{HistoryEntry, Role};
-use wa_agent::store::Store;
-use wa_agent::store::redis::RedisStore;
+use crate::support::redis::RedisServer;
+use crate::*;
 
-const PREFIX: &str = "mig:";
-const WINDOW: usize = 20;
-const TTL: Duration = Duration::from_secs(86_400);
-const CHAT: &str = "31639121747@c.us";
 const OTHER: &str = "31600000001@c.us";
-
-/// A legacy history value: `(role, content, timestamp)` items as the old system wrote them.
-fn legacy(items: &[(&str, &str, &str)]) -> String {
-    let list: Vec<Value> = items
-        .iter()
-        .map(|(role, content, ts)| json!({"role": role, "content": content, "timestamp": ts}))
-        .collect();
-    serde_json::to_string(&list).unwrap()
-}
-
-fn legacy_key(chat: &str) -> String {
-    format!("conversation:{chat}:history")
-}
-
-fn int_reply(raw: Option<String>) -> i64 {
-    let raw = raw.expect("reply");
-    raw.trim()
-        .trim_start_matches(':')
-        .parse()
-        .unwrap_or_else(|_| panic!("{raw:?}"))
-}
-
-fn pttl(redis: &RedisServer, key: &str) -> i64 {
-    int_reply(redis.command(&["PTTL", key]))
-}
-
-fn version(redis: &RedisServer) -> Option<String> {
-    let raw = redis
-        .command(&["GET", &format!("{PREFIX}schema-version")])
-        .unwrap();
-    raw.lines().nth(1).map(str::to_owned)
-}
-
-async fn store(redis: &RedisServer) -> RedisStore {
-    RedisStore::connect(&redis.url(), PREFIX).await.expect("connect")
-}
-
-fn texts(entries: &[HistoryEntry]) -> Vec<(Role, &str)> {
-    entries.iter().map(|e| (e.role, e.text.as_str())).collect()
-}
 
 /// Two chats with a TTL, one without, one unreadable.
 fn seed_legacy(redis: &RedisServer) {
@@ -91,13 +35,13 @@ async fn legacy_keys_are_imported_in_order_with_their_ttl() {
     seed_legacy(&redis);
     let store = store(&redis).await;
 
-    let report = store.migrate(WINDOW, TTL).await.expect("migrate");
+    let report = migrate(&store).await;
     assert_eq!((report.from_version, report.to_version), (0, 1), "{report}");
     assert_eq!(report.applied, vec!["0001_import_legacy_history"]);
     assert_eq!(report.keys_scanned, 3, "{report:?}");
     assert_eq!(report.keys_imported, 2, "{report:?}");
     assert_eq!(report.entries_imported, 4, "{report:?}");
-    assert_eq!(report.keys_unreadable, 1, "{report:?}");
+    assert_eq!(report.keys_skipped, 1, "{report:?}");
     assert!(!report.locked_by_other);
     assert_eq!(version(&redis).as_deref(), Some("1"));
 
@@ -144,7 +88,7 @@ async fn the_window_keeps_the_newest_legacy_messages() {
         .command(&["SET", &legacy_key(CHAT), &legacy(&borrowed)])
         .unwrap();
     let store = store(&redis).await;
-    store.migrate(WINDOW, TTL).await.unwrap();
+    migrate(&store).await;
     let history = store.history(CHAT).await.unwrap().unwrap();
     assert_eq!(history.len(), WINDOW);
     assert_eq!(history[0].text, "line 10");
@@ -156,10 +100,10 @@ async fn running_again_changes_nothing() {
     let redis = RedisServer::start();
     seed_legacy(&redis);
     let store = store(&redis).await;
-    store.migrate(WINDOW, TTL).await.unwrap();
+    migrate(&store).await;
     let before = store.history(CHAT).await.unwrap();
 
-    let again = store.migrate(WINDOW, TTL).await.unwrap();
+    let again = migrate(&store).await;
     assert_eq!((again.from_version, again.to_version), (1, 1));
     assert!(again.applied.is_empty() && again.keys_scanned == 0, "{again:?}");
     assert!(again.to_string().contains("nothing to apply"), "{again}");
@@ -168,7 +112,7 @@ async fn running_again_changes_nothing() {
     redis
         .command(&["DEL", &format!("{PREFIX}schema-version")])
         .unwrap();
-    let replay = store.migrate(WINDOW, TTL).await.unwrap();
+    let replay = migrate(&store).await;
     assert_eq!(replay.applied.len(), 1);
     assert_eq!(
         (replay.keys_imported, replay.entries_imported),
@@ -207,7 +151,7 @@ async fn an_existing_history_is_merged_without_duplicates() {
     ];
     store.fill_history(CHAT, &newer, WINDOW, TTL).await.unwrap();
 
-    let report = store.migrate(WINDOW, TTL).await.unwrap();
+    let report = migrate(&store).await;
     assert_eq!(report.entries_imported, 2);
     let history = store.history(CHAT).await.unwrap().unwrap();
     assert_eq!(
@@ -232,7 +176,7 @@ async fn an_existing_history_is_merged_without_duplicates() {
     redis
         .command(&["DEL", &format!("{PREFIX}schema-version")])
         .unwrap();
-    let report = store.migrate(WINDOW, TTL).await.unwrap();
+    let report = migrate(&store).await;
     assert_eq!(report.entries_imported, 1, "{report:?}");
     let history = store.history(CHAT).await.unwrap().unwrap();
     assert_eq!(
@@ -258,7 +202,7 @@ async fn only_one_process_migrates_at_a_time() {
         .command(&["SET", &lock, "someone-else", "PX", "60000"])
         .unwrap();
     let store_a = store(&redis).await;
-    let report = store_a.migrate(WINDOW, TTL).await.unwrap();
+    let report = migrate(&store_a).await;
     assert!(report.locked_by_other, "{report:?}");
     assert!(report.applied.is_empty());
     assert!(report.to_string().contains("lock"), "{report}");
@@ -268,8 +212,7 @@ async fn only_one_process_migrates_at_a_time() {
 
     // Two at once: exactly one applies the migration; the other saw the lock or found it done.
     let store_b = store(&redis).await;
-    let (a, b) = tokio::join!(store_a.migrate(WINDOW, TTL), store_b.migrate(WINDOW, TTL));
-    let (a, b) = (a.unwrap(), b.unwrap());
+    let (a, b) = tokio::join!(migrate(&store_a), migrate(&store_b));
     let ran = [&a, &b].iter().filter(|r| !r.applied.is_empty()).count();
     assert_eq!(ran, 1, "{a:?} / {b:?}");
     for r in [&a, &b] {
@@ -285,23 +228,11 @@ async fn only_one_process_migrates_at_a_time() {
     assert_eq!(version(&redis).as_deref(), Some("1"));
 }
 
-fn migrate_command(redis: &RedisServer) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wa-agent"))
-        .arg("migrate")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("REDIS_URL", redis.url())
-        .env("REDIS_KEY_PREFIX", PREFIX)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run wa-agent migrate")
-}
-
 #[test]
 fn the_migrate_command_applies_and_reports() {
     let redis = RedisServer::start();
     seed_legacy(&redis);
-    let out = migrate_command(&redis);
+    let out = migrate_command(&redis, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -312,7 +243,7 @@ fn the_migrate_command_applies_and_reports() {
     assert!(stdout.contains("2 imported"), "{stdout}");
     assert_eq!(version(&redis).as_deref(), Some("1"));
 
-    let out = migrate_command(&redis);
+    let out = migrate_command(&redis, &[]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to apply"));
 
@@ -323,69 +254,4 @@ fn the_migrate_command_applies_and_reports() {
         .unwrap();
     assert!(!out.status.success(), "migrate without REDIS_URL fails");
     assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_URL"));
-}
-
-#[tokio::test]
-async fn the_server_migrates_at_start_and_the_next_turn_remembers_the_legacy_exchange() {
-    let redis = RedisServer::start();
-    seed_legacy(&redis);
-    let llm = FakeLlm::start().await;
-    let waha = FakeWaha::start("waha-key").await;
-    let app = spawn_app(&[
-        ("REDIS_URL", redis.url()),
-        ("REDIS_KEY_PREFIX", PREFIX.into()),
-        ("WAHA_BASE_URL", waha.url()),
-        ("WAHA_API_KEY", "waha-key".into()),
-        ("LLM_BASE_URL", llm.url()),
-        ("LLM_MODEL", "gpt-4o-mini".into()),
-        ("DEBOUNCE_MS", "50".into()),
-    ])
-    .await;
-
-    let resp = app
-        .post(
-            "/webhooks/waha",
-            message(CHAT, "MIG00001", "Weet je nog welke auto ik vroeg?"),
-            &[],
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    assert!(
-        llm.wait_for_requests(1, Duration::from_secs(15)).await,
-        "the turn ran"
-    );
-    assert_eq!(version(&redis).as_deref(), Some("1"), "migrated at start-up");
-
-    let req = &llm.requests()[0];
-    let msgs: Vec<(String, String)> = req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["role"].as_str().unwrap().to_owned(),
-                m["content"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(msgs[0].0, "system");
-    assert_eq!(
-        &msgs[1..],
-        &[
-            ("user".to_owned(), "Ik zoek een BMW X5.".to_owned()),
-            (
-                "assistant".to_owned(),
-                "We hebben er twee op voorraad.".to_owned()
-            ),
-            ("user".to_owned(), "Welke kleur?".to_owned()),
-            ("user".to_owned(), "Weet je nog welke auto ik vroeg?".to_owned()),
-        ]
-    );
-    assert!(waha.wait_for_sent(1, Duration::from_secs(10)).await);
-    assert!(
-        waha.sent_to(CHAT)[0].contains("BMW X5"),
-        "{:?}",
-        waha.sent_to(CHAT)
-    );
-    app.stop().await;
 }
