@@ -27,8 +27,6 @@ use crate::store::redis::RedisStore;
 use crate::store::{Store, StoreError};
 use crate::worker::{Gateways, Worker};
 
-/// How long in-flight turns may take to finish after a shutdown signal.
-const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 /// How long start-up (and `wa-agent migrate`) waits for another process that is migrating.
 const MIGRATION_WAIT: Duration = Duration::from_secs(60);
 
@@ -120,16 +118,6 @@ fn agent(settings: &Settings) -> Arc<dyn Agent> {
     }
 }
 
-/// A unique consumer name for this process: host, pid and a random suffix.
-pub fn consumer_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "wa-agent".into());
-    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    format!("{host}-{}-{suffix}", std::process::id())
-}
-
 /// Run the service on `listener` until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
@@ -178,8 +166,15 @@ pub async fn run(
             settings.reclaim_after,
             settings.worker_concurrency,
         );
-        let runtime = Arc::new(Runtime::new(store.clone(), worker, tuning, consumer_name()));
-        Some(tokio::spawn(runtime.run(shutdown.clone(), SHUTDOWN_DRAIN)))
+        let runtime = Arc::new(Runtime::new(
+            store.clone(),
+            worker,
+            tuning,
+            settings.consumer_name.clone(),
+        ));
+        Some(tokio::spawn(
+            runtime.run(shutdown.clone(), settings.shutdown_grace),
+        ))
     } else {
         None
     };

@@ -8,6 +8,8 @@
 pub mod agent;
 pub mod app;
 pub mod chatwoot;
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod dlq;
 pub mod domain;

@@ -97,8 +97,8 @@ impl Tuning {
     pub fn new(debounce: Duration, reclaim_idle: Duration, concurrency: usize) -> Self {
         Self {
             debounce,
-            lease_ttl: Duration::from_secs(15),
-            renew_every: Duration::from_secs(3),
+            lease_ttl: Duration::from_secs(10),
+            renew_every: Duration::from_secs(2),
             reclaim_idle,
             reclaim_every: Duration::from_secs(2).min(reclaim_idle),
             block: Duration::from_secs(1),

@@ -1,19 +1,36 @@
 //! Logs and metrics set-up.
 //!
-//! Logs go through `tracing` (pretty or JSON by `LOG_FORMAT`, filtered by `RUST_LOG`). Metrics use the
+//! Logs go through `tracing` (pretty or JSON by `LOG_FORMAT`, filtered by `RUST_LOG`), to stdout for the
+//! server and to stderr for operator commands (whose stdout is their report). Metrics use the
 //! `metrics` facade with one process-wide Prometheus recorder, rendered by `GET /metrics`.
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::LogFormat;
 
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogWriter {
+    /// Standard output: the server, whose only output is its log.
+    Stdout,
+    /// Standard error: operator commands, whose stdout is their report.
+    Stderr,
+}
+
 /// Install the log subscriber (once per process; later calls are no-ops).
-pub fn init_logging(format: LogFormat) {
+pub fn init_logging(format: LogFormat, writer: LogWriter) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let writer = match writer {
+        LogWriter::Stdout => BoxMakeWriter::new(std::io::stdout),
+        LogWriter::Stderr => BoxMakeWriter::new(std::io::stderr),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder
             .json()

@@ -152,3 +152,32 @@ pub fn run_command(args: &[&str], vars: &[(&str, String)]) -> (i32, String) {
     );
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// What one run of a command printed, apart.
+pub struct Ran {
+    /// The exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output: the command's report.
+    pub stdout: String,
+    /// Standard error: its logs and errors.
+    pub stderr: String,
+}
+
+/// Run `wa-agent <args>` in `dir` (the working directory, for `.env` and `wa-agent.toml`) with only
+/// these variables (plus PATH), keeping stdout and stderr apart.
+pub fn run_in(dir: &std::path::Path, args: &[&str], vars: &[(&str, String)]) -> Ran {
+    let mut cmd = Command::new(binary());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run wa-agent");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
