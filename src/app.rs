@@ -27,8 +27,6 @@ use crate::store::redis::RedisStore;
 use crate::store::{Store, StoreError};
 use crate::worker::{Gateways, Worker};
 
-/// How long in-flight turns may take to finish after a shutdown signal.
-const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 /// How long start-up (and `wa-agent migrate`) waits for another process that is migrating.
 const MIGRATION_WAIT: Duration = Duration::from_secs(60);
 
@@ -121,16 +119,6 @@ fn agent(settings: &Settings) -> Arc<dyn Agent> {
     }
 }
 
-/// A unique consumer name for this process: host, pid and a random suffix.
-pub fn consumer_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "wa-agent".into());
-    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    format!("{host}-{}-{suffix}", std::process::id())
-}
-
 /// Run the service on `listener` until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
@@ -179,30 +167,58 @@ pub async fn run(
             settings.reclaim_after,
             settings.worker_concurrency,
         );
-        let runtime = Arc::new(Runtime::new(store.clone(), worker, tuning, consumer_name()));
-        Some(tokio::spawn(runtime.run(shutdown.clone(), SHUTDOWN_DRAIN)))
+        let runtime = Arc::new(Runtime::new(
+            store.clone(),
+            worker,
+            tuning,
+            settings.consumer_name.clone(),
+        ));
+        Some(tokio::spawn(
+            runtime.run(shutdown.clone(), settings.shutdown_grace),
+        ))
     } else {
         None
     };
+    // Cancelled once the workers have stopped (at once without workers): the listener closes last.
+    let workers_done = CancellationToken::new();
+    let workers = {
+        let done = workers_done.clone();
+        tokio::spawn(async move {
+            if let Some(w) = workers {
+                let _ = w.await;
+            }
+            done.cancel();
+        })
+    };
 
+    let draining = Arc::new(AtomicBool::new(false));
     let state = AppState {
         settings: settings.clone(),
         store: store.clone(),
         metrics: crate::telemetry::metrics_handle(),
         accepting: accepting.clone(),
+        draining: draining.clone(),
     };
     let app = router(state, settings.role.runs_api());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, role = ?settings.role, "listening");
     let stop = shutdown.clone();
+    let embedded = settings.redis_url.is_none();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         stop.cancelled().await;
-        accepting.store(false, Ordering::SeqCst);
+        draining.store(true, Ordering::SeqCst);
+        if embedded {
+            // The embedded queue dies with this process: nothing accepted now could be worked.
+            accepting.store(false, Ordering::SeqCst);
+        }
+        tracing::info!(
+            accepting_webhooks = !embedded,
+            "draining: /ready answers 503; the listener stays open until the workers have stopped"
+        );
+        workers_done.cancelled().await;
     });
     server.await.context("HTTP server")?;
-    if let Some(w) = workers {
-        let _ = w.await;
-    }
+    let _ = workers.await;
     tracing::info!("wa-agent stopped");
     Ok(())
 }
@@ -223,8 +239,8 @@ pub fn cancel_on_signals(token: CancellationToken) {
         #[cfg(not(unix))]
         let term = std::future::pending::<()>();
         tokio::select! {
-            _ = ctrl_c => tracing::info!("SIGINT received: finishing in-flight work"),
-            _ = term => tracing::info!("SIGTERM received: finishing in-flight work"),
+            _ = ctrl_c => tracing::info!("SIGINT received: draining"),
+            _ = term => tracing::info!("SIGTERM received: draining"),
         }
         token.cancel();
     });

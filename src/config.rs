@@ -138,21 +138,25 @@ pub struct Settings {
     pub worker_concurrency: usize,
     /// `HTTP_TIMEOUT_SECS`: timeout of one gateway or Chatwoot request.
     pub http_timeout: Duration,
-    /// `RECLAIM_AFTER_SECS`: idle time after which a dead worker's chat is taken over (at least
-    /// [`Settings::slowest_turn`]; that is the default).
+    /// `RECLAIM_AFTER_SECS`: idle time after which work a dead worker held is taken over (at least 12 s,
+    /// more than the 10 s chat lease that a live worker renews every 2 s).
     pub reclaim_after: Duration,
+    /// `CONSUMER_NAME`: this instance's stable name in the work stream (default `{host name}:{port}`).
+    pub consumer_name: String,
+    /// `SHUTDOWN_GRACE_SECS`: how long running turns may finish after SIGTERM.
+    pub shutdown_grace: Duration,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).
 pub const CALL_ATTEMPTS: u32 = 3;
-/// Margin added to the slowest possible turn for the reclaim deadline.
-const RECLAIM_MARGIN_SECS: u64 = 10;
 
-/// The slowest a turn can legitimately be: every external call of a turn (LLM, gateway, the
-/// Chatwoot gate check) timing out on each attempt, plus backoff and a margin.
-pub fn slowest_turn(llm_timeout: Duration, http_timeout: Duration) -> Duration {
-    let per_attempt = llm_timeout + http_timeout * 2;
-    per_attempt * CALL_ATTEMPTS + Duration::from_secs(RECLAIM_MARGIN_SECS)
+/// This host's name: `HOSTNAME`, else `/etc/hostname`, else `wa-agent`.
+fn host_name<F: Fn(&str) -> Option<String>>(v: &Vars<F>) -> String {
+    v.raw("HOSTNAME")
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "wa-agent".into())
 }
 
 /// The built-in system prompt, used when neither `SYSTEM_PROMPT` nor `SYSTEM_PROMPT_FILE` is set.
@@ -308,23 +312,14 @@ impl Settings {
             log_format: log_format(&v)?,
             worker_concurrency: v.number_or("WORKER_CONCURRENCY", 64, 1, 10_000)? as usize,
             http_timeout: Duration::from_secs(v.number_or("HTTP_TIMEOUT_SECS", 10, 1, 120)?),
-            reclaim_after: Duration::ZERO,
+            reclaim_after: Duration::from_secs(v.number_or("RECLAIM_AFTER_SECS", 12, 12, 3600)?),
+            consumer_name: String::new(),
+            shutdown_grace: Duration::from_secs(v.number_or("SHUTDOWN_GRACE_SECS", 30, 1, 3600)?),
         };
         let mut settings = settings;
-        let slowest = slowest_turn(settings.llm_timeout, settings.http_timeout);
-        settings.reclaim_after = match v.number("RECLAIM_AFTER_SECS", 1, 86_400)? {
-            None => slowest,
-            Some(secs) if Duration::from_secs(secs) < slowest => {
-                return Err(ConfigError::new(
-                    "RECLAIM_AFTER_SECS",
-                    format!(
-                        "must be at least the slowest possible turn, {} s (3 × (LLM_TIMEOUT_SECS + 2 × HTTP_TIMEOUT_SECS) + {RECLAIM_MARGIN_SECS} s), got {secs}",
-                        slowest.as_secs()
-                    ),
-                ));
-            }
-            Some(secs) => Duration::from_secs(secs),
-        };
+        settings.consumer_name = v
+            .raw("CONSUMER_NAME")
+            .unwrap_or_else(|| format!("{}:{}", host_name(&v), settings.listen_addr.port()));
         check_signatures(&settings)?;
         Ok(settings)
     }
@@ -735,8 +730,18 @@ pub const SETTINGS: &[SettingDoc] = &[
     ),
     doc(
         "RECLAIM_AFTER_SECS",
-        "unset",
-        "idle time after which work a dead worker held is taken over; at least 3 × (LLM_TIMEOUT_SECS + 2 × HTTP_TIMEOUT_SECS) + 10; unset: exactly that (250 with the defaults)",
+        "12",
+        "idle time after which work a dead worker held is taken over (12 to 3600)",
+    ),
+    doc(
+        "CONSUMER_NAME",
+        "{host name}:{LISTEN_ADDR port}",
+        "this instance's stable name in the work stream; restarted under the same name it resumes its own work at once",
+    ),
+    doc(
+        "SHUTDOWN_GRACE_SECS",
+        "30",
+        "after SIGTERM, how long running turns may finish (1 to 3600)",
     ),
 ];
 

@@ -48,6 +48,31 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+/// KEYS: lease. ARGV: holder, ttl_ms, prefix, keep. Free, or held by an earlier incarnation of the
+/// same consumer (prefix but not keep): take it.
+const TAKE_LEASE_LUA: &str = r#"
+local h = redis.call('GET', KEYS[1])
+if h and (string.sub(h, 1, #ARGV[3]) ~= ARGV[3] or string.sub(h, 1, #ARGV[4]) == ARGV[4]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
+/// KEYS: consumer. ARGV: instance, ttl_ms. Returns the previous instance (nil when none).
+const CLAIM_CONSUMER_LUA: &str = r#"
+local prev = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if prev == ARGV[1] then return false end
+return prev
+"#;
+
+/// KEYS: consumer. ARGV: instance, ttl_ms. 0 when another instance holds the name.
+const REFRESH_CONSUMER_LUA: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
 const ACK_LUA: &str = r#"
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
@@ -136,6 +161,9 @@ struct Scripts {
     renew: Script,
     release_if_idle: Script,
     release: Script,
+    take_lease: Script,
+    claim_consumer: Script,
+    refresh_consumer: Script,
     ack: Script,
     commit: Script,
     fill: Script,
@@ -151,6 +179,9 @@ impl Scripts {
             renew: Script::from_lua(RENEW_LUA),
             release_if_idle: Script::from_lua(RELEASE_IF_IDLE_LUA),
             release: Script::from_lua(RELEASE_LUA),
+            take_lease: Script::from_lua(TAKE_LEASE_LUA),
+            claim_consumer: Script::from_lua(CLAIM_CONSUMER_LUA),
+            refresh_consumer: Script::from_lua(REFRESH_CONSUMER_LUA),
             ack: Script::from_lua(ACK_LUA),
             commit: Script::from_lua(COMMIT_LUA),
             fill: Script::from_lua(FILL_LUA),
@@ -303,6 +334,23 @@ fn parse_stream_entries(v: Value) -> Vec<Signal> {
     out
 }
 
+/// The entries of an `XREADGROUP` reply on one stream.
+fn stream_reply_entries(v: Value) -> Vec<Signal> {
+    if v.is_null() {
+        return Vec::new();
+    }
+    // RESP2: [[stream, [[id, fields]...]]]; RESP3 may answer a map {stream: [...]}.
+    let entries = match v {
+        Value::Map(map) => map.inner().into_iter().next().map(|(_, v)| v),
+        other => other
+            .into_array()
+            .into_iter()
+            .next()
+            .and_then(|s| s.into_array().into_iter().nth(1)),
+    };
+    entries.map(parse_stream_entries).unwrap_or_default()
+}
+
 fn decode_entries(raw: Vec<String>) -> Vec<HistoryEntry> {
     raw.iter().filter_map(|r| serde_json::from_str(r).ok()).collect()
 }
@@ -390,19 +438,7 @@ impl Store for RedisStore {
             }
             Err(e) => return Err(err(e)),
         };
-        if v.is_null() {
-            return Ok(Vec::new());
-        }
-        // RESP2: [[stream, [[id, fields]...]]]; RESP3 may answer a map {stream: [...]}.
-        let entries = match v {
-            Value::Map(map) => map.inner().into_iter().next().map(|(_, v)| v),
-            other => other
-                .into_array()
-                .into_iter()
-                .next()
-                .and_then(|s| s.into_array().into_iter().nth(1)),
-        };
-        Ok(entries.map(parse_stream_entries).unwrap_or_default())
+        Ok(stream_reply_entries(v))
     }
 
     async fn ack_signal(&self, signal: &Signal) -> Result<(), StoreError> {
@@ -528,9 +564,79 @@ impl Store for RedisStore {
         })
     }
 
-    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
         let keys = vec![self.keys.lease(chat_id)];
-        self.eval::<i64>(&self.scripts.release, keys, vec![holder.into()])
+        let n: i64 = self
+            .eval(&self.scripts.release, keys, vec![holder.into()])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn holds_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
+        let current: Option<String> = self.client().get(self.keys.lease(chat_id)).await.map_err(err)?;
+        Ok(current.as_deref() == Some(holder))
+    }
+
+    async fn take_lease(
+        &self,
+        chat_id: &str,
+        holder: &str,
+        ttl: Duration,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<bool, StoreError> {
+        let args: Vec<Value> = vec![holder.into(), ms(ttl).into(), prefix.into(), keep.into()];
+        let n: i64 = self
+            .eval(&self.scripts.take_lease, vec![self.keys.lease(chat_id)], args)
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn own_pending(&self, consumer: &str, max: usize) -> Result<Vec<Signal>, StoreError> {
+        let args: Vec<Value> = vec![
+            "GROUP".into(),
+            WORK_GROUP.into(),
+            consumer.into(),
+            "COUNT".into(),
+            (max.max(1) as i64).into(),
+            "STREAMS".into(),
+            self.keys.work().into(),
+            "0".into(),
+        ];
+        let res: Result<Value, _> = self.client().custom(custom("XREADGROUP", false), args).await;
+        match res {
+            Ok(v) => Ok(stream_reply_entries(v)),
+            Err(e) if e.details().contains("NOGROUP") => self.ensure_group().await.map(|_| Vec::new()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn claim_consumer(
+        &self,
+        name: &str,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let args: Vec<Value> = vec![instance.into(), ms(ttl).into()];
+        self.eval(&self.scripts.claim_consumer, vec![self.keys.consumer(name)], args)
+            .await
+    }
+
+    async fn refresh_consumer(&self, name: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let args: Vec<Value> = vec![instance.into(), ms(ttl).into()];
+        let n: i64 = self
+            .eval(
+                &self.scripts.refresh_consumer,
+                vec![self.keys.consumer(name)],
+                args,
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn release_consumer(&self, name: &str, instance: &str) -> Result<(), StoreError> {
+        let keys = vec![self.keys.consumer(name)];
+        self.eval::<i64>(&self.scripts.release, keys, vec![instance.into()])
             .await
             .map(|_| ())
     }
