@@ -106,11 +106,22 @@ impl Runtime {
             stops.clone(),
         ));
         let sweeper = tokio::spawn(self.clone().outbox_sweep_loop(stops.stop.clone()));
+        // The grace period runs from the moment the runtime is told to stop.
+        let grace_end = {
+            let stop = stops.stop.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                tokio::time::Instant::now() + grace
+            })
+        };
         self.read_loop(&permits, &tracker, &stops).await;
 
-        reclaimer.abort();
+        // Store calls are not raced against the stop (a dropped XREADGROUP or XAUTOCLAIM would leave
+        // what Redis delivered pending here): the loops end at their next check.
+        let _ = reclaimer.await;
         sweeper.abort();
         tracker.close();
+        let grace_end = grace_end.await.unwrap_or_else(|_| tokio::time::Instant::now());
         if !stops.abandon.is_cancelled() && !tracker.is_empty() {
             tracing::info!(
                 chats = tracker.len(),
@@ -120,7 +131,7 @@ impl Runtime {
             tokio::select! {
                 _ = tracker.wait() => {}
                 _ = stops.abandon.cancelled() => {}
-                _ = tokio::time::sleep(grace) => {
+                _ = tokio::time::sleep_until(grace_end) => {
                     tracing::warn!(chats = tracker.len(), "grace period over: abandoning running turns (no reply sent) and handing their chats on");
                 }
             }
@@ -145,11 +156,15 @@ impl Runtime {
             let Some(mut batch) = self.permits(permits, READ_BATCH, &stops.stop).await else {
                 return;
             };
-            let next = tokio::select! {
-                _ = stops.stop.cancelled() => return,
-                n = self.store.next_signals(&self.consumer, batch.len(), self.tuning.block) => n,
-            };
+            let next = self
+                .store
+                .next_signals(&self.consumer, batch.len(), self.tuning.block)
+                .await;
             match next {
+                Ok(signals) if stops.stop.is_cancelled() => {
+                    self.give_back(signals).await;
+                    return;
+                }
                 Ok(signals) => {
                     failures = 0;
                     for (signal, permit) in signals.into_iter().zip(batch.drain(..)) {
@@ -187,6 +202,16 @@ impl Runtime {
             }
         }
         Some(batch)
+    }
+
+    /// Signals read just as the runtime stopped: passed on untouched (a fresh signal each, the read
+    /// one acknowledged), so this process holds no pending work.
+    async fn give_back(&self, signals: Vec<Signal>) {
+        for signal in signals {
+            if self.store.signal(&signal.chat_id).await.is_ok() {
+                self.ack(&signal).await;
+            }
+        }
     }
 
     /// Register the consumer name, taking it over from any earlier instance.
@@ -299,6 +324,10 @@ impl Runtime {
                     continue;
                 }
             };
+            if stops.stop.is_cancelled() {
+                self.give_back(signals).await;
+                return;
+            }
             for (signal, permit) in signals.into_iter().zip(batch) {
                 tracing::info!(chat_id = %signal.chat_id, signal_id = %signal.id, "reclaimed abandoned work");
                 metrics::counter!("wa_agent_reclaimed_total").increment(1);
