@@ -1,5 +1,9 @@
 //! Assembly: builds the store, clients, workers and router from [`Settings`] and runs them until
 //! shutdown. Tests call [`run`] with a listener on port 0; `main` calls it with `LISTEN_ADDR`.
+//!
+//! Shutdown order: `/ready` turns 503 (`draining`) at once; the listener keeps serving `/health`,
+//! `/metrics` and, with Redis, the webhooks (the embedded store refuses them: its queue dies with the
+//! process); the workers drain (see [`crate::queue`]); the listener closes last.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
