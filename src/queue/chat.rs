@@ -187,7 +187,9 @@ impl Runtime {
                     metrics::counter!("wa_agent_abandoned_total").increment(1);
                     self.hand_on(&a.signal, lease).await;
                 }
-                // No lease yet: the signal alone is passed on.
+                // No lease yet: the signal alone is passed on; after losing the name it is left to the
+                // newcomer, which may be working it under the same name.
+                None if self.name_was_lost() => {}
                 None => {
                     if self.store.signal(&chat).await.is_ok() {
                         self.ack(&a.signal).await;

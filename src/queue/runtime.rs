@@ -83,6 +83,11 @@ impl Runtime {
         format!("{}/{}", self.consumer, self.instance)
     }
 
+    /// Whether another instance took this process's consumer name.
+    pub(super) fn name_was_lost(&self) -> bool {
+        self.name_lost.load(Ordering::SeqCst)
+    }
+
     pub(super) fn active(&self) -> std::sync::MutexGuard<'_, HashMap<String, Active>> {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -140,7 +145,7 @@ impl Runtime {
         tracker.wait().await;
         self.hand_on_abandoned().await;
         heartbeat.abort();
-        if !self.name_lost.load(Ordering::SeqCst) {
+        if !self.name_was_lost() {
             if let Err(e) = self.store.release_consumer(&self.consumer, &self.instance).await {
                 tracing::warn!(error = %e, "could not release the consumer name; it expires by itself");
             }
