@@ -1,5 +1,9 @@
 //! Assembly: builds the store, clients, workers and router from [`Settings`] and runs them until
 //! shutdown. Tests call [`run`] with a listener on port 0; `main` calls it with `LISTEN_ADDR`.
+//!
+//! Shutdown order: `/ready` turns 503 (`draining`) at once; the listener keeps serving `/health`,
+//! `/metrics` and, with Redis, the webhooks (the embedded store refuses them: its queue dies with the
+//! process); the workers drain (see [`crate::queue`]); the listener closes last.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -178,25 +182,46 @@ pub async fn run(
     } else {
         None
     };
+    // Cancelled once the workers have stopped (at once without workers): the listener closes last.
+    let workers_done = CancellationToken::new();
+    let workers = {
+        let done = workers_done.clone();
+        tokio::spawn(async move {
+            if let Some(w) = workers {
+                let _ = w.await;
+            }
+            done.cancel();
+        })
+    };
 
+    let draining = Arc::new(AtomicBool::new(false));
     let state = AppState {
         settings: settings.clone(),
         store: store.clone(),
         metrics: crate::telemetry::metrics_handle(),
         accepting: accepting.clone(),
+        draining: draining.clone(),
     };
     let app = router(state, settings.role.runs_api());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, role = ?settings.role, "listening");
     let stop = shutdown.clone();
+    let embedded = settings.redis_url.is_none();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         stop.cancelled().await;
-        accepting.store(false, Ordering::SeqCst);
+        draining.store(true, Ordering::SeqCst);
+        if embedded {
+            // The embedded queue dies with this process: nothing accepted now could be worked.
+            accepting.store(false, Ordering::SeqCst);
+        }
+        tracing::info!(
+            accepting_webhooks = !embedded,
+            "draining: /ready answers 503; the listener stays open until the workers have stopped"
+        );
+        workers_done.cancelled().await;
     });
     server.await.context("HTTP server")?;
-    if let Some(w) = workers {
-        let _ = w.await;
-    }
+    let _ = workers.await;
     tracing::info!("wa-agent stopped");
     Ok(())
 }
@@ -217,8 +242,8 @@ pub fn cancel_on_signals(token: CancellationToken) {
         #[cfg(not(unix))]
         let term = std::future::pending::<()>();
         tokio::select! {
-            _ = ctrl_c => tracing::info!("SIGINT received: finishing in-flight work"),
-            _ = term => tracing::info!("SIGTERM received: finishing in-flight work"),
+            _ = ctrl_c => tracing::info!("SIGINT received: draining"),
+            _ = term => tracing::info!("SIGTERM received: draining"),
         }
         token.cancel();
     });

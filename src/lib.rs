@@ -20,6 +20,7 @@ pub mod mirror;
 pub mod outbound;
 pub mod queue;
 pub mod reply;
+pub mod retry;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

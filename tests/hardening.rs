@@ -442,6 +442,7 @@ fn app(vars: &[(&str, &str)]) -> Router {
         store: Arc::new(MemoryStore::new()),
         metrics: wa_agent::telemetry::metrics_handle(),
         accepting: Arc::new(AtomicBool::new(true)),
+        draining: Arc::new(AtomicBool::new(false)),
     };
     router(state, true)
 }

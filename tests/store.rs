@@ -324,3 +324,137 @@ async fn signals_are_read_in_batches() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_lease_is_taken_over_only_from_an_earlier_incarnation_of_the_same_consumer() {
+    let (_server, stores) = stores().await;
+    for s in stores {
+        let kind = s.kind();
+        // An earlier incarnation of consumer "node-a" (instance "old") holds c1; consumer "node-b" holds c2.
+        assert!(s.acquire_lease("c1", "node-a/old-0", TTL).await.unwrap());
+        assert!(s.acquire_lease("c2", "node-b/x-0", TTL).await.unwrap());
+        let take = |chat: &'static str, holder: &'static str| {
+            let s = s.clone();
+            async move {
+                s.take_lease(chat, holder, TTL, "node-a/", "node-a/new")
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(
+            take("c1", "node-a/new-0").await,
+            "own earlier lease taken at once ({kind})"
+        );
+        assert!(s.holds_lease("c1", "node-a/new-0").await.unwrap());
+        assert!(
+            !s.holds_lease("c1", "node-a/old-0").await.unwrap(),
+            "the old holder lost it"
+        );
+        assert!(
+            !take("c1", "node-a/new-1").await,
+            "never from this incarnation itself ({kind})"
+        );
+        assert!(
+            !take("c2", "node-a/new-2").await,
+            "never from another consumer ({kind})"
+        );
+        assert!(s.holds_lease("c2", "node-b/x-0").await.unwrap());
+        assert!(take("c3", "node-a/new-3").await, "a free lease is taken");
+        // A name that only starts like ours is another consumer.
+        assert!(s.acquire_lease("c4", "node-ab/y-0", TTL).await.unwrap());
+        assert!(!take("c4", "node-a/new-4").await, "{kind}");
+        // The old holder's renewal and compare-and-delete now fail.
+        let sig = Signal {
+            id: "1-0".into(),
+            chat_id: "c1".into(),
+        };
+        assert!(
+            !s.renew_lease("c1", "node-a/old-0", TTL, &sig, "node-a")
+                .await
+                .unwrap()
+        );
+        assert!(!s.release_lease("c1", "node-a/old-0").await.unwrap(), "{kind}");
+        assert!(s.release_lease("c1", "node-a/new-0").await.unwrap(), "{kind}");
+        assert!(!s.holds_lease("c1", "node-a/new-0").await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn own_pending_returns_this_consumers_unacknowledged_signals_only() {
+    let (_server, stores) = stores().await;
+    for s in stores {
+        for (i, chat) in ["c1", "c2", "c3"].iter().enumerate() {
+            s.accept(&format!("waha:{i}"), TTL, &env(chat, &i.to_string()))
+                .await
+                .unwrap();
+        }
+        let mine = s
+            .next_signals("node-a", 2, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let theirs = s
+            .next_signals("node-b", 1, Duration::from_millis(200))
+            .await
+            .unwrap();
+        assert_eq!((mine.len(), theirs.len()), (2, 1), "{}", s.kind());
+        s.ack_signal(&mine[0]).await.unwrap();
+        let pending = s.own_pending("node-a", 100).await.unwrap();
+        assert_eq!(pending, vec![mine[1].clone()], "{}", s.kind());
+        assert_eq!(s.own_pending("node-b", 100).await.unwrap(), theirs);
+        assert!(s.own_pending("node-c", 100).await.unwrap().is_empty());
+        // Reading its own pending signals does not read new ones.
+        s.accept("waha:9", TTL, &env("c9", "9")).await.unwrap();
+        assert_eq!(
+            s.own_pending("node-a", 100).await.unwrap().len(),
+            1,
+            "{}",
+            s.kind()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_name_is_registered_to_the_latest_instance() {
+    let (_server, stores) = stores().await;
+    let ttl = Duration::from_millis(400);
+    for s in stores {
+        let kind = s.kind();
+        assert_eq!(
+            s.claim_consumer("node-a", "i1", ttl).await.unwrap(),
+            None,
+            "{kind}"
+        );
+        assert!(s.refresh_consumer("node-a", "i1", ttl).await.unwrap());
+        assert_eq!(
+            s.claim_consumer("node-a", "i2", ttl).await.unwrap().as_deref(),
+            Some("i1"),
+            "the newcomer takes the name and learns from whom ({kind})"
+        );
+        assert!(
+            !s.refresh_consumer("node-a", "i1", ttl).await.unwrap(),
+            "the earlier one notices ({kind})"
+        );
+        assert!(s.refresh_consumer("node-a", "i2", ttl).await.unwrap());
+        s.release_consumer("node-a", "i1").await.unwrap();
+        assert!(
+            s.refresh_consumer("node-a", "i2", ttl).await.unwrap(),
+            "only its holder releases it"
+        );
+        // Another name is independent.
+        assert_eq!(s.claim_consumer("node-b", "i3", ttl).await.unwrap(), None);
+        s.release_consumer("node-a", "i2").await.unwrap();
+        assert_eq!(
+            s.claim_consumer("node-a", "i4", ttl).await.unwrap(),
+            None,
+            "released ({kind})"
+        );
+        // A registration that expired (no heartbeat) is nobody's: the heartbeat registers again.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(s.refresh_consumer("node-b", "i3", ttl).await.unwrap(), "{kind}");
+        assert_eq!(
+            s.claim_consumer("node-a", "i5", ttl).await.unwrap(),
+            None,
+            "expired ({kind})"
+        );
+    }
+}

@@ -45,8 +45,12 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
-    /// False once shutdown began: intake answers 503.
+    /// False when intake must answer 503 (shutdown of an instance on the embedded store, whose queue
+    /// dies with it). With Redis it stays true through the drain: any instance can work what is queued.
     pub accepting: Arc<AtomicBool>,
+    /// True once shutdown began: `/ready` answers 503 `draining` so load balancers move away, while
+    /// `/health`, `/metrics` and (with Redis) the webhooks are still served until the process exits.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// The router. Webhook routes are mounted when `with_webhooks` (roles `all` and `api`).
@@ -97,8 +101,18 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn ready(State(app): State<AppState>) -> Response {
-    if !app.accepting.load(Ordering::SeqCst) {
-        let body = json!({"status": "unavailable", "down": ["shutting_down"]});
+    if app.draining.load(Ordering::SeqCst) {
+        let accepting = app.accepting.load(Ordering::SeqCst);
+        let body = json!({
+            "status": "draining",
+            "down": ["draining"],
+            "accepting_webhooks": accepting,
+            "detail": if accepting {
+                "shutting down: running turns are finishing; webhooks are still queued for the other instances"
+            } else {
+                "shutting down: running turns are finishing; webhooks are refused (the embedded queue stops with this process)"
+            },
+        });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
     match app.store.ping().await {

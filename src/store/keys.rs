@@ -14,6 +14,7 @@
 //! | `history-incomplete:{chat}` | string | the chat's history was started while Chatwoot could not be read |
 //! | `dlq` | hash | dead letters by id (JSON: chat, reason, envelopes) |
 //! | `lock:{name}` | string | short expiring locks (outbox sweep) |
+//! | `consumer:{name}` | string | the instance registered under a `CONSUMER_NAME` (`PX` expiry, refreshed every second) |
 //! | `schema-version` | string | number of the last keyspace migration applied (absent: 0) |
 //! | `migrate-lock` | string | the process applying migrations (`PX` expiry, renewed while it runs) |
 
@@ -67,6 +68,10 @@ impl Keys {
     /// A named expiring lock.
     pub fn lock(&self, name: &str) -> String {
         self.raw(&format!("lock:{name}"))
+    }
+    /// The registration of a consumer name.
+    pub fn consumer(&self, name: &str) -> String {
+        self.raw(&format!("consumer:{name}"))
     }
     /// The set of chats with mirror jobs.
     pub fn outbox_chats(&self) -> String {

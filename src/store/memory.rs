@@ -32,6 +32,7 @@ struct State {
     outboxes: HashMap<String, VecDeque<String>>,
     dead_letters: HashMap<String, String>,
     locks: HashMap<String, Instant>,
+    consumers: HashMap<String, (String, Instant)>,
 }
 
 impl MemoryStore {
@@ -267,10 +268,88 @@ impl Store for MemoryStore {
         Ok(Release::Released)
     }
 
-    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
         let mut s = self.lock();
         if s.lease_holder(chat_id) == Some(holder) {
             s.leases.remove(chat_id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn holds_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().lease_holder(chat_id) == Some(holder))
+    }
+
+    async fn take_lease(
+        &self,
+        chat_id: &str,
+        holder: &str,
+        ttl: Duration,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        if let Some(h) = s.lease_holder(chat_id) {
+            if !h.starts_with(prefix) || h.starts_with(keep) {
+                return Ok(false);
+            }
+        }
+        s.leases
+            .insert(chat_id.to_owned(), (holder.to_owned(), Instant::now() + ttl));
+        Ok(true)
+    }
+
+    async fn own_pending(&self, consumer: &str, max: usize) -> Result<Vec<Signal>, StoreError> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        let mut out: Vec<Signal> = Vec::new();
+        for (id, (owner, since, chat)) in s.pending.iter_mut() {
+            if owner == consumer && out.len() < max {
+                *since = now;
+                out.push(Signal {
+                    id: id.clone(),
+                    chat_id: chat.clone(),
+                });
+            }
+        }
+        out.sort_by_key(|sig| sig.id.split('-').next().and_then(|n| n.parse::<u64>().ok()));
+        Ok(out)
+    }
+
+    async fn claim_consumer(
+        &self,
+        name: &str,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        let previous = s
+            .consumers
+            .insert(name.to_owned(), (instance.to_owned(), now + ttl))
+            .filter(|(who, until)| *until > now && who != instance)
+            .map(|(who, _)| who);
+        Ok(previous)
+    }
+
+    async fn refresh_consumer(&self, name: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        if let Some((who, until)) = s.consumers.get(name) {
+            if *until > now && who != instance {
+                return Ok(false);
+            }
+        }
+        s.consumers
+            .insert(name.to_owned(), (instance.to_owned(), now + ttl));
+        Ok(true)
+    }
+
+    async fn release_consumer(&self, name: &str, instance: &str) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.consumers.get(name).is_some_and(|(who, _)| who == instance) {
+            s.consumers.remove(name);
         }
         Ok(())
     }

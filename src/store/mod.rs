@@ -13,7 +13,10 @@
 //! - History appends and fills skip ids already present, so a replay or a read-through fill never
 //!   duplicates a message, and a fill never removes what a racing append wrote.
 //! - A chat lease is held by one holder at a time; `release_lease_if_idle` refuses while the inbox has
-//!   work, which closes the race between "inbox looked empty" and a message accepted just then.
+//!   work, which closes the race between "inbox looked empty" and a message accepted just then. Only
+//!   `take_lease` replaces a live holder, and only one of the same consumer name's earlier incarnation.
+//! - A consumer name is registered to one instance at a time; the latest `claim_consumer` wins and the
+//!   earlier instance's `refresh_consumer` then answers `false`.
 
 pub mod keys;
 pub mod keyspace;
@@ -123,8 +126,44 @@ pub trait Store: Send + Sync + 'static {
     /// Release the lease only if the chat's inbox is empty.
     async fn release_lease_if_idle(&self, chat_id: &str, holder: &str) -> Result<Release, StoreError>;
 
-    /// Release the lease whatever the inbox holds (shutdown, errors). Compare-and-delete.
-    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<(), StoreError>;
+    /// Release the lease whatever the inbox holds (hand-over at shutdown). Compare-and-delete:
+    /// `false` when it was not (or no longer) `holder`'s.
+    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError>;
+
+    /// Whether `holder` holds the chat's lease now (checked right before a gateway send).
+    async fn holds_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError>;
+
+    /// Take the chat's lease for `ttl` if nobody holds it, or if its holder starts with `prefix` but
+    /// not with `keep`: an earlier incarnation of this consumer (`{consumer}/`) gives its leases up at
+    /// once to the new one (whose own holders start with `keep`).
+    async fn take_lease(
+        &self,
+        chat_id: &str,
+        holder: &str,
+        ttl: Duration,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// The signals read under `consumer` and not yet acknowledged (its pending entries), at most
+    /// `max`, without waiting: an earlier incarnation's unfinished work.
+    async fn own_pending(&self, consumer: &str, max: usize) -> Result<Vec<Signal>, StoreError>;
+
+    /// Register `instance` as the live holder of the consumer name for `ttl`, taking it over from
+    /// whoever had it. Returns the previous instance, if one was registered.
+    async fn claim_consumer(
+        &self,
+        name: &str,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Heartbeat: extend the registration if it is still `instance`'s (or register again if it
+    /// expired). `false`: another instance took the name over.
+    async fn refresh_consumer(&self, name: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Remove the registration if it is still `instance`'s (at exit).
+    async fn release_consumer(&self, name: &str, instance: &str) -> Result<(), StoreError>;
 
     /// The chat's inbox, oldest first.
     async fn inbox(&self, chat_id: &str) -> Result<Vec<Envelope>, StoreError>;

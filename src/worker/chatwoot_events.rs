@@ -8,7 +8,8 @@ use tracing::Instrument;
 
 use super::{ATTEMPTS, BACKOFF, DeadLetter, Record, Worker, gateway_of};
 use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role, now_ms};
-use crate::queue::with_retries;
+use crate::queue::Lease;
+use crate::retry::with_retries;
 use crate::store::StoreError;
 
 /// How long "this human reply was delivered" is remembered (Chatwoot's Retry may come later).
@@ -41,7 +42,12 @@ pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceL
 
 impl Worker {
     /// A human agent's reply: send it to the customer, remember it, or report the failure to Chatwoot.
-    pub(super) async fn human_reply(&self, chat_id: &str, reply: &HumanReply) -> Result<(), StoreError> {
+    pub(super) async fn human_reply(
+        &self,
+        chat_id: &str,
+        reply: &HumanReply,
+        lease: &Lease,
+    ) -> Result<(), StoreError> {
         let span = tracing::info_span!("human_reply", chat_id, message_id = reply.message_id);
         async {
             let delivered = delivered_key(reply.message_id);
@@ -51,6 +57,10 @@ impl Worker {
             }
             let state = self.mirror.state(chat_id).await.unwrap_or_default();
             let gateway = self.gateways.get(gateway_of(&state, chat_id));
+            // Only the lease holder sends: a worker whose chat was taken over stops here.
+            if !lease.confirm().await? {
+                return Ok(());
+            }
             let sent = with_retries("gateway", ATTEMPTS, BACKOFF, || {
                 gateway.send_text(chat_id, &reply.text)
             })

@@ -7,8 +7,9 @@ use super::{ATTEMPTS, BACKOFF, DeadLetter, Outcome, Record, Worker};
 use crate::agent::AgentReply;
 use crate::domain::{Envelope, GatewayKind, HistoryEntry, Role, now_ms};
 use crate::mirror::{ChatState, MirrorJob};
-use crate::queue::with_retries;
+use crate::queue::Lease;
 use crate::reply::split_reply;
+use crate::retry::with_retries;
 use crate::store::StoreError;
 
 /// Stops the typing indicator when the turn's answer is settled, however the turn ends.
@@ -36,6 +37,7 @@ impl Worker {
         state: &mut ChatState,
         record: &mut Record,
         run: &[Envelope],
+        lease: &Lease,
     ) -> Result<Outcome, StoreError> {
         let (text, outcome) = match &reply.handoff {
             Some(h) => {
@@ -54,6 +56,10 @@ impl Worker {
         let mut sent = 0;
         let mut failure = None;
         for part in &parts {
+            // Only the lease holder sends: a worker whose chat was taken over stops here.
+            if !lease.confirm().await? {
+                return Ok(Outcome::LeaseLost);
+            }
             match with_retries("gateway", ATTEMPTS, BACKOFF, || gw.send_text(chat_id, part)).await {
                 Ok(_) => sent += 1,
                 Err(e) => {

@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::agent::{Agent, AgentInput};
@@ -21,7 +21,8 @@ use crate::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessa
 use crate::gateway::Gateway;
 use crate::history::History;
 use crate::mirror::{ChatState, Mirror, MirrorJob};
-use crate::queue::{Lease, Tuning, with_retries};
+use crate::queue::{ChatContext, ChatHandler, Lease};
+use crate::retry::with_retries;
 use crate::store::{Release, Store, StoreError, TurnCommit};
 
 mod chatwoot_events;
@@ -160,17 +161,12 @@ struct Record {
     dead_letter: Option<DeadLetter>,
 }
 
-impl Worker {
+#[async_trait]
+impl ChatHandler for Worker {
     /// Run the chat's inbox while we hold its lease, until it is empty and the lease is released.
-    /// `Err`: the store failed (or shutdown began with work waiting); the caller decides what next.
-    pub async fn run_chat(
-        &self,
-        chat_id: &str,
-        holder: &str,
-        lease: &Lease,
-        tuning: &Tuning,
-        shutdown: &CancellationToken,
-    ) -> Result<(), StoreError> {
+    /// `Err`: the store failed (or the runtime stopped with work waiting); the runtime decides what next.
+    async fn run_chat(&self, chat_id: &str, ctx: &ChatContext<'_>) -> Result<(), StoreError> {
+        let (lease, tuning, stop) = (ctx.lease, ctx.tuning, ctx.stop);
         let mut superseded = 0;
         loop {
             if lease.is_lost() {
@@ -181,16 +177,20 @@ impl Worker {
                 if let Err(e) = self.mirror.drain(chat_id).await {
                     tracing::debug!(chat_id, error = %e, "outbox still waiting for Chatwoot");
                 }
-                match self.store.release_lease_if_idle(chat_id, holder).await? {
-                    Release::Released | Release::Lost => return Ok(()),
+                match self.store.release_lease_if_idle(chat_id, lease.holder()).await? {
+                    Release::Released => return Ok(()),
+                    Release::Lost => {
+                        lease.lose();
+                        return Ok(());
+                    }
                     Release::WorkWaiting => continue,
                 }
             }
-            if shutdown.is_cancelled() {
-                return Err(StoreError("shutting down with work waiting".into()));
+            if stop.is_cancelled() {
+                return Err(StoreError("stopping with work waiting".into()));
             }
             match &inbox[0].event {
-                ChatEvent::HumanReply(reply) => self.human_reply(chat_id, reply).await?,
+                ChatEvent::HumanReply(reply) => self.human_reply(chat_id, reply, lease).await?,
                 ChatEvent::Conversation(update) => self.conversation_update(chat_id, update).await?,
                 ChatEvent::Customer(_) => {
                     let run = inbox.iter().take_while(|e| e.customer().is_some()).count();
@@ -202,7 +202,7 @@ impl Worker {
                         if wait > 0 {
                             tokio::select! {
                                 _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
-                                _ = shutdown.cancelled() => {}
+                                _ = stop.cancelled() => {}
                             }
                             continue;
                         }
@@ -217,7 +217,9 @@ impl Worker {
             }
         }
     }
+}
 
+impl Worker {
     async fn commit(&self, chat_id: &str, consumed: usize, record: &Record) -> Result<(), StoreError> {
         let dlq_json = record
             .dead_letter
@@ -391,11 +393,16 @@ impl Worker {
                         &mut state,
                         &mut record,
                         run,
+                        lease,
                     )
                     .await?
                 }
             }
         };
+        if outcome == Outcome::LeaseLost {
+            // Another worker has the chat: nothing of this turn is recorded; it runs the turn again.
+            return Ok(self.finish(outcome, started));
+        }
         if outcome == Outcome::Handoff || outcome == Outcome::AgentFailed {
             if let Err(e) = self.mirror.save_state(chat_id, &state).await {
                 tracing::warn!(error = %e, "could not save the handoff state");

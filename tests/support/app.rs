@@ -21,10 +21,14 @@ pub struct TestApp {
 
 /// Start the app with these environment-style settings.
 pub async fn spawn_app(vars: &[(&str, String)]) -> TestApp {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let settings = Settings::from_vars(|k| map.get(k).cloned()).expect("test settings are valid");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let addr = listener.local_addr().expect("addr");
+    let url = format!("http://{addr}");
+    let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    // Apps of one test share a Redis: each gets its own consumer name, as instances on their own ports do.
+    map.entry("CONSUMER_NAME".into())
+        .or_insert_with(|| format!("test-app:{}", addr.port()));
+    let settings = Settings::from_vars(|k| map.get(k).cloned()).expect("test settings are valid");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(wa_agent::app::run(settings, listener, shutdown.clone()));
     TestApp {

@@ -7,4 +7,5 @@ pub mod fake_meta;
 pub mod fake_waha;
 pub mod proc;
 pub mod redis;
+pub mod stack;
 pub mod waha_hooks;

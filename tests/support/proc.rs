@@ -113,6 +113,31 @@ impl Instance {
         None
     }
 
+    /// Wait until the logs contain `needle`.
+    pub async fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.logs().contains(needle)
+    }
+
+    /// GET a path: the status code and body (0 and empty when the connection failed).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        match reqwest::Client::new()
+            .get(format!("{}{}", self.url, path))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+        {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    }
+
     /// POST a webhook body to a route; the status code (0 when the connection failed).
     pub async fn post(&self, path: &str, body: Vec<u8>) -> u16 {
         reqwest::Client::new()

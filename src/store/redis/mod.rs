@@ -147,6 +147,23 @@ impl RedisStore {
     }
 }
 
+/// The entries of an `XREADGROUP` reply on one stream.
+pub(super) fn stream_reply_entries(v: Value) -> Vec<Signal> {
+    if v.is_null() {
+        return Vec::new();
+    }
+    // RESP2: [[stream, [[id, fields]...]]]; RESP3 may answer a map {stream: [...]}.
+    let entries = match v {
+        Value::Map(map) => map.inner().into_iter().next().map(|(_, v)| v),
+        other => other
+            .into_array()
+            .into_iter()
+            .next()
+            .and_then(|s| s.into_array().into_iter().nth(1)),
+    };
+    entries.map(parse_stream_entries).unwrap_or_default()
+}
+
 fn parse_stream_entries(v: Value) -> Vec<Signal> {
     // [[id, [field, value, ...]], ...]; deleted entries come back with a nil body.
     let mut out = Vec::new();

@@ -31,6 +31,31 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+/// KEYS: lease. ARGV: holder, ttl_ms, prefix, keep. Free, or held by an earlier incarnation of the
+/// same consumer (prefix but not keep): take it.
+const TAKE_LEASE_LUA: &str = r#"
+local h = redis.call('GET', KEYS[1])
+if h and (string.sub(h, 1, #ARGV[3]) ~= ARGV[3] or string.sub(h, 1, #ARGV[4]) == ARGV[4]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
+/// KEYS: consumer. ARGV: instance, ttl_ms. Returns the previous instance (nil when none).
+const CLAIM_CONSUMER_LUA: &str = r#"
+local prev = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if prev == ARGV[1] then return false end
+return prev
+"#;
+
+/// KEYS: consumer. ARGV: instance, ttl_ms. 0 when another instance holds the name.
+const REFRESH_CONSUMER_LUA: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
 const ACK_LUA: &str = r#"
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
@@ -119,6 +144,9 @@ pub(super) struct Scripts {
     pub(super) renew: Script,
     pub(super) release_if_idle: Script,
     pub(super) release: Script,
+    pub(super) take_lease: Script,
+    pub(super) claim_consumer: Script,
+    pub(super) refresh_consumer: Script,
     pub(super) ack: Script,
     pub(super) commit: Script,
     pub(super) fill: Script,
@@ -134,6 +162,9 @@ impl Scripts {
             renew: Script::from_lua(RENEW_LUA),
             release_if_idle: Script::from_lua(RELEASE_IF_IDLE_LUA),
             release: Script::from_lua(RELEASE_LUA),
+            take_lease: Script::from_lua(TAKE_LEASE_LUA),
+            claim_consumer: Script::from_lua(CLAIM_CONSUMER_LUA),
+            refresh_consumer: Script::from_lua(REFRESH_CONSUMER_LUA),
             ack: Script::from_lua(ACK_LUA),
             commit: Script::from_lua(COMMIT_LUA),
             fill: Script::from_lua(FILL_LUA),

@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use fred::prelude::*;
 use fred::types::Value;
 
-use super::{COMMAND_TIMEOUT, RedisStore, custom, decode_entries, encode, err, ms, parse_stream_entries};
+use super::{
+    COMMAND_TIMEOUT, RedisStore, custom, decode_entries, encode, err, ms, parse_stream_entries,
+    stream_reply_entries,
+};
 use crate::domain::{Envelope, HistoryEntry};
 use crate::store::keys::{WORK_GROUP, WORK_STREAM_MAXLEN};
 use crate::store::keyspace::Keyspace;
@@ -91,19 +94,7 @@ impl Store for RedisStore {
             }
             Err(e) => return Err(err(e)),
         };
-        if v.is_null() {
-            return Ok(Vec::new());
-        }
-        // RESP2: [[stream, [[id, fields]...]]]; RESP3 may answer a map {stream: [...]}.
-        let entries = match v {
-            Value::Map(map) => map.inner().into_iter().next().map(|(_, v)| v),
-            other => other
-                .into_array()
-                .into_iter()
-                .next()
-                .and_then(|s| s.into_array().into_iter().nth(1)),
-        };
-        Ok(entries.map(parse_stream_entries).unwrap_or_default())
+        Ok(stream_reply_entries(v))
     }
 
     async fn ack_signal(&self, signal: &Signal) -> Result<(), StoreError> {
@@ -229,9 +220,79 @@ impl Store for RedisStore {
         })
     }
 
-    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
         let keys = vec![self.keys.lease(chat_id)];
-        self.eval::<i64>(&self.scripts.release, keys, vec![holder.into()])
+        let n: i64 = self
+            .eval(&self.scripts.release, keys, vec![holder.into()])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn holds_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
+        let current: Option<String> = self.client().get(self.keys.lease(chat_id)).await.map_err(err)?;
+        Ok(current.as_deref() == Some(holder))
+    }
+
+    async fn take_lease(
+        &self,
+        chat_id: &str,
+        holder: &str,
+        ttl: Duration,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<bool, StoreError> {
+        let args: Vec<Value> = vec![holder.into(), ms(ttl).into(), prefix.into(), keep.into()];
+        let n: i64 = self
+            .eval(&self.scripts.take_lease, vec![self.keys.lease(chat_id)], args)
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn own_pending(&self, consumer: &str, max: usize) -> Result<Vec<Signal>, StoreError> {
+        let args: Vec<Value> = vec![
+            "GROUP".into(),
+            WORK_GROUP.into(),
+            consumer.into(),
+            "COUNT".into(),
+            (max.max(1) as i64).into(),
+            "STREAMS".into(),
+            self.keys.work().into(),
+            "0".into(),
+        ];
+        let res: Result<Value, _> = self.client().custom(custom("XREADGROUP", false), args).await;
+        match res {
+            Ok(v) => Ok(stream_reply_entries(v)),
+            Err(e) if e.details().contains("NOGROUP") => self.ensure_group().await.map(|_| Vec::new()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn claim_consumer(
+        &self,
+        name: &str,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let args: Vec<Value> = vec![instance.into(), ms(ttl).into()];
+        self.eval(&self.scripts.claim_consumer, vec![self.keys.consumer(name)], args)
+            .await
+    }
+
+    async fn refresh_consumer(&self, name: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let args: Vec<Value> = vec![instance.into(), ms(ttl).into()];
+        let n: i64 = self
+            .eval(
+                &self.scripts.refresh_consumer,
+                vec![self.keys.consumer(name)],
+                args,
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn release_consumer(&self, name: &str, instance: &str) -> Result<(), StoreError> {
+        let keys = vec![self.keys.consumer(name)];
+        self.eval::<i64>(&self.scripts.release, keys, vec![instance.into()])
             .await
             .map(|_| ())
     }
