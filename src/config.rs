@@ -141,6 +141,10 @@ pub struct Settings {
     /// `RECLAIM_AFTER_SECS`: idle time after which a dead worker's chat is taken over (at least
     /// [`Settings::slowest_turn`]; that is the default).
     pub reclaim_after: Duration,
+    /// `PLAYGROUND`: the browser playground (`/playground`); default on without `REDIS_URL`, else off.
+    pub playground: bool,
+    /// `PLAYGROUND_TOKEN`: the bearer token the playground asks for; required when it is on with Redis.
+    pub playground_token: Option<SecretString>,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).
@@ -309,6 +313,8 @@ impl Settings {
             worker_concurrency: v.number_or("WORKER_CONCURRENCY", 64, 1, 10_000)? as usize,
             http_timeout: Duration::from_secs(v.number_or("HTTP_TIMEOUT_SECS", 10, 1, 120)?),
             reclaim_after: Duration::ZERO,
+            playground: playground(&v)?,
+            playground_token: v.secret("PLAYGROUND_TOKEN"),
         };
         let mut settings = settings;
         let slowest = slowest_turn(settings.llm_timeout, settings.http_timeout);
@@ -326,6 +332,13 @@ impl Settings {
             Some(secs) => Duration::from_secs(secs),
         };
         check_signatures(&settings)?;
+        if settings.playground && settings.redis_url.is_some() && settings.playground_token.is_none() {
+            return Err(ConfigError::new(
+                "PLAYGROUND_TOKEN",
+                "not set, but PLAYGROUND is on with REDIS_URL: set a token the playground page will ask for \
+                 (or PLAYGROUND=off)",
+            ));
+        }
         Ok(settings)
     }
 
@@ -361,13 +374,29 @@ impl Settings {
         };
         format!(
             "role={role} listen={} store={store} chatwoot={chatwoot} waha={waha} meta={meta} llm={llm} \
-             debounce_ms={} history_window={} worker_concurrency={} require_signatures={}",
+             debounce_ms={} history_window={} worker_concurrency={} require_signatures={} playground={}",
             self.listen_addr,
             self.debounce.as_millis(),
             self.history_window,
             self.worker_concurrency,
             self.require_signatures,
+            if self.playground { "on" } else { "off" },
         )
+    }
+}
+
+/// `PLAYGROUND`: `on`/`off` (or true/false, 1/0, yes/no); unset: on only without `REDIS_URL`.
+fn playground<F: Fn(&str) -> Option<String>>(v: &Vars<F>) -> Result<bool, ConfigError> {
+    let Some(raw) = v.raw("PLAYGROUND") else {
+        return Ok(!v.is_set("REDIS_URL"));
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::new(
+            "PLAYGROUND",
+            format!("expected on or off (or true/false, 1/0, yes/no), got {raw:?}"),
+        )),
     }
 }
 
@@ -732,6 +761,17 @@ pub const SETTINGS: &[SettingDoc] = &[
         "HTTP_TIMEOUT_SECS",
         "10",
         "timeout of one gateway or Chatwoot request (1 to 120)",
+    ),
+    doc(
+        "PLAYGROUND",
+        "unset",
+        "on/off: the browser playground at /playground (a chat page on the web channel); unset: on without \
+         REDIS_URL, off with it",
+    ),
+    doc(
+        "PLAYGROUND_TOKEN",
+        "unset",
+        "bearer token the playground page asks for; required when the playground is on with REDIS_URL",
     ),
     doc(
         "RECLAIM_AFTER_SECS",

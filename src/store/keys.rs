@@ -15,6 +15,7 @@
 //! | `dlq` | hash | dead letters by id (JSON: chat, reason, envelopes) |
 //! | `lock:{name}` | string | short expiring locks (outbox sweep) |
 //! | `schema-version` | string | number of the last keyspace migration applied (absent: 0) |
+//! | `web-events:{chat}` | stream | a playground chat's replies, typing and notes (capped, expiring) |
 //! | `migrate-lock` | string | the process applying migrations (`PX` expiry, renewed while it runs) |
 
 /// Key builder bound to one prefix.
@@ -75,6 +76,10 @@ impl Keys {
     /// The keyspace's schema version (see `store::migrations`).
     pub fn schema_version(&self) -> String {
         self.raw("schema-version")
+    }
+    /// A playground chat's event log.
+    pub fn web_events(&self, chat: &str) -> String {
+        self.raw(&format!("web-events:{chat}"))
     }
     /// The lock held by the process applying migrations.
     pub fn migrate_lock(&self) -> String {

@@ -15,6 +15,7 @@
 //! - A chat lease is held by one holder at a time; `release_lease_if_idle` refuses while the inbox has
 //!   work, which closes the race between "inbox looked empty" and a message accepted just then.
 
+pub mod event_log;
 pub mod keys;
 pub mod memory;
 pub mod migrations;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{Envelope, HistoryEntry};
+pub use event_log::{EventId, LoggedEvent};
 
 /// A Redis (or embedded store) failure. Always retryable from the caller's point of view.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +180,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Chats whose outbox holds jobs.
     async fn outbox_chats(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Append `body` to the event log of a playground chat (see [`event_log`]): at most `cap` events
+    /// are kept (the oldest go first) and the log expires `ttl` after its last event. Returns the new
+    /// event's id, greater than every earlier id of the chat.
+    async fn append_chat_event(
+        &self,
+        chat_id: &str,
+        body: &str,
+        cap: usize,
+        ttl: Duration,
+    ) -> Result<EventId, StoreError>;
+
+    /// Up to `max` events of the chat's log after `after` (all of them when `None`), oldest first.
+    async fn chat_events_after(
+        &self,
+        chat_id: &str,
+        after: Option<EventId>,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError>;
 
     /// Apply the pending keyspace migrations of `migrations/` once, under a lock (see
     /// [`migrations`]). `window` and `ttl` are the history settings imported chats get. The embedded

@@ -12,7 +12,7 @@ use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand, Value};
 
 use super::keys::{Keys, WORK_GROUP, WORK_STREAM_MAXLEN};
-use super::{Accept, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
+use super::{Accept, EventId, LoggedEvent, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
 use crate::domain::{Envelope, HistoryEntry};
 
 /// Time a normal command may take before the store counts as unavailable.
@@ -672,6 +672,25 @@ impl Store for RedisStore {
             .smembers(self.keys.outbox_chats())
             .await
             .map_err(err)
+    }
+
+    async fn append_chat_event(
+        &self,
+        chat_id: &str,
+        body: &str,
+        cap: usize,
+        ttl: Duration,
+    ) -> Result<EventId, StoreError> {
+        super::event_log::redis_append(self, chat_id, body, cap, ttl).await
+    }
+
+    async fn chat_events_after(
+        &self,
+        chat_id: &str,
+        after: Option<EventId>,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        super::event_log::redis_after(self, chat_id, after, max).await
     }
 
     async fn migrate(
