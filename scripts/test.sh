@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, then every test (unit and integration).
 # Integration tests start their own redis-server on a free port; this script only makes sure the binary
-# is installed and never starts or uses a Redis on 6379. Extra arguments go to `cargo nextest run`.
+# is installed (and Chromium with its WebDriver for the browser test) and never starts or uses a Redis
+# on 6379. Extra arguments go to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
     echo "==> installing redis-server (the tests start their own instances)"
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+fi
+
+# The browser test (tests/browser.rs) drives headless Chromium through chromedriver; without them it
+# is skipped locally and fails in CI.
+if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then
+    echo "==> installing chromium and chromium-driver (the browser test drives them)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 fi
 
 if command -v rustup >/dev/null 2>&1; then

@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::domain::GatewayKind;
 use crate::gateway::meta::MetaClient;
 use crate::gateway::waha::WahaClient;
+use crate::gateway::web::WebGateway;
 use crate::gateway::{Gateway, LogOnlyGateway};
 use crate::history::History;
 use crate::http::{AppState, router};
@@ -84,7 +85,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
-fn gateways(settings: &Settings) -> Gateways {
+fn gateways(settings: &Settings, store: &Arc<dyn Store>) -> Gateways {
     let waha: Arc<dyn Gateway> = match &settings.waha {
         Some(w) => Arc::new(WahaClient::new(w, settings.http_timeout)),
         None => {
@@ -109,7 +110,8 @@ fn gateways(settings: &Settings) -> Gateways {
             Arc::new(LogOnlyGateway::new(GatewayKind::Meta))
         }
     };
-    Gateways { waha, meta }
+    let web: Arc<dyn Gateway> = Arc::new(WebGateway::new(store.clone()));
+    Gateways { waha, meta, web }
 }
 
 fn agent(settings: &Settings) -> Arc<dyn Agent> {
@@ -158,7 +160,7 @@ pub async fn run(
             history,
             mirror,
             agent: agent(&settings),
-            gateways: gateways(&settings),
+            gateways: gateways(&settings, &store),
             system_prompt: settings.system_prompt.clone(),
             handoff_message: settings.handoff_message.clone(),
             reply_max_chars: settings.reply_max_chars,
@@ -205,6 +207,16 @@ pub async fn run(
     let app = router(state, settings.role.runs_api());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, role = ?settings.role, "listening");
+    if settings.playground && settings.role.runs_api() {
+        if let Some(a) = addr {
+            let host = if a.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                a.ip().to_string()
+            };
+            tracing::info!(url = %format!("http://{host}:{}/playground", a.port()), "playground on");
+        }
+    }
     let stop = shutdown.clone();
     let embedded = settings.redis_url.is_none();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -15,6 +15,8 @@ pub enum GatewayKind {
     Waha,
     /// Meta's WhatsApp Cloud API, `POST /webhooks/meta`.
     Meta,
+    /// The browser playground, `POST /playground/api/messages`; its chat ids are `web:{id}`.
+    Web,
 }
 
 impl GatewayKind {
@@ -23,6 +25,7 @@ impl GatewayKind {
         match self {
             GatewayKind::Waha => "waha",
             GatewayKind::Meta => "meta",
+            GatewayKind::Web => "web",
         }
     }
 }

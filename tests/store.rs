@@ -458,3 +458,67 @@ async fn a_consumer_name_is_registered_to_the_latest_instance() {
         );
     }
 }
+
+#[tokio::test]
+async fn chat_event_logs_resume_after_an_id_keep_a_cap_and_expire() {
+    let (server, stores) = stores().await;
+    for s in stores {
+        let kind = s.kind();
+        let chat = "web:conformance1";
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            let id = s.append_chat_event(chat, &format!("e{n}"), 3, TTL).await.unwrap();
+            ids.push(id);
+        }
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{kind}: ids increase: {ids:?}"
+        );
+        // Only the newest 3 are kept; all of them from the start, oldest first.
+        let all = s.chat_events_after(chat, None, 10).await.unwrap();
+        let bodies: Vec<&str> = all.iter().map(|e| e.body.as_str()).collect();
+        assert_eq!(bodies, ["e2", "e3", "e4"], "{kind}");
+        assert_eq!(all[0].id, ids[2], "{kind}");
+        // Resuming after an id gives exactly the later ones; `max` bounds a read.
+        let after = s.chat_events_after(chat, Some(ids[2]), 10).await.unwrap();
+        assert_eq!(after.iter().map(|e| e.id).collect::<Vec<_>>(), ids[3..], "{kind}");
+        let one = s.chat_events_after(chat, Some(ids[2]), 1).await.unwrap();
+        assert_eq!(one.len(), 1, "{kind}");
+        assert!(
+            s.chat_events_after(chat, Some(ids[4]), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{kind}"
+        );
+        // Chats are separate; a chat without a log reads empty.
+        assert!(
+            s.chat_events_after("web:otherchat", None, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{kind}"
+        );
+        // The log expires after its TTL, counted from its last event.
+        let short = "web:expiring1";
+        s.append_chat_event(short, "x", 10, Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.chat_events_after(short, None, 10).await.unwrap().len(),
+            1,
+            "{kind}"
+        );
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert!(
+            s.chat_events_after(short, None, 10).await.unwrap().is_empty(),
+            "{kind}: expired"
+        );
+    }
+    // In Redis the log is one stream under the prefix, with an expiry.
+    let ttl = server
+        .command(&["PTTL", "t:web-events:web:conformance1"])
+        .unwrap();
+    let ms: i64 = ttl.trim().trim_start_matches(':').parse().unwrap();
+    assert!(ms > 0 && ms <= TTL.as_millis() as i64, "PTTL {ttl:?}");
+}

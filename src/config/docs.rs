@@ -208,6 +208,43 @@ pub const SETTINGS: &[SettingDoc] = &[
          over (12 to 3600)",
     ),
     doc(
+        "TRANSCRIBE_BASE_URL",
+        "unset",
+        "OpenAI-compatible speech-to-text endpoint; voice notes and audio go to \
+         {TRANSCRIBE_BASE_URL}/audio/transcriptions (multipart). Unset: LLM_BASE_URL",
+    ),
+    doc(
+        "TRANSCRIBE_API_KEY",
+        "unset",
+        "speech-to-text API key (sent as a Bearer token). Unset: LLM_API_KEY",
+    ),
+    doc(
+        "TRANSCRIBE_MODEL",
+        "whisper-1",
+        "speech-to-text model; off turns transcription off (voice notes stay [voice note])",
+    ),
+    doc(
+        "LLM_VISION",
+        "false",
+        "true: images the customer sends reach the model as image_url content parts (data URLs)",
+    ),
+    doc(
+        "MEDIA_MAX_BYTES",
+        "16777216",
+        "larger media are not downloaded; the agent sees the placeholder",
+    ),
+    doc(
+        "PLAYGROUND",
+        "unset",
+        "on/off: the browser playground at /playground (a chat page on the web channel); unset: on without \
+         REDIS_URL, off with it",
+    ),
+    doc(
+        "PLAYGROUND_TOKEN",
+        "unset",
+        "bearer token the playground page asks for; required when the playground is on with REDIS_URL",
+    ),
+    doc(
         "SHUTDOWN_GRACE_SECS",
         "30",
         "after SIGTERM, running turns may finish within this many seconds; a turn still running then is \

@@ -9,6 +9,7 @@
 //! Secrets are `SecretString` and never printed, not even in an error.
 
 mod docs;
+mod features;
 mod mcp;
 mod sources;
 mod validate;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use docs::{SETTINGS, SettingDoc, settings_help};
+pub use features::TranscribeSettings;
 pub use sources::{DEFAULT_CONFIG_FILE, config_file_path};
 
 /// Which parts of the service this process runs.
@@ -179,6 +181,16 @@ pub struct Settings {
     pub legacy_timezone: jiff::tz::TimeZone,
     /// `MCP_SERVERS` merged with the file's `[[mcp_servers]]`, in order of first mention.
     pub mcp_servers: Vec<McpServerSettings>,
+    /// `TRANSCRIBE_*`; `None` when `TRANSCRIBE_MODEL=off` or no endpoint is known.
+    pub transcribe: Option<TranscribeSettings>,
+    /// `LLM_VISION`: images reach the model as `image_url` content parts.
+    pub llm_vision: bool,
+    /// `MEDIA_MAX_BYTES`: larger media are not downloaded.
+    pub media_max_bytes: u64,
+    /// `PLAYGROUND`: the browser playground (`/playground`); default on without `REDIS_URL`, else off.
+    pub playground: bool,
+    /// `PLAYGROUND_TOKEN`: the bearer token the playground asks for; required when it is on with Redis.
+    pub playground_token: Option<SecretString>,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).
@@ -281,7 +293,7 @@ impl Settings {
         format!(
             "role={role} listen={} consumer={} store={store} chatwoot={chatwoot} waha={waha} meta={meta} \
              llm={llm} mcp=[{}] debounce_ms={} history_window={} worker_concurrency={} \
-             require_signatures={} timezone={}",
+             require_signatures={} timezone={} playground={}",
             self.listen_addr,
             self.consumer_name,
             mcp.join(","),
@@ -290,6 +302,7 @@ impl Settings {
             self.worker_concurrency,
             self.require_signatures,
             self.timezone.iana_name().unwrap_or("UTC"),
+            if self.playground { "on" } else { "off" },
         )
     }
 }

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use super::sources::{Sources, non_blank};
 use super::{
     ChatwootSettings, ConfigError, DEFAULT_SYSTEM_PROMPT, LlmSettings, LogFormat, MetaSettings, Role,
-    Settings, WahaSettings, mcp,
+    Settings, WahaSettings, features, mcp,
 };
 
 /// Upper bound of `HISTORY_TTL_SECS` (ten years), so later millisecond arithmetic cannot overflow.
@@ -55,8 +55,14 @@ pub(super) fn settings(v: &Sources, env: &impl Fn(&str) -> Option<String>) -> Re
         legacy_timezone: zone(v, "LEGACY_TIMEZONE")?.unwrap_or_else(|| timezone.clone()),
         timezone,
         mcp_servers: mcp::servers(v, env)?,
+        transcribe: features::transcribe(v)?,
+        llm_vision: v.flag("LLM_VISION", false)?,
+        media_max_bytes: v.number_or("MEDIA_MAX_BYTES", 16_777_216, 1, u64::MAX)?,
+        playground: features::playground(v)?,
+        playground_token: v.secret("PLAYGROUND_TOKEN"),
     };
     check_signatures(&settings)?;
+    features::check_playground(&settings)?;
     Ok(settings)
 }
 

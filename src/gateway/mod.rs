@@ -6,10 +6,12 @@
 //! [`GatewayError::Retryable`] when trying later can help (timeouts, connection errors, a session that
 //! is not ready, rate limits, 5xx), [`GatewayError::Fatal`] when it cannot (bad credentials, unknown
 //! route, rejected request). Error messages never contain credentials. When no gateway is configured,
-//! [`LogOnlyGateway`] logs replies instead of sending them.
+//! [`LogOnlyGateway`] logs replies instead of sending them. [`web::WebGateway`] is the browser
+//! playground's channel: what it "sends" goes to the chat's event log, which the page streams.
 
 pub mod meta;
 pub mod waha;
+pub mod web;
 
 use std::time::Duration;
 
@@ -66,6 +68,30 @@ pub trait Gateway: Send + Sync {
     async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), GatewayError> {
         Ok(())
     }
+
+    /// Tells the chat what happened behind the scenes (a handoff, a human's reply), for
+    /// channels that show such things. Best effort: the default does nothing (WhatsApp customers see
+    /// only messages).
+    async fn note(&self, _chat_id: &str, _note: &Note) -> Result<(), GatewayError> {
+        Ok(())
+    }
+}
+
+/// Something that happened in a chat besides a message, for [`Gateway::note`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Note {
+    /// The chat was handed to a human.
+    Handoff {
+        /// Why.
+        reason: String,
+    },
+    /// A human agent's reply (from Chatwoot) was sent as `reply_id` (the id the gateway gave it).
+    HumanReply {
+        /// The gateway's id of the sent message, when it gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_id: Option<String>,
+    },
 }
 
 /// A request to `service` that got no usable answer (timeout, refused or reset connection, broken

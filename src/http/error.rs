@@ -20,6 +20,9 @@ pub enum ApiError {
     /// 401 `invalid_signature`.
     #[error("{0}")]
     InvalidSignature(String),
+    /// 401 `unauthorized`: a bearer token (the playground's) is missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 403 `forbidden`.
     #[error("{0}")]
     Forbidden(String),
@@ -51,7 +54,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidJson(_) | ApiError::InvalidPayload(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::InvalidSignature(_) => "invalid_signature",
+            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -84,7 +88,9 @@ impl ApiError {
     pub fn outcome(&self) -> &'static str {
         match self {
             ApiError::InvalidJson(_) | ApiError::InvalidPayload(_) => "invalid",
-            ApiError::InvalidSignature(_) | ApiError::Forbidden(_) => "unauthorized",
+            ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) | ApiError::Forbidden(_) => {
+                "unauthorized"
+            }
             ApiError::PayloadTooLarge(_) | ApiError::UnsupportedMediaType(_) | ApiError::Timeout => {
                 "rejected"
             }

@@ -1,4 +1,4 @@
-//! The HTTP surface: webhook intake, health, readiness and metrics.
+//! The HTTP surface: webhook intake, the browser playground, health, readiness and metrics.
 //!
 //! Handlers are thin: read the raw body (size and content type checked), verify the signature on those
 //! bytes, parse, and hand over to [`crate::queue::accept_message`]. 200 is answered only once the
@@ -7,6 +7,7 @@
 mod chatwoot;
 pub mod error;
 mod meta;
+mod playground;
 pub mod signatures;
 mod waha;
 
@@ -64,6 +65,9 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
             .route("/webhooks/waha", post(waha::webhook))
             .route("/webhooks/meta", get(meta::verify).post(meta::webhook))
             .route("/webhooks/chatwoot", post(chatwoot::webhook));
+        if state.settings.playground {
+            app = playground::routes(app);
+        }
     }
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

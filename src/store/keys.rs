@@ -16,6 +16,7 @@
 //! | `lock:{name}` | string | short expiring locks (outbox sweep) |
 //! | `consumer:{name}` | string | the instance registered under a `CONSUMER_NAME` (`PX` expiry, refreshed every second) |
 //! | `schema-version` | string | number of the last keyspace migration applied (absent: 0) |
+//! | `web-events:{chat}` | stream | a playground chat's replies, typing and notes (capped, expiring) |
 //! | `migrate-lock` | string | the process applying migrations (`PX` expiry, renewed while it runs) |
 
 /// Key builder bound to one prefix.
@@ -80,6 +81,10 @@ impl Keys {
     /// The keyspace's schema version (see `store::migrations`).
     pub fn schema_version(&self) -> String {
         self.raw("schema-version")
+    }
+    /// A playground chat's event log.
+    pub fn web_events(&self, chat: &str) -> String {
+        self.raw(&format!("web-events:{chat}"))
     }
     /// The lock held by the process applying migrations.
     pub fn migrate_lock(&self) -> String {

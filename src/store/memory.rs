@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Accept, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
+use super::{Accept, EventId, LoggedEvent, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
 use crate::domain::{Envelope, HistoryEntry};
 
 /// In-process twin of [`super::redis::RedisStore`].
@@ -16,6 +16,7 @@ use crate::domain::{Envelope, HistoryEntry};
 pub struct MemoryStore {
     state: Mutex<State>,
     signalled: Notify,
+    events: super::event_log::MemoryLogs,
 }
 
 #[derive(Default)]
@@ -508,5 +509,24 @@ impl Store for MemoryStore {
         }
         self.signalled.notify_one();
         Ok(true)
+    }
+
+    async fn append_chat_event(
+        &self,
+        chat_id: &str,
+        body: &str,
+        cap: usize,
+        ttl: Duration,
+    ) -> Result<EventId, StoreError> {
+        Ok(self.events.append(chat_id, body, cap, ttl))
+    }
+
+    async fn chat_events_after(
+        &self,
+        chat_id: &str,
+        after: Option<EventId>,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        Ok(self.events.after(chat_id, after, max))
     }
 }

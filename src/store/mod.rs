@@ -18,6 +18,7 @@
 //! - A consumer name is registered to one instance at a time; the latest `claim_consumer` wins and the
 //!   earlier instance's `refresh_consumer` then answers `false`.
 
+pub mod event_log;
 pub mod keys;
 pub mod keyspace;
 pub mod memory;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{Envelope, HistoryEntry};
+pub use event_log::{EventId, LoggedEvent};
 
 /// A Redis (or embedded store) failure. Always retryable from the caller's point of view.
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +220,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Chats whose outbox holds jobs.
     async fn outbox_chats(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Append `body` to the event log of a playground chat (see [`event_log`]): at most `cap` events
+    /// are kept (the oldest go first) and the log expires `ttl` after its last event. Returns the new
+    /// event's id, greater than every earlier id of the chat.
+    async fn append_chat_event(
+        &self,
+        chat_id: &str,
+        body: &str,
+        cap: usize,
+        ttl: Duration,
+    ) -> Result<EventId, StoreError>;
+
+    /// Up to `max` events of the chat's log after `after` (all of them when `None`), oldest first.
+    async fn chat_events_after(
+        &self,
+        chat_id: &str,
+        after: Option<EventId>,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError>;
 
     /// What keyspace migrations work on (see [`migrations`] and [`keyspace`]). `None`, the default,
     /// for a store with nothing to migrate: the embedded store keeps nothing across restarts.

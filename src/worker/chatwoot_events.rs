@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::{ATTEMPTS, BACKOFF, DeadLetter, Record, Worker, gateway_of};
 use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role, now_ms};
+use crate::gateway::Note;
 use crate::queue::Lease;
 use crate::retry::with_retries;
 use crate::store::StoreError;
@@ -67,8 +68,12 @@ impl Worker {
             .await;
             let mut record = Record::default();
             match sent {
-                Ok(_) => {
+                Ok(sent) => {
                     self.store.set_value(&delivered, "1", Some(MARKER_TTL)).await?;
+                    let note = Note::HumanReply { reply_id: sent.id };
+                    if let Err(e) = gateway.note(chat_id, &note).await {
+                        tracing::debug!(error = %e, "human reply note not shown");
+                    }
                     record.entries.push(HistoryEntry {
                         id: format!("cw-{}", reply.message_id),
                         role: Role::Human,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::{ATTEMPTS, BACKOFF, DeadLetter, Outcome, Record, Worker};
 use crate::agent::AgentReply;
 use crate::domain::{Envelope, GatewayKind, HistoryEntry, Role, now_ms};
+use crate::gateway::Note;
 use crate::mirror::{ChatState, MirrorJob};
 use crate::queue::Lease;
 use crate::reply::split_reply;
@@ -140,6 +141,7 @@ impl Worker {
         reason: &str,
     ) {
         tracing::warn!(chat_id, reason, "handing the chat to a human");
+        record.handoff_reason = Some(reason.to_owned());
         if !self.mirror.enabled() {
             return;
         }
@@ -148,6 +150,20 @@ impl Worker {
             .push(MirrorJob::note(&format!("handoff-{turn_id}"), &format!("wa-agent: {reason}")).encode());
         record.jobs.push(MirrorJob::status("open").encode());
         state.status = Some("open".into());
+    }
+
+    /// Tell the chat's channel that the turn handed it to a human (the playground shows it as a
+    /// note; WhatsApp gateways ignore it), with the reason the turn recorded. Best effort.
+    pub(super) async fn note_handoff(&self, chat_id: &str, gateway: GatewayKind, record: &Record) {
+        let reason = record.handoff_reason.clone().unwrap_or_default();
+        if let Err(e) = self
+            .gateways
+            .get(gateway)
+            .note(chat_id, &Note::Handoff { reason })
+            .await
+        {
+            tracing::debug!(chat_id, error = %e, "handoff note not shown");
+        }
     }
 
     /// The gate, checked again with Chatwoot just before sending. Chatwoot unreachable: the last

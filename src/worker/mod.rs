@@ -46,6 +46,8 @@ pub struct Gateways {
     pub waha: Arc<dyn Gateway>,
     /// The Cloud API (or its log-only stand-in).
     pub meta: Arc<dyn Gateway>,
+    /// The browser playground ([`crate::gateway::web::WebGateway`]).
+    pub web: Arc<dyn Gateway>,
 }
 
 impl Gateways {
@@ -54,18 +56,23 @@ impl Gateways {
         match kind {
             GatewayKind::Waha => &self.waha,
             GatewayKind::Meta => &self.meta,
+            GatewayKind::Web => &self.web,
         }
     }
 }
 
-/// The gateway a chat talks through: remembered, else guessed from the chat id's shape (Cloud API
-/// chats are bare digits, WAHA chats carry an `@server`).
+/// The gateway a chat talks through: remembered, else guessed from the chat id's shape (playground
+/// chats start with `web:`, Cloud API chats are bare digits, WAHA chats carry an `@server`).
 pub fn gateway_of(state: &ChatState, chat_id: &str) -> GatewayKind {
-    state.gateway.unwrap_or(if chat_id.contains('@') {
-        GatewayKind::Waha
-    } else {
-        GatewayKind::Meta
-    })
+    state
+        .gateway
+        .unwrap_or(if crate::gateway::web::is_web_chat(chat_id) {
+            GatewayKind::Web
+        } else if chat_id.contains('@') {
+            GatewayKind::Waha
+        } else {
+            GatewayKind::Meta
+        })
 }
 
 /// A dead letter: work that failed after its retries, kept for an operator to replay.
@@ -159,6 +166,8 @@ struct Record {
     entries: Vec<HistoryEntry>,
     jobs: Vec<String>,
     dead_letter: Option<DeadLetter>,
+    /// Why the turn handed the chat to a human, when it did.
+    handoff_reason: Option<String>,
 }
 
 #[async_trait]
@@ -407,6 +416,7 @@ impl Worker {
             if let Err(e) = self.mirror.save_state(chat_id, &state).await {
                 tracing::warn!(error = %e, "could not save the handoff state");
             }
+            self.note_handoff(chat_id, last.gateway, &record).await;
         }
         self.commit(chat_id, run.len(), &record).await?;
         if !loaded.complete {

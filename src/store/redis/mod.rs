@@ -11,6 +11,7 @@
 //! [`Store`]: super::Store
 //! [`Keyspace`]: super::keyspace::Keyspace
 
+mod event_log;
 mod keyspace;
 mod scripts;
 mod store_impl;

@@ -11,6 +11,7 @@ use super::{
     stream_reply_entries,
 };
 use crate::domain::{Envelope, HistoryEntry};
+use crate::store::event_log::{EventId, LoggedEvent};
 use crate::store::keys::{WORK_GROUP, WORK_STREAM_MAXLEN};
 use crate::store::keyspace::Keyspace;
 use crate::store::{Accept, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
@@ -434,6 +435,25 @@ impl Store for RedisStore {
             .smembers(self.keys.outbox_chats())
             .await
             .map_err(err)
+    }
+
+    async fn append_chat_event(
+        &self,
+        chat_id: &str,
+        body: &str,
+        cap: usize,
+        ttl: Duration,
+    ) -> Result<EventId, StoreError> {
+        super::event_log::append(self, chat_id, body, cap, ttl).await
+    }
+
+    async fn chat_events_after(
+        &self,
+        chat_id: &str,
+        after: Option<EventId>,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        super::event_log::after(self, chat_id, after, max).await
     }
 
     fn keyspace(&self) -> Option<&dyn Keyspace> {
