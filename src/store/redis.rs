@@ -12,7 +12,7 @@ use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand, Value};
 
 use super::keys::{Keys, WORK_GROUP, WORK_STREAM_MAXLEN};
-use super::{Accept, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
+use super::{Accept, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit};
 use crate::domain::{Envelope, HistoryEntry};
 
 /// Time a normal command may take before the store counts as unavailable.
@@ -54,7 +54,7 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 "#;
 
-/// KEYS: history, inbox, outbox, outbox-chats, dlq. ARGV: window, ttl_ms, consumed, n_entries,
+/// KEYS: history, inbox, outbox, outbox-chats, dlq, intent. ARGV: window, ttl_ms, consumed, n_entries,
 /// n_jobs, dlq_id ('' for none), dlq_json, chat, entries..., jobs...
 const COMMIT_LUA: &str = r#"
 local window = tonumber(ARGV[1])
@@ -87,6 +87,7 @@ if consumed > 0 then redis.call('LTRIM', KEYS[2], consumed, -1) end
 for i = first + n, first + n + jobs - 1 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 if jobs > 0 then redis.call('SADD', KEYS[4], ARGV[8]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[7]) end
+redis.call('DEL', KEYS[6])
 return 1
 "#;
 
@@ -142,6 +143,8 @@ struct Scripts {
     outbox_pop: Script,
     outbox_replace: Script,
     replay: Script,
+    record_intent: Script,
+    mark_intent: Script,
 }
 
 impl Scripts {
@@ -157,6 +160,8 @@ impl Scripts {
             outbox_pop: Script::from_lua(OUTBOX_POP_LUA),
             outbox_replace: Script::from_lua(OUTBOX_REPLACE_LUA),
             replay: Script::from_lua(REPLAY_LUA),
+            record_intent: Script::from_lua(super::intent::RECORD_LUA),
+            mark_intent: Script::from_lua(super::intent::MARK_LUA),
         }
     }
 }
@@ -559,6 +564,7 @@ impl Store for RedisStore {
             self.keys.outbox(chat_id),
             self.keys.outbox_chats(),
             self.keys.dlq(),
+            self.keys.intent(chat_id),
         ];
         let (dlq_id, dlq_json) = turn.dead_letter.unwrap_or(("", ""));
         let mut args: Vec<Value> = vec![
@@ -578,6 +584,44 @@ impl Store for RedisStore {
             args.push(j.clone().into());
         }
         self.eval::<i64>(&self.scripts.commit, keys, args)
+            .await
+            .map(|_| ())
+    }
+
+    async fn send_intent(&self, chat_id: &str) -> Result<Option<SendIntent>, StoreError> {
+        let fields: Vec<(String, String)> = self
+            .client()
+            .hgetall::<std::collections::HashMap<String, String>, _>(self.keys.intent(chat_id))
+            .await
+            .map_err(err)?
+            .into_iter()
+            .collect();
+        Ok(SendIntent::from_fields(&fields))
+    }
+
+    async fn record_send_intent(
+        &self,
+        chat_id: &str,
+        intent: &SendIntent,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let args: Vec<Value> = vec![encode(intent)?.into(), ms(ttl).into()];
+        self.eval::<i64>(&self.scripts.record_intent, vec![self.keys.intent(chat_id)], args)
+            .await
+            .map(|_| ())
+    }
+
+    async fn mark_intent_sent(
+        &self,
+        chat_id: &str,
+        part: usize,
+        gateway_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let args: Vec<Value> = vec![
+            SendIntent::sent_field(part).into(),
+            gateway_id.unwrap_or_default().into(),
+        ];
+        self.eval::<i64>(&self.scripts.mark_intent, vec![self.keys.intent(chat_id)], args)
             .await
             .map(|_| ())
     }
