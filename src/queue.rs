@@ -9,9 +9,14 @@
 //!   same atomic step that writes the exchange to the history (and any dead letter). A worker that dies
 //!   mid-turn leaves its signal unacknowledged and its lease to expire; after the reclaim deadline
 //!   (`RECLAIM_AFTER_SECS`, never shorter than the slowest possible turn, checked at start-up) another
-//!   worker reclaims the signal (`XAUTOCLAIM`) and runs the turn again from the inbox. The one window
-//!   left is a worker killed between the gateway accepting a reply and that commit: the reply is then
-//!   sent again.
+//!   worker reclaims the signal (`XAUTOCLAIM`) and runs the turn again from the inbox. Before a
+//!   reply's first part goes to the gateway, the turn records a send intent (the chat, the customer
+//!   messages it answers, the parts) and marks each part as the gateway accepts it; the commit deletes
+//!   it. A rerun that finds the intent of a worker killed between the gateway accepting a reply and
+//!   that commit does not ask the model again: it sends only the parts not marked sent, and of those,
+//!   on WAHA, only the ones not already among our recent messages in the chat. The window left: on the
+//!   Cloud API (no read API), or when reading WAHA back fails, a part that was in flight when the
+//!   worker died is sent again, and counted in `wa_agent_possible_duplicate_replies_total`.
 //! - **One chat at a time, in order.** A worker handles a chat only while it holds the chat's lease
 //!   (`SET NX PX`, renewed every [`Tuning::renew_every`] while the chat is worked on; the renewal also
 //!   resets the signal's idle time, so a live turn is never reclaimed). A worker that finds the chat
