@@ -302,4 +302,6 @@ for (name, level, msg), n in sorted(seen.items()):
     print(f"- {name}: {level} ×{n}: {msg}")
 PY
 echo "==> wrote bench/RESULTS.md"
+# The send-intent cost, measured on its own Redis, appended as its own section.
+bench/intent.sh
 cat bench/RESULTS.md

@@ -99,6 +99,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Time sending a reply took, by gateway.",
     ),
     (
+        "wa_agent_possible_duplicate_replies_total",
+        "counter",
+        "Reply parts sent again after a worker died mid-send, without a way to check the customer had not already got them, by gateway.",
+    ),
+    (
         "wa_agent_turn_duration_seconds",
         "histogram",
         "Time a turn took, debounce excluded.",

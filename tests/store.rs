@@ -10,7 +10,7 @@ use support::redis::RedisServer;
 use wa_agent::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role};
 use wa_agent::store::memory::MemoryStore;
 use wa_agent::store::redis::RedisStore;
-use wa_agent::store::{Accept, Release, Signal, Store, StoreError, TurnCommit};
+use wa_agent::store::{Accept, Release, SendIntent, Signal, Store, StoreError, TurnCommit};
 
 const TTL: Duration = Duration::from_secs(3600);
 
@@ -521,4 +521,60 @@ async fn chat_event_logs_resume_after_an_id_keep_a_cap_and_expire() {
         .unwrap();
     let ms: i64 = ttl.trim().trim_start_matches(':').parse().unwrap();
     assert!(ms > 0 && ms <= TTL.as_millis() as i64, "PTTL {ttl:?}");
+}
+
+#[tokio::test]
+async fn a_send_intent_is_marked_per_part_and_deleted_by_the_commit() {
+    let (server, stores) = stores().await;
+    for s in stores {
+        let kind = s.kind();
+        assert_eq!(s.send_intent("c1").await.unwrap(), None, "{kind}");
+        // Marking without an intent creates nothing.
+        s.mark_intent_sent("c1", 0, Some("x")).await.unwrap();
+        assert_eq!(s.send_intent("c1").await.unwrap(), None, "{kind}");
+
+        let parts = ["part one".to_owned(), "part two".to_owned()];
+        let intent = SendIntent::new(vec!["m1".into(), "m2".into()], None, &parts);
+        s.record_send_intent("c1", &intent, TTL).await.unwrap();
+        let read = s.send_intent("c1").await.unwrap().expect("recorded");
+        assert_eq!(read, intent, "{kind}");
+        assert!(read.parts.iter().all(|p| !p.sent), "{kind}");
+
+        s.mark_intent_sent("c1", 0, Some("wamid.A")).await.unwrap();
+        let read = s.send_intent("c1").await.unwrap().unwrap();
+        assert!(read.parts[0].sent && !read.parts[1].sent, "{kind}");
+        assert_eq!(read.parts[0].gateway_id.as_deref(), Some("wamid.A"), "{kind}");
+        s.mark_intent_sent("c1", 1, None).await.unwrap();
+        let read = s.send_intent("c1").await.unwrap().unwrap();
+        assert!(read.parts[1].sent && read.parts[1].gateway_id.is_none(), "{kind}");
+        assert_eq!(read.turn, ["m1", "m2"], "{kind}");
+
+        // Another chat's intent is its own; recording again replaces the chat's intent.
+        let other = SendIntent::new(vec!["o1".into()], Some("handoff".into()), &parts[..1]);
+        s.record_send_intent("c2", &other, TTL).await.unwrap();
+        let fresh = SendIntent::new(vec!["m3".into()], None, &parts[1..]);
+        s.record_send_intent("c1", &fresh, TTL).await.unwrap();
+        assert_eq!(s.send_intent("c1").await.unwrap(), Some(fresh), "{kind}");
+
+        // The commit deletes the chat's intent with everything else, and only that chat's.
+        s.accept("waha:m3", TTL, &env("c1", "m3")).await.unwrap();
+        s.commit_turn("c1", &commit(1, &[entry("m3")], &[]))
+            .await
+            .unwrap();
+        assert_eq!(s.send_intent("c1").await.unwrap(), None, "{kind}");
+        assert_eq!(s.send_intent("c2").await.unwrap(), Some(other), "{kind}");
+
+        // The TTL is a safety net.
+        s.record_send_intent("c3", &intent, Duration::from_millis(50))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(s.send_intent("c3").await.unwrap(), None, "{kind}");
+    }
+    let ttl = server.command(&["PTTL", "t:intent:c2"]).unwrap();
+    let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
+    assert!(
+        ms > 0 && ms <= TTL.as_millis() as i64,
+        "Redis intent has a TTL: {ttl}"
+    );
 }

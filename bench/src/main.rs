@@ -8,6 +8,7 @@
 //! - `turns`: webhook sent → reply received at a fake WAHA, through a running wa-agent whose LLM and
 //!   WAHA are this tool's instant fakes.
 //! - `memory`: Redis bytes per active chat once each chat's history window is full.
+//! - `intent`: the Redis cost of send intents per turn, with and without, on wa-agent's own store.
 //! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
 //!   out-of-order counts and the slowest turn.
 
@@ -16,6 +17,7 @@ mod ceiling;
 mod client;
 mod fakes;
 mod ingest;
+mod intent;
 mod memory;
 mod resp;
 mod soak;
@@ -35,6 +37,7 @@ Usage:
                          [--hmac-key K] [--max-seconds 120]
   wa-agent-bench memory  --url URL --redis URL --prefix P --llm-addr ADDR --waha-addr ADDR
                          [--chats 200] [--window 20] [--message-bytes 200] [--hmac-key K]
+  wa-agent-bench intent  --redis URL [--iterations 5000] [--chats 50]
   wa-agent-bench soak    --binary PATH --redis URL [--chats 200] [--messages 10] [--seconds 40]
                          [--kill-every 4] [--settle 120]
 
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             "turns" => turns::run(&args).await,
             "memory" => memory::run(&args).await,
             "soak" => soak::run(&args).await,
+            "intent" => intent::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())

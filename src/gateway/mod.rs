@@ -2,7 +2,9 @@
 //! and sending replies back through the gateway a chat came from.
 //!
 //! [`Gateway`] is the sending side: text, plus best-effort presence (read marks and the typing
-//! indicator, no-ops by default). Each implementation classifies its failures the same way:
+//! indicator, no-ops by default), plus one optional capability: reading back our own recent messages
+//! in a chat ([`Gateway::recent_own_texts`]), which lets a rerun of a turn that died mid-send tell
+//! whether a part already reached the customer (WAHA can; the Cloud API has no read API). Each implementation classifies its failures the same way:
 //! [`GatewayError::Retryable`] when trying later can help (timeouts, connection errors, a session that
 //! is not ready, rate limits, 5xx), [`GatewayError::Fatal`] when it cannot (bad credentials, unknown
 //! route, rejected request). Error messages never contain credentials. When no gateway is configured,
@@ -67,6 +69,16 @@ pub trait Gateway: Send + Sync {
     /// Shows (`on`) or hides the typing indicator in `chat_id`. Best effort: the default does nothing.
     async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), GatewayError> {
         Ok(())
+    }
+
+    /// The texts of our own recent messages in `chat_id` sent at or after `since_ms` (Unix ms, by the
+    /// gateway's clock), newest first. `Ok(None)`: this gateway cannot tell (the default).
+    async fn recent_own_texts(
+        &self,
+        _chat_id: &str,
+        _since_ms: i64,
+    ) -> Result<Option<Vec<String>>, GatewayError> {
+        Ok(None)
     }
 
     /// Tells the chat what happened behind the scenes (a handoff, a human's reply), for
@@ -159,6 +171,10 @@ mod tests {
         assert_eq!(gateway.kind(), GatewayKind::Meta);
         let sent = gateway.send_text("31641238876@c.us", "Hallo").await.unwrap();
         assert_eq!(sent, SentMessage { id: None });
+        assert_eq!(
+            gateway.recent_own_texts("31641238876@c.us", 0).await.unwrap(),
+            None
+        );
     }
 
     #[test]

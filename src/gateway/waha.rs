@@ -7,7 +7,8 @@
 //! segment, so the `@lid`/`@c.us` twins of one message share it.
 //!
 //! Sending ([`WahaClient`]) posts `{base}/api/sendText` with the `X-Api-Key` header; presence posts
-//! `sendSeen`, `startTyping` and `stopTyping` the same way. Failures are classified by status: 400/401/403/404 (and other 4xx) are fatal; 408, 422 (session not `WORKING`),
+//! `sendSeen`, `startTyping` and `stopTyping` the same way; [`Gateway::recent_own_texts`] reads the
+//! chat's recent messages (`GET {base}/api/{session}/chats/{chatId}/messages`). Failures are classified by status: 400/401/403/404 (and other 4xx) are fatal; 408, 422 (session not `WORKING`),
 //! 429, 5xx, timeouts and connection errors are retryable.
 
 use std::time::Duration;
@@ -331,15 +332,34 @@ impl Gateway for WahaClient {
         let body = json!({ "session": self.session, "chatId": chat_id });
         self.post(action, &body).await.map(drop)
     }
+
+    /// `GET /api/{session}/chats/{chatId}/messages?limit=20&downloadMedia=false`: the bodies of the
+    /// `fromMe` messages sent at or after `since_ms`.
+    async fn recent_own_texts(
+        &self,
+        chat_id: &str,
+        since_ms: i64,
+    ) -> Result<Option<Vec<String>>, GatewayError> {
+        self.own_texts_since(chat_id, since_ms).await.map(Some)
+    }
 }
 
 impl WahaClient {
     /// Posts `body` to `{base}/api/{action}`; the answer's body on 2xx, else a classified error.
     async fn post(&self, action: &str, body: &Value) -> Result<bytes::Bytes, GatewayError> {
-        let mut request = self
+        let request = self
             .client
             .post(format!("{}/api/{action}", self.base_url))
             .json(body);
+        self.send(action, request).await
+    }
+
+    /// Sends `request` with the API key; the answer's body on 2xx, else a classified error.
+    async fn send(
+        &self,
+        action: &str,
+        mut request: reqwest::RequestBuilder,
+    ) -> Result<bytes::Bytes, GatewayError> {
         if let Some(key) = &self.api_key {
             request = request.header("X-Api-Key", key.expose_secret());
         }
@@ -413,5 +433,6 @@ fn error_detail(body: &[u8]) -> String {
     detail
 }
 
+mod recent;
 #[cfg(test)]
 mod tests;

@@ -11,9 +11,14 @@
 //!   delivery finds the id seen and queues nothing. When the store cannot take it, the intake answers
 //!   503 and the gateway retries.
 //! - **At least once, answered once.** An inbox entry leaves the inbox only in the turn's commit, the
-//!   same atomic step that writes the exchange to the history (and any dead letter). The one window
-//!   left is a worker killed between the gateway accepting a reply and that commit: the reply is then
-//!   sent again.
+//!   same atomic step that writes the exchange to the history (and any dead letter). Before a
+//!   reply's first part goes to the gateway, the turn records a send intent (the chat, the customer
+//!   messages it answers, the parts) and marks each part as the gateway accepts it; the commit deletes
+//!   it. A rerun that finds the intent of a worker killed between the gateway accepting a reply and
+//!   that commit does not ask the model again: it sends only the parts not marked sent, and of those,
+//!   on WAHA, only the ones not already among our recent messages in the chat. The window left: on the
+//!   Cloud API (no read API), or when reading WAHA back fails, a part that was in flight when the
+//!   worker died is sent again, and counted in `wa_agent_possible_duplicate_replies_total`.
 //! - **Liveness is the lease.** A worker handles a chat only while it holds the chat's lease (`SET NX
 //!   PX`, [`Tuning::lease_ttl`] = 10 s, renewed every [`Tuning::renew_every`] = 2 s). The renewal also
 //!   resets the idle time of the worker's signal, so a live turn, however slow its model, is never

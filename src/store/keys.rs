@@ -12,6 +12,7 @@
 //! | `chat:{chat}` | string | chat state (JSON): gateway, name, Chatwoot mapping, handoff gate |
 //! | `cw-delivered:{id}` | string | a Chatwoot human reply already delivered to WhatsApp |
 //! | `history-incomplete:{chat}` | string | the chat's history was started while Chatwoot could not be read |
+//! | `intent:{chat}` | hash | the reply a turn is sending (`v`: JSON) and the parts the gateway accepted (`s{n}`: its id); deleted by the turn's commit |
 //! | `dlq` | hash | dead letters by id (JSON: chat, reason, envelopes) |
 //! | `lock:{name}` | string | short expiring locks (outbox sweep) |
 //! | `consumer:{name}` | string | the instance registered under a `CONSUMER_NAME` (`PX` expiry, refreshed every second) |
@@ -61,6 +62,10 @@ impl Keys {
     /// A chat's mirror outbox.
     pub fn outbox(&self, chat: &str) -> String {
         self.raw(&format!("outbox:{chat}"))
+    }
+    /// A chat's send intent.
+    pub fn intent(&self, chat: &str) -> String {
+        self.raw(&format!("intent:{chat}"))
     }
     /// The dead-letter hash.
     pub fn dlq(&self) -> String {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Accept, EventId, LoggedEvent, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
+use super::{
+    Accept, EventId, LoggedEvent, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit,
+};
 use crate::domain::{Envelope, HistoryEntry};
 
 /// In-process twin of [`super::redis::RedisStore`].
@@ -34,6 +36,7 @@ struct State {
     dead_letters: HashMap<String, String>,
     locks: HashMap<String, Instant>,
     consumers: HashMap<String, (String, Instant)>,
+    intents: HashMap<String, (SendIntent, Instant)>,
 }
 
 impl MemoryStore {
@@ -71,6 +74,7 @@ impl State {
         self.histories.retain(|_, (_, until)| *until > now);
         self.values.retain(|_, (_, until)| until.is_none_or(|u| u > now));
         self.leases.retain(|_, (_, until)| *until > now);
+        self.intents.retain(|_, (_, until)| *until > now);
         self.accepts_since_sweep = 0;
     }
 
@@ -393,6 +397,48 @@ impl Store for MemoryStore {
         }
         if let Some((id, json)) = turn.dead_letter {
             s.dead_letters.insert(id.to_owned(), json.to_owned());
+        }
+        s.intents.remove(chat_id);
+        Ok(())
+    }
+
+    async fn send_intent(&self, chat_id: &str) -> Result<Option<SendIntent>, StoreError> {
+        let now = Instant::now();
+        Ok(self
+            .lock()
+            .intents
+            .get(chat_id)
+            .filter(|(_, until)| *until > now)
+            .map(|(intent, _)| intent.clone()))
+    }
+
+    async fn record_send_intent(
+        &self,
+        chat_id: &str,
+        intent: &SendIntent,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let until = Instant::now() + ttl;
+        self.lock()
+            .intents
+            .insert(chat_id.to_owned(), (intent.clone(), until));
+        Ok(())
+    }
+
+    async fn mark_intent_sent(
+        &self,
+        chat_id: &str,
+        part: usize,
+        gateway_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        if let Some((intent, _)) = self
+            .lock()
+            .intents
+            .get_mut(chat_id)
+            .filter(|(_, until)| *until > now)
+        {
+            intent.mark_sent(part, gateway_id);
         }
         Ok(())
     }

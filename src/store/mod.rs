@@ -17,8 +17,12 @@
 //!   `take_lease` replaces a live holder, and only one of the same consumer name's earlier incarnation.
 //! - A consumer name is registered to one instance at a time; the latest `claim_consumer` wins and the
 //!   earlier instance's `refresh_consumer` then answers `false`.
+//! - A chat's send intent ([`intent`]) is recorded before a reply's first part is sent and deleted
+//!   only by `commit_turn`, in the same step that consumes the inbox: an intent found at the start of
+//!   a turn is the reply of a run that never committed.
 
 pub mod event_log;
+pub mod intent;
 pub mod keys;
 pub mod keyspace;
 pub mod memory;
@@ -31,6 +35,7 @@ use async_trait::async_trait;
 
 use crate::domain::{Envelope, HistoryEntry};
 pub use event_log::{EventId, LoggedEvent};
+pub use intent::SendIntent;
 
 /// A Redis (or embedded store) failure. Always retryable from the caller's point of view.
 #[derive(Debug, thiserror::Error)]
@@ -172,8 +177,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Atomically: append `entries` to the history (skipping ids present; when the history is absent
     /// all of them start it), trim to `window`, refresh `ttl`; drop the first `consumed` inbox entries;
-    /// queue `mirror_jobs` in the chat's outbox.
+    /// queue `mirror_jobs` in the chat's outbox; delete the chat's send intent.
     async fn commit_turn(&self, chat_id: &str, turn: &TurnCommit<'_>) -> Result<(), StoreError>;
+
+    /// The chat's send intent, if a turn recorded one and did not commit.
+    async fn send_intent(&self, chat_id: &str) -> Result<Option<SendIntent>, StoreError>;
+
+    /// Record the chat's send intent (replacing any), expiring after `ttl` unless a commit deletes it.
+    async fn record_send_intent(
+        &self,
+        chat_id: &str,
+        intent: &SendIntent,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Mark part `part` of the chat's send intent accepted by the gateway (with its message id, when
+    /// it gave one). Nothing happens when the chat has no intent.
+    async fn mark_intent_sent(
+        &self,
+        chat_id: &str,
+        part: usize,
+        gateway_id: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// The cached history, oldest first; `None` when absent (a miss).
     async fn history(&self, chat_id: &str) -> Result<Option<Vec<HistoryEntry>>, StoreError>;

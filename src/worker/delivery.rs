@@ -1,7 +1,12 @@
 //! Getting an answer to the customer: the gate checked once more, read marks and typing, the reply
 //! split into parts, the handoff, and what is recorded of it.
+//!
+//! Before the first part goes out, the reply is recorded as the chat's send intent (see
+//! [`crate::store::intent`]) and each part is marked there as the gateway accepts it; the turn's
+//! commit deletes it. A rerun of a turn whose worker died in between finds the intent and
+//! [`Worker::resume`]s that reply instead of asking the agent again.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{ATTEMPTS, BACKOFF, DeadLetter, Outcome, Record, Worker};
 use crate::agent::AgentReply;
@@ -11,7 +16,12 @@ use crate::mirror::{ChatState, MirrorJob};
 use crate::queue::Lease;
 use crate::reply::split_reply;
 use crate::retry::with_retries;
-use crate::store::StoreError;
+use crate::store::intent::INTENT_TTL;
+use crate::store::{SendIntent, StoreError};
+
+/// Slack on an intent's time when looking for its parts among the chat's recent messages: the
+/// gateway's timestamps are whole seconds, by its own clock.
+const CLOCK_SLACK_MS: i64 = 5_000;
 
 /// Stops the typing indicator when the turn's answer is settled, however the turn ends.
 pub(super) struct TypingGuard<'a> {
@@ -27,7 +37,8 @@ impl Drop for TypingGuard<'_> {
 }
 
 impl Worker {
-    /// Send the agent's answer (or the handoff message) and record what the customer saw.
+    /// Send the agent's answer (or the handoff message) and record what the customer saw. The reply's
+    /// parts are recorded as the chat's send intent before the first one goes out.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn deliver(
         &self,
@@ -40,29 +51,146 @@ impl Worker {
         run: &[Envelope],
         lease: &Lease,
     ) -> Result<Outcome, StoreError> {
-        let (text, outcome) = match &reply.handoff {
+        let (text, outcome, handoff) = match &reply.handoff {
             Some(h) => {
                 let reason = format!("the AI agent handed the chat over: {}", h.reason);
                 self.hand_over(chat_id, state, record, turn_id, &reason);
-                (self.handoff_message.trim().to_owned(), Outcome::Handoff)
+                (
+                    self.handoff_message.trim().to_owned(),
+                    Outcome::Handoff,
+                    Some(reason),
+                )
             }
-            None => (reply.text, Outcome::Replied),
+            None => (reply.text, Outcome::Replied, None),
         };
         if text.is_empty() {
             return Ok(outcome);
         }
         let parts = split_reply(&text, self.reply_max_chars);
+        let turn = run
+            .iter()
+            .filter_map(Envelope::customer)
+            .map(|m| m.message_id.clone())
+            .collect();
+        let intent = SendIntent::new(turn, handoff, &parts);
+        with_retries("store", 8, Duration::from_millis(250), || {
+            self.store.record_send_intent(chat_id, &intent, INTENT_TTL)
+        })
+        .await?;
+        let unsure = vec![false; parts.len()];
+        Ok(self
+            .send_parts(chat_id, gateway, turn_id, intent, &unsure, record, run, lease)
+            .await?
+            .unwrap_or(outcome))
+    }
+
+    /// Finish the reply of an earlier run of this turn that died before its commit, from its send
+    /// intent, without asking the agent again: parts marked sent are not resent; a part not marked
+    /// sent is looked for among our recent messages in the chat, when the gateway can read them, and
+    /// sent only if it is not there. A part resent without that check may reach the customer twice
+    /// and is counted in `wa_agent_possible_duplicate_replies_total`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn resume(
+        &self,
+        chat_id: &str,
+        gateway: GatewayKind,
+        turn_id: &str,
+        mut intent: SendIntent,
+        state: &mut ChatState,
+        record: &mut Record,
+        run: &[Envelope],
+        lease: &Lease,
+    ) -> Result<Outcome, StoreError> {
+        let outcome = match intent.handoff.clone() {
+            Some(reason) => {
+                self.hand_over(chat_id, state, record, turn_id, &reason);
+                Outcome::Handoff
+            }
+            None => Outcome::Replied,
+        };
+        let unsent: Vec<usize> = (0..intent.parts.len())
+            .filter(|&n| !intent.parts[n].sent)
+            .collect();
+        tracing::warn!(
+            parts = intent.parts.len(),
+            unsent = unsent.len(),
+            "an earlier run of this turn died while sending; finishing its reply without asking the agent again"
+        );
+        let mut unsure = vec![false; intent.parts.len()];
+        if !unsent.is_empty() {
+            let gw = self.gateways.get(gateway);
+            let since = intent.at.saturating_sub(CLOCK_SLACK_MS);
+            let read = with_retries("gateway", ATTEMPTS, BACKOFF, || {
+                gw.recent_own_texts(chat_id, since)
+            })
+            .await;
+            match read {
+                Ok(Some(mut seen)) => {
+                    for n in unsent {
+                        let text = intent.parts[n].text.trim();
+                        if let Some(i) = seen.iter().position(|t| t.trim() == text) {
+                            seen.remove(i);
+                            intent.mark_sent(n, None);
+                            if let Err(e) = self.store.mark_intent_sent(chat_id, n, None).await {
+                                tracing::warn!(error = %e, "could not mark a reply part sent");
+                            }
+                            tracing::info!(part = n, "reply part already in the chat; not sent again");
+                        }
+                    }
+                }
+                Ok(None) => unsent.iter().for_each(|&n| unsure[n] = true),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the chat back; unsent parts are sent again");
+                    unsent.iter().for_each(|&n| unsure[n] = true);
+                }
+            }
+        }
+        Ok(self
+            .send_parts(chat_id, gateway, turn_id, intent, &unsure, record, run, lease)
+            .await?
+            .unwrap_or(outcome))
+    }
+
+    /// Send the intent's parts not yet sent, in order, marking each as the gateway accepts it, and
+    /// record the parts the customer has. `Some(SendFailed)` when a part could not be sent (the turn
+    /// is dead-lettered), `Some(LeaseLost)` when the chat was taken over before a part (nothing more
+    /// is sent or recorded); `None` when every part went out.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_parts(
+        &self,
+        chat_id: &str,
+        gateway: GatewayKind,
+        turn_id: &str,
+        mut intent: SendIntent,
+        unsure: &[bool],
+        record: &mut Record,
+        run: &[Envelope],
+        lease: &Lease,
+    ) -> Result<Option<Outcome>, StoreError> {
         let gw = self.gateways.get(gateway);
         let sent_at = Instant::now();
-        let mut sent = 0;
         let mut failure = None;
-        for part in &parts {
+        for n in 0..intent.parts.len() {
+            if intent.parts[n].sent {
+                continue;
+            }
+            let text = intent.parts[n].text.clone();
             // Only the lease holder sends: a worker whose chat was taken over stops here.
             if !lease.confirm().await? {
-                return Ok(Outcome::LeaseLost);
+                return Ok(Some(Outcome::LeaseLost));
             }
-            match with_retries("gateway", ATTEMPTS, BACKOFF, || gw.send_text(chat_id, part)).await {
-                Ok(_) => sent += 1,
+            match with_retries("gateway", ATTEMPTS, BACKOFF, || gw.send_text(chat_id, &text)).await {
+                Ok(m) => {
+                    intent.mark_sent(n, m.id.as_deref());
+                    if unsure.get(n) == Some(&true) {
+                        metrics::counter!("wa_agent_possible_duplicate_replies_total", "gateway" => gateway.as_str())
+                            .increment(1);
+                        tracing::warn!(part = n, "reply part sent again; the customer may see it twice");
+                    }
+                    if let Err(e) = self.store.mark_intent_sent(chat_id, n, m.id.as_deref()).await {
+                        tracing::warn!(error = %e, "could not mark a reply part sent");
+                    }
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -72,12 +200,15 @@ impl Worker {
         metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => gateway.as_str())
             .record(sent_at.elapsed().as_secs_f64());
         // What reached the customer is remembered and mirrored as they saw it.
-        self.record_reply(record, turn_id, &parts[..sent]);
-        let Some(e) = failure else { return Ok(outcome) };
-        let reason = if parts.len() > 1 {
+        self.record_reply(record, turn_id, &intent);
+        let Some(e) = failure else {
+            return Ok(None);
+        };
+        let sent = intent.parts.iter().filter(|p| p.sent).count();
+        let reason = if intent.parts.len() > 1 {
             format!(
                 "sending the reply failed after {sent} of {} parts: {e}",
-                parts.len()
+                intent.parts.len()
             )
         } else {
             format!("sending the reply failed: {e}")
@@ -86,12 +217,13 @@ impl Worker {
             .jobs
             .push(MirrorJob::note(&format!("note-{turn_id}"), &format!("wa-agent: {reason}")).encode());
         record.dead_letter = Some(DeadLetter::new(chat_id, reason, run));
-        Ok(Outcome::SendFailed)
+        Ok(Some(Outcome::SendFailed))
     }
 
-    /// Record the reply's parts: `r-<turn>` for the first, `r-<turn>-<n>` for the next ones.
-    pub(super) fn record_reply(&self, record: &mut Record, turn_id: &str, parts: &[String]) {
-        for (n, text) in parts.iter().enumerate() {
+    /// Record the reply's parts the customer has: `r-<turn>` for the first, `r-<turn>-<n>` for the
+    /// next ones.
+    fn record_reply(&self, record: &mut Record, turn_id: &str, intent: &SendIntent) {
+        for (n, part) in intent.parts.iter().enumerate().filter(|(_, p)| p.sent) {
             let id = if n == 0 {
                 format!("r-{turn_id}")
             } else {
@@ -100,11 +232,13 @@ impl Worker {
             let entry = HistoryEntry {
                 id: id.clone(),
                 role: Role::Agent,
-                text: text.clone(),
+                text: part.text.clone(),
                 at: now_ms(),
             };
             record.entries.push(entry);
-            record.jobs.push(MirrorJob::message(&id, false, text).encode());
+            record
+                .jobs
+                .push(MirrorJob::message(&id, false, &part.text).encode());
         }
     }
 

@@ -5,7 +5,8 @@
 //! debounce window and is answered in one turn: load the history (without those messages), ask the
 //! agent, make sure nothing new arrived meanwhile and that the conversation is still the bot's, send
 //! the reply through the chat's gateway, then commit (history append + inbox trim + mirror jobs +
-//! dead letter, atomically) and mirror to Chatwoot. Customer messages are recorded even when the agent
+//! dead letter + send intent removal, atomically) and mirror to Chatwoot. A turn that finds the send
+//! intent of an earlier run that died mid-send finishes that reply instead of asking the agent. Customer messages are recorded even when the agent
 //! stays silent or fails, so the chat's memory never loses what the customer said.
 
 use std::collections::HashSet;
@@ -23,7 +24,7 @@ use crate::history::History;
 use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{ChatContext, ChatHandler, Lease};
 use crate::retry::with_retries;
-use crate::store::{Release, Store, StoreError, TurnCommit};
+use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
 
 mod chatwoot_events;
 mod delivery;
@@ -274,7 +275,21 @@ impl Worker {
         lease: &Lease,
         may_supersede: bool,
     ) -> Result<Outcome, StoreError> {
-        let messages: Vec<&InboundMessage> = run.iter().filter_map(Envelope::customer).collect();
+        let mut messages: Vec<&InboundMessage> = run.iter().filter_map(Envelope::customer).collect();
+        // A reply an earlier run began sending is finished first, over the messages it answered.
+        let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+        let intent = self
+            .store
+            .send_intent(chat_id)
+            .await?
+            .filter(|i| run.len() == messages.len() && i.answers_head_of(&ids));
+        let run = match &intent {
+            Some(i) => {
+                messages.truncate(i.turn.len());
+                &run[..i.turn.len()]
+            }
+            None => run,
+        };
         let Some(last) = messages.last() else {
             return Ok(Outcome::Replied);
         };
@@ -288,7 +303,7 @@ impl Worker {
             outcome = tracing::field::Empty,
             turn_ms = tracing::field::Empty,
         );
-        self.turn_inner(chat_id, run, &messages, lease, may_supersede)
+        self.turn_inner(chat_id, run, &messages, lease, may_supersede, intent)
             .instrument(span)
             .await
     }
@@ -300,6 +315,7 @@ impl Worker {
         messages: &[&InboundMessage],
         lease: &Lease,
         may_supersede: bool,
+        intent: Option<SendIntent>,
     ) -> Result<Outcome, StoreError> {
         let started = Instant::now();
         let span = tracing::Span::current();
@@ -350,7 +366,19 @@ impl Worker {
         let bot_user = self.bot_user();
         // An operator's replay of a dead letter is answered whoever owns the conversation now.
         let replay = run.iter().all(|e| e.replayed);
-        let outcome = if !replay && !state.agent_may_answer(bot_user) {
+        let outcome = if let Some(intent) = intent {
+            self.resume(
+                chat_id,
+                last.gateway,
+                &turn_id,
+                intent,
+                &mut state,
+                &mut record,
+                run,
+                lease,
+            )
+            .await?
+        } else if !replay && !state.agent_may_answer(bot_user) {
             tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), "a human owns the chat; the agent stays silent");
             Outcome::Silenced
         } else {

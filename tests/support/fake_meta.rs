@@ -5,6 +5,9 @@
 //! and body. A send (`"type": "text"`) is answered like `send_text_response.json` with a fresh wamid,
 //! or with the configured failure; a read mark or typing indicator (`"status": "read"`) is answered
 //! `{"success": true}` and recorded separately, so presence never disturbs `sent()`.
+//!
+//! [`FakeMeta::hold_answer_of`] records the n-th accepted send and keeps its answer back until
+//! [`FakeMeta::release`], to stand between "Graph accepted the reply" and the sender's next step.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,9 @@ struct MetaState {
     presence: Vec<GraphRequest>,
     attempts: usize,
     fail: Option<u16>,
+    hold_answer_of: Option<usize>,
+    held: usize,
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// The running fake; the server stops when this is dropped.
@@ -63,6 +69,9 @@ impl FakeMeta {
             presence: Vec::new(),
             attempts: 0,
             fail: None,
+            hold_answer_of: None,
+            held: 0,
+            released: tokio::sync::watch::channel(false).0,
         }));
         let app = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
@@ -111,6 +120,32 @@ impl FakeMeta {
         self.state.lock().unwrap().fail = status;
     }
 
+    /// Records the `n`-th accepted send (1-based) and holds its answer until [`FakeMeta::release`].
+    pub fn hold_answer_of(&self, n: usize) {
+        self.state.lock().unwrap().hold_answer_of = Some(n);
+    }
+
+    /// Lets a held answer go and holds nothing more.
+    pub fn release(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.hold_answer_of = None;
+        s.released.send_replace(true);
+    }
+
+    /// Waits until an answer is being held; `false` on timeout.
+    pub async fn wait_for_held(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.state.lock().unwrap().held > 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until at least `n` sends were accepted; `false` on timeout.
     pub async fn wait_for_sent(&self, n: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -143,7 +178,22 @@ async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (response, held) = answer(&state, phone_number_id, &headers, &body);
+    if let Some(mut released) = held {
+        let _ = released.wait_for(|r| *r).await;
+        state.lock().unwrap().held -= 1;
+    }
+    response
+}
+
+/// The answer to one request, and the receiver to wait on first when it is held.
+fn answer(
+    state: &Mutex<MetaState>,
+    phone_number_id: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response, Option<tokio::sync::watch::Receiver<bool>>) {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -152,7 +202,7 @@ async fn messages(
     let mut s = state.lock().unwrap();
     if authorization != format!("Bearer {}", s.token) {
         let body = graph_error(190, "Invalid OAuth access token - Cannot parse access token");
-        return json_response(StatusCode::UNAUTHORIZED, body);
+        return (json_response(StatusCode::UNAUTHORIZED, body), None);
     }
     let request = GraphRequest {
         phone_number_id,
@@ -161,7 +211,10 @@ async fn messages(
     };
     if request.body["status"] == "read" {
         s.presence.push(request);
-        return json_response(StatusCode::OK, json!({"success": true}).to_string());
+        return (
+            json_response(StatusCode::OK, json!({"success": true}).to_string()),
+            None,
+        );
     }
     s.attempts += 1;
     if let Some(status) = s.fail {
@@ -172,14 +225,17 @@ async fn messages(
             s if s >= 500 => graph_error(2, "Service temporarily unavailable"),
             _ => graph_error(100, "Invalid parameter"),
         };
-        return json_response(status, body);
+        return (json_response(status, body), None);
     }
     let valid = request.body["messaging_product"] == "whatsapp"
         && request.body["type"] == "text"
         && request.body["to"].is_string()
         && request.body["text"]["body"].is_string();
     if !valid {
-        return json_response(StatusCode::BAD_REQUEST, graph_error(100, "Invalid parameter"));
+        return (
+            json_response(StatusCode::BAD_REQUEST, graph_error(100, "Invalid parameter")),
+            None,
+        );
     }
     let to = request.body["to"].as_str().unwrap_or_default().to_owned();
     s.sent.push(request);
@@ -188,5 +244,10 @@ async fn messages(
     response["contacts"][0]["input"] = json!(to);
     response["contacts"][0]["wa_id"] = json!(to);
     response["messages"][0]["id"] = json!(format!("wamid.{hex}"));
-    json_response(StatusCode::OK, response.to_string())
+    let response = json_response(StatusCode::OK, response.to_string());
+    if s.hold_answer_of == Some(s.sent.len()) {
+        s.held += 1;
+        return (response, Some(s.released.subscribe()));
+    }
+    (response, None)
 }

@@ -62,7 +62,7 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 "#;
 
-/// KEYS: history, inbox, outbox, outbox-chats, dlq. ARGV: window, ttl_ms, consumed, n_entries,
+/// KEYS: history, inbox, outbox, outbox-chats, dlq, intent. ARGV: window, ttl_ms, consumed, n_entries,
 /// n_jobs, dlq_id ('' for none), dlq_json, chat, entries..., jobs...
 const COMMIT_LUA: &str = r#"
 local window = tonumber(ARGV[1])
@@ -95,6 +95,7 @@ if consumed > 0 then redis.call('LTRIM', KEYS[2], consumed, -1) end
 for i = first + n, first + n + jobs - 1 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 if jobs > 0 then redis.call('SADD', KEYS[4], ARGV[8]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[7]) end
+redis.call('DEL', KEYS[6])
 return 1
 "#;
 
@@ -147,6 +148,8 @@ pub(super) struct Scripts {
     pub(super) take_lease: Script,
     pub(super) claim_consumer: Script,
     pub(super) refresh_consumer: Script,
+    pub(super) record_intent: Script,
+    pub(super) mark_intent: Script,
     pub(super) ack: Script,
     pub(super) commit: Script,
     pub(super) fill: Script,
@@ -165,6 +168,8 @@ impl Scripts {
             take_lease: Script::from_lua(TAKE_LEASE_LUA),
             claim_consumer: Script::from_lua(CLAIM_CONSUMER_LUA),
             refresh_consumer: Script::from_lua(REFRESH_CONSUMER_LUA),
+            record_intent: Script::from_lua(crate::store::intent::RECORD_LUA),
+            mark_intent: Script::from_lua(crate::store::intent::MARK_LUA),
             ack: Script::from_lua(ACK_LUA),
             commit: Script::from_lua(COMMIT_LUA),
             fill: Script::from_lua(FILL_LUA),

@@ -14,7 +14,7 @@ use crate::domain::{Envelope, HistoryEntry};
 use crate::store::event_log::{EventId, LoggedEvent};
 use crate::store::keys::{WORK_GROUP, WORK_STREAM_MAXLEN};
 use crate::store::keyspace::Keyspace;
-use crate::store::{Accept, QueueStats, Release, Signal, Store, StoreError, TurnCommit};
+use crate::store::{Accept, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit};
 
 #[async_trait]
 impl Store for RedisStore {
@@ -322,6 +322,7 @@ impl Store for RedisStore {
             self.keys.outbox(chat_id),
             self.keys.outbox_chats(),
             self.keys.dlq(),
+            self.keys.intent(chat_id),
         ];
         let (dlq_id, dlq_json) = turn.dead_letter.unwrap_or(("", ""));
         let mut args: Vec<Value> = vec![
@@ -341,6 +342,44 @@ impl Store for RedisStore {
             args.push(j.clone().into());
         }
         self.eval::<i64>(&self.scripts.commit, keys, args)
+            .await
+            .map(|_| ())
+    }
+
+    async fn send_intent(&self, chat_id: &str) -> Result<Option<SendIntent>, StoreError> {
+        let fields: Vec<(String, String)> = self
+            .client()
+            .hgetall::<std::collections::HashMap<String, String>, _>(self.keys.intent(chat_id))
+            .await
+            .map_err(err)?
+            .into_iter()
+            .collect();
+        Ok(SendIntent::from_fields(&fields))
+    }
+
+    async fn record_send_intent(
+        &self,
+        chat_id: &str,
+        intent: &SendIntent,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let args: Vec<Value> = vec![encode(intent)?.into(), ms(ttl).into()];
+        self.eval::<i64>(&self.scripts.record_intent, vec![self.keys.intent(chat_id)], args)
+            .await
+            .map(|_| ())
+    }
+
+    async fn mark_intent_sent(
+        &self,
+        chat_id: &str,
+        part: usize,
+        gateway_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let args: Vec<Value> = vec![
+            SendIntent::sent_field(part).into(),
+            gateway_id.unwrap_or_default().into(),
+        ];
+        self.eval::<i64>(&self.scripts.mark_intent, vec![self.keys.intent(chat_id)], args)
             .await
             .map(|_| ())
     }
