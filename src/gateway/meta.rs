@@ -22,7 +22,11 @@ use serde_json::{Map, Value, json};
 
 use super::{Gateway, GatewayError, SentMessage};
 use crate::config::MetaSettings;
-use crate::domain::{GatewayKind, InboundMessage};
+use crate::domain::{GatewayKind, InboundMessage, MediaRef};
+
+mod media;
+
+use media::{contacts_text, location_text, media_content};
 
 /// Graph error codes worth retrying: API-level throttling (4, 17, 32, 613), temporary errors (1, 2),
 /// the business-account rate limits (80007, 130429), spam rate limit (131048) and pair rate limit
@@ -191,7 +195,7 @@ fn read_message(message: &Value, names: &HashMap<&str, &str>) -> Result<InboundM
     let chat_id = text_at(message, "from")
         .or_else(|| text_at(message, "from_user_id"))
         .ok_or("message without from")?;
-    let text = message_text(message)?;
+    let (text, media) = message_content(message)?;
     let sender_name = [text_at(message, "from"), text_at(message, "from_user_id")]
         .into_iter()
         .flatten()
@@ -204,11 +208,12 @@ fn read_message(message: &Value, names: &HashMap<&str, &str>) -> Result<InboundM
         text,
         sender_name,
         timestamp: timestamp_secs(message.get("timestamp")),
+        media,
     })
 }
 
-/// What the agent reads, or why the message is not answered.
-fn message_text(message: &Value) -> Result<String, String> {
+/// What the agent reads and the file it carries, or why the message is not answered.
+fn message_content(message: &Value) -> Result<(String, Option<Box<MediaRef>>), String> {
     let kind = text_at(message, "type").unwrap_or("text");
     let text = match kind {
         "text" => message
@@ -221,14 +226,16 @@ fn message_text(message: &Value) -> Result<String, String> {
             .map(str::to_owned),
         "interactive" => interactive_text(message.get("interactive").unwrap_or(&Value::Null))?,
         "image" | "video" | "audio" | "voice" | "document" | "sticker" => {
-            Some(media_text(kind, message.get(kind).unwrap_or(&Value::Null)))
+            return Ok(media_content(kind, message.get(kind).unwrap_or(&Value::Null)));
         }
-        "location" | "contacts" | "reaction" | "unsupported" | "system" | "order" | "request_welcome" => {
+        "location" => Some(location_text(message.get("location").unwrap_or(&Value::Null))),
+        "contacts" => Some(contacts_text(message.get("contacts").unwrap_or(&Value::Null))),
+        "reaction" | "unsupported" | "system" | "order" | "request_welcome" => {
             return Err(format!("{kind} messages are not answered"));
         }
         other => return Err(format!("message type {} is not handled", clip(other))),
     };
-    text.ok_or_else(|| "empty message".to_owned())
+    text.map(|t| (t, None)).ok_or_else(|| "empty message".to_owned())
 }
 
 /// A reply button's or list row's title (plus the row's description).
@@ -245,21 +252,6 @@ fn interactive_text(interactive: &Value) -> Result<Option<String>, String> {
         (Some(t), None) => Some(t.to_owned()),
         (None, d) => d.map(str::to_owned),
     })
-}
-
-/// A placeholder such as `[image]`, `[voice message]` or `[document: offerte.pdf]`, then the caption.
-fn media_text(kind: &str, media: &Value) -> String {
-    let voice = kind == "voice" || media.get("voice").and_then(Value::as_bool) == Some(true);
-    let filename = text_at(media, "filename");
-    let placeholder = match (kind, filename) {
-        _ if voice => "[voice message]".to_owned(),
-        ("document", Some(name)) => format!("[document: {name}]"),
-        _ => format!("[{kind}]"),
-    };
-    match text_at(media, "caption").filter(|c| Some(*c) != filename) {
-        Some(caption) => format!("{placeholder} {caption}"),
-        None => placeholder,
-    }
 }
 
 fn read_status(status: &Value) -> Option<StatusUpdate> {
@@ -452,3 +444,6 @@ pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Durati
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod media_tests;
