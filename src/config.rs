@@ -89,6 +89,17 @@ pub struct LlmSettings {
     pub model: Option<String>,
 }
 
+/// OpenAI-compatible speech-to-text (`POST {base}/audio/transcriptions`) for voice notes and audio.
+#[derive(Debug, Clone)]
+pub struct TranscribeSettings {
+    /// `TRANSCRIBE_BASE_URL`, else `LLM_BASE_URL`; without a trailing slash.
+    pub base_url: String,
+    /// `TRANSCRIBE_API_KEY`, else `LLM_API_KEY`; sent as a Bearer token when set.
+    pub api_key: Option<SecretString>,
+    /// `TRANSCRIBE_MODEL` (default `whisper-1`).
+    pub model: String,
+}
+
 /// Every setting of the service.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -141,6 +152,12 @@ pub struct Settings {
     /// `RECLAIM_AFTER_SECS`: idle time after which a dead worker's chat is taken over (at least
     /// [`Settings::slowest_turn`]; that is the default).
     pub reclaim_after: Duration,
+    /// `TRANSCRIBE_*`; `None` when `TRANSCRIBE_MODEL=off` or no endpoint is known.
+    pub transcribe: Option<TranscribeSettings>,
+    /// `LLM_VISION`: images reach the model as `image_url` content parts.
+    pub llm_vision: bool,
+    /// `MEDIA_MAX_BYTES`: larger media are not downloaded.
+    pub media_max_bytes: u64,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).
@@ -309,6 +326,9 @@ impl Settings {
             worker_concurrency: v.number_or("WORKER_CONCURRENCY", 64, 1, 10_000)? as usize,
             http_timeout: Duration::from_secs(v.number_or("HTTP_TIMEOUT_SECS", 10, 1, 120)?),
             reclaim_after: Duration::ZERO,
+            transcribe: transcribe(&v)?,
+            llm_vision: v.flag("LLM_VISION", false)?,
+            media_max_bytes: v.number_or("MEDIA_MAX_BYTES", 16_777_216, 1, u64::MAX)?,
         };
         let mut settings = settings;
         let slowest = slowest_turn(settings.llm_timeout, settings.http_timeout);
@@ -487,6 +507,27 @@ fn llm<F: Fn(&str) -> Option<String>>(v: &Vars<F>) -> Result<Option<LlmSettings>
         base_url,
         api_key: v.secret("LLM_API_KEY"),
         model: v.raw("LLM_MODEL"),
+    }))
+}
+
+/// `TRANSCRIBE_*`, falling back to the LLM's endpoint and key; `None` for `TRANSCRIBE_MODEL=off` or
+/// when neither base URL is set.
+fn transcribe<F: Fn(&str) -> Option<String>>(v: &Vars<F>) -> Result<Option<TranscribeSettings>, ConfigError> {
+    let model = v.string_or("TRANSCRIBE_MODEL", "whisper-1");
+    if model.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let base_url = match v.http_url("TRANSCRIBE_BASE_URL")? {
+        Some(url) => url,
+        None => match v.http_url("LLM_BASE_URL")? {
+            Some(url) => url,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(TranscribeSettings {
+        base_url,
+        api_key: v.secret("TRANSCRIBE_API_KEY").or_else(|| v.secret("LLM_API_KEY")),
+        model,
     }))
 }
 
@@ -685,6 +726,32 @@ pub const SETTINGS: &[SettingDoc] = &[
         "LLM_TIMEOUT_SECS",
         "60",
         "timeout of one LLM request in seconds (1 to 600)",
+    ),
+    doc(
+        "TRANSCRIBE_BASE_URL",
+        "unset",
+        "OpenAI-compatible speech-to-text endpoint; voice notes and audio go to \
+         {TRANSCRIBE_BASE_URL}/audio/transcriptions (multipart). Unset: LLM_BASE_URL",
+    ),
+    doc(
+        "TRANSCRIBE_API_KEY",
+        "unset",
+        "speech-to-text API key (sent as a Bearer token). Unset: LLM_API_KEY",
+    ),
+    doc(
+        "TRANSCRIBE_MODEL",
+        "whisper-1",
+        "speech-to-text model; off turns transcription off (voice notes stay [voice note])",
+    ),
+    doc(
+        "LLM_VISION",
+        "false",
+        "true: images the customer sends reach the model as image_url content parts (data URLs)",
+    ),
+    doc(
+        "MEDIA_MAX_BYTES",
+        "16777216",
+        "larger media are not downloaded; the agent sees the placeholder",
     ),
     doc(
         "SYSTEM_PROMPT",
@@ -1092,6 +1159,49 @@ mod tests {
         );
         assert!(line.contains("debounce_ms=1500 history_window=20"), "{line}");
         assert_eq!(redact_redis_url("redis://host:6379").0, "redis://host:6379");
+    }
+
+    #[test]
+    fn transcription_follows_the_llm_unless_told_otherwise() {
+        let s = from(&[]).unwrap();
+        assert!(s.transcribe.is_none());
+        assert!(!s.llm_vision);
+        assert_eq!(s.media_max_bytes, 16_777_216);
+        let s = from(&[
+            ("LLM_BASE_URL", "https://llm.example.com/v1/"),
+            ("LLM_API_KEY", "llm-key"),
+            ("LLM_VISION", "true"),
+            ("MEDIA_MAX_BYTES", "1000"),
+        ])
+        .unwrap();
+        let t = s.transcribe.expect("transcription on");
+        assert_eq!(t.base_url, "https://llm.example.com/v1");
+        assert_eq!(t.api_key.unwrap().expose_secret(), "llm-key");
+        assert_eq!(t.model, "whisper-1");
+        assert!(s.llm_vision);
+        assert_eq!(s.media_max_bytes, 1000);
+        let s = from(&[
+            ("LLM_BASE_URL", "https://llm.example.com/v1"),
+            ("TRANSCRIBE_BASE_URL", "https://api.groq.com/openai/v1"),
+            ("TRANSCRIBE_API_KEY", "groq-key"),
+            ("TRANSCRIBE_MODEL", "whisper-large-v3"),
+        ])
+        .unwrap();
+        let t = s.transcribe.unwrap();
+        assert_eq!(t.base_url, "https://api.groq.com/openai/v1");
+        assert_eq!(t.api_key.unwrap().expose_secret(), "groq-key");
+        assert_eq!(t.model, "whisper-large-v3");
+        let off = from(&[
+            ("LLM_BASE_URL", "https://llm.example.com/v1"),
+            ("TRANSCRIBE_MODEL", "off"),
+        ]);
+        assert!(off.unwrap().transcribe.is_none());
+        assert_eq!(err(&[("MEDIA_MAX_BYTES", "0")]).variable, "MEDIA_MAX_BYTES");
+        assert_eq!(err(&[("LLM_VISION", "maybe")]).variable, "LLM_VISION");
+        assert_eq!(
+            err(&[("TRANSCRIBE_BASE_URL", "ftp://x")]).variable,
+            "TRANSCRIBE_BASE_URL"
+        );
     }
 
     #[test]
