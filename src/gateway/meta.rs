@@ -20,11 +20,12 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use super::{Gateway, GatewayError, SentMessage};
+use super::{Gateway, GatewayError, MediaOut, SentMessage};
 use crate::config::MetaSettings;
 use crate::domain::{GatewayKind, InboundMessage, MediaRef};
 
 mod media;
+mod send_media;
 
 use media::{contacts_text, location_text, media_content};
 
@@ -279,6 +280,8 @@ fn timestamp_secs(value: Option<&Value>) -> i64 {
 pub struct MetaClient {
     client: reqwest::Client,
     messages_url: String,
+    /// `{graph base}/{phone number id}/media`, where files are uploaded before sending.
+    media_url: String,
     token: SecretString,
     /// The newest customer message id per chat, from [`Gateway::mark_read`], for the typing indicator.
     newest: Mutex<HashMap<String, String>>,
@@ -304,6 +307,7 @@ impl MetaClient {
         Some(Self {
             client,
             messages_url: format!("{base}/{phone_number_id}/messages"),
+            media_url: format!("{base}/{phone_number_id}/media"),
             token,
             newest: Mutex::new(HashMap::new()),
         })
@@ -373,6 +377,17 @@ impl Gateway for MetaClient {
             "text": { "preview_url": false, "body": text },
         });
         let answer = self.post("send", &body).await?;
+        Ok(SentMessage {
+            id: sent_message_id(&answer),
+        })
+    }
+
+    /// Uploads the file (`POST {phone number id}/media`), then sends it by its media id.
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, GatewayError> {
+        let id = self.upload(media).await?;
+        let answer = self
+            .post("send media", &send_media::message_body(chat_id, &id, media))
+            .await?;
         Ok(SentMessage {
             id: sent_message_id(&answer),
         })

@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{Gateway, GatewayError, SentMessage};
+use super::{Gateway, GatewayError, MediaOut, SentMessage};
 use crate::config::WahaSettings;
 use crate::domain::{GatewayKind, InboundMessage};
 
@@ -253,6 +253,16 @@ impl Gateway for WahaClient {
         self.post("sendSeen", &body).await.map(drop)
     }
 
+    /// `POST /api/sendImage` (images), `/api/sendVoice` (voice notes) or `/api/sendFile` (everything
+    /// else) with `{session, chatId, file: {mimetype, filename, data}, caption}`, the data base64.
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, GatewayError> {
+        let (action, body) = send_media_body(&self.session, chat_id, media);
+        let answer = self.post(action, &body).await?;
+        Ok(SentMessage {
+            id: sent_message_id(&answer),
+        })
+    }
+
     /// `POST /api/startTyping` or `/api/stopTyping` with `{session, chatId}`.
     async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), GatewayError> {
         let action = if on { "startTyping" } else { "stopTyping" };
@@ -300,6 +310,35 @@ impl WahaClient {
             GatewayError::Fatal { message }
         })
     }
+}
+
+/// The WAHA action and body that send `media` to `chat_id`.
+pub fn send_media_body(session: &str, chat_id: &str, media: &MediaOut) -> (&'static str, Value) {
+    use crate::domain::MediaKind;
+    use base64::Engine;
+    let action = match media.kind {
+        MediaKind::Image => "sendImage",
+        MediaKind::Voice => "sendVoice",
+        _ => "sendFile",
+    };
+    let data = base64::engine::general_purpose::STANDARD.encode(&media.bytes);
+    let mut file = json!({ "mimetype": media.mime, "data": data });
+    if let Some(name) = &media.file_name {
+        file["filename"] = json!(name);
+    }
+    let mut body = json!({ "session": session, "chatId": chat_id, "file": file });
+    if let Some(caption) = media
+        .caption
+        .as_deref()
+        .filter(|_| media.kind != MediaKind::Voice)
+    {
+        body["caption"] = json!(caption);
+    }
+    if media.kind == MediaKind::Voice {
+        // WhatsApp plays only Opus voice notes; WAHA converts anything else when asked.
+        body["convert"] = json!(!media.mime.starts_with("audio/ogg"));
+    }
+    (action, body)
 }
 
 /// A message id in WAHA's serialized form: `false_{chatId}_{id}` for the bare third segment that

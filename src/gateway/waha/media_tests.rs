@@ -130,3 +130,36 @@ fn contacts_are_named_from_their_vcards() {
     ));
     assert_eq!(unnamed.text, "[contact]");
 }
+
+#[test]
+fn send_file_body_matches_the_fixture_shape() {
+    use crate::gateway::MediaOut;
+    let fixture: Value = serde_json::from_str(fixture!("send_file_request.json")).unwrap();
+    let media = MediaOut {
+        kind: MediaKind::Document,
+        bytes: bytes::Bytes::from_static(b"%PDF-1.4\n"),
+        mime: "application/pdf".into(),
+        file_name: Some("offerte-xc60.pdf".into()),
+        caption: Some("Hierbij de offerte".into()),
+    };
+    let (action, body) = send_media_body("default", "31641238876@c.us", &media);
+    assert_eq!(action, "sendFile");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&body), keys(&fixture));
+    assert_eq!(keys(&body["file"]), keys(&fixture["file"]));
+    assert_eq!(body["file"]["data"], "JVBERi0xLjQK");
+    let voice = MediaOut {
+        kind: MediaKind::Voice,
+        mime: "audio/mpeg".into(),
+        ..media.clone()
+    };
+    let (action, body) = send_media_body("default", "31641238876@c.us", &voice);
+    assert_eq!(action, "sendVoice");
+    assert_eq!(body.get("caption"), None);
+    assert_eq!(body["convert"], true);
+    let image = MediaOut {
+        kind: MediaKind::Image,
+        ..media
+    };
+    assert_eq!(send_media_body("default", "x@c.us", &image).0, "sendImage");
+}
