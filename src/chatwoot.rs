@@ -711,7 +711,10 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(matches!(Value::deserialize(d)?, Value::Bool(true)))
 }
 
+mod attachments;
 pub mod events;
+
+pub use attachments::{Attachment, webhook_attachments};
 
 #[cfg(test)]
 mod tests;

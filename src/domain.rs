@@ -48,6 +48,103 @@ pub struct InboundMessage {
     /// When the customer sent it, unix seconds (0 when unknown).
     #[serde(default)]
     pub timestamp: i64,
+    /// The file the message carries (voice note, photo, document, …) and where to fetch it. `None`
+    /// for text, locations, contacts, and media the gateway gave no address for. Envelopes stored
+    /// before this field existed read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Box<MediaRef>>,
+}
+
+/// What kind of file a customer sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    /// A voice note recorded in WhatsApp (push-to-talk).
+    Voice,
+    /// Any other audio file.
+    Audio,
+    /// A photo or picture.
+    Image,
+    /// A video.
+    Video,
+    /// A document (PDF, spreadsheet, …).
+    Document,
+    /// A sticker.
+    Sticker,
+}
+
+impl MediaKind {
+    /// The lowercase name used in metrics and stored JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Voice => "voice",
+            MediaKind::Audio => "audio",
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+            MediaKind::Document => "document",
+            MediaKind::Sticker => "sticker",
+        }
+    }
+
+    /// The bracketed placeholder the agent reads: `[voice note]`, `[image]`, `[document]`, …
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            MediaKind::Voice => "[voice note]",
+            MediaKind::Audio => "[audio]",
+            MediaKind::Image => "[image]",
+            MediaKind::Video => "[video]",
+            MediaKind::Document => "[document]",
+            MediaKind::Sticker => "[sticker]",
+        }
+    }
+}
+
+/// Where a customer's file can be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "lowercase")]
+pub enum MediaSource {
+    /// WAHA's `payload.media.url`; its path is fetched from `WAHA_BASE_URL` with `X-Api-Key`.
+    Waha {
+        /// The URL as WAHA reported it (possibly with a host only WAHA itself knows).
+        url: String,
+    },
+    /// A Cloud API media id (`image.id`, `audio.id`, …): `GET {graph}/{id}` tells the download URL.
+    /// Meta keeps it for 7 days.
+    Meta {
+        /// The media id.
+        id: String,
+    },
+}
+
+/// A customer's file: what it is and where to fetch it. The bytes are never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// What kind of file.
+    pub kind: MediaKind,
+    /// The MIME type the gateway announced (`audio/ogg; codecs=opus`, `image/jpeg`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// The file name, for documents (and whatever else the gateway names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// The caption the customer typed under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// Where to fetch it.
+    pub source: MediaSource,
+}
+
+/// The text the agent reads for a file: `placeholder`, then the file name (when it says something the
+/// caption does not), then the caption; `[document] brochure.pdf`, `[image] Mijn auto`.
+pub fn media_text(placeholder: &str, file_name: Option<&str>, caption: Option<&str>) -> String {
+    let mut text = placeholder.to_owned();
+    let name = file_name.map(str::trim).filter(|n| !n.is_empty());
+    let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+    for part in [name, caption.filter(|c| Some(*c) != name)].into_iter().flatten() {
+        text.push(' ');
+        text.push_str(part);
+    }
+    text
 }
 
 /// A reply a human agent typed in Chatwoot, to be sent to the customer.
@@ -166,6 +263,26 @@ pub struct HistoryEntry {
     pub at: i64,
 }
 
+/// `[location] 52.09,5.12 Showroom Utrecht`: the coordinates (when known) and the place's name or
+/// address, for a shared location.
+pub fn location_text(coordinates: Option<(String, String)>, label: &[&str]) -> String {
+    let mut text = "[location]".to_owned();
+    if let Some((lat, lon)) = coordinates {
+        text.push_str(&format!(" {lat},{lon}"));
+    }
+    let label: Vec<&str> = label
+        .iter()
+        .flat_map(|l| l.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !label.is_empty() {
+        text.push(' ');
+        text.push_str(&label.join(", "));
+    }
+    text
+}
+
 /// The current time in unix milliseconds.
 pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now()
@@ -193,5 +310,49 @@ mod tests {
         assert_eq!(long, e);
         let human: HistoryEntry = serde_json::from_str(r#"{"i":"x","r":"human","t":"Hoi","a":1}"#).unwrap();
         assert_eq!(human.role, Role::Human);
+    }
+
+    #[test]
+    fn messages_without_media_keep_their_stored_shape() {
+        let old =
+            r#"{"gateway":"waha","chat_id":"31641238876@c.us","message_id":"M1","text":"Hoi","timestamp":5}"#;
+        let msg: InboundMessage = serde_json::from_str(old).unwrap();
+        assert_eq!(msg.media, None);
+        assert_eq!(serde_json::to_string(&msg).unwrap(), old);
+    }
+
+    #[test]
+    fn media_refs_round_trip() {
+        let media = MediaRef {
+            kind: MediaKind::Voice,
+            mime_type: Some("audio/ogg; codecs=opus".into()),
+            file_name: None,
+            caption: None,
+            source: MediaSource::Meta { id: "1298".into() },
+        };
+        let json = serde_json::to_value(&media).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "voice", "mime_type": "audio/ogg; codecs=opus",
+                "source": {"from": "meta", "id": "1298"}})
+        );
+        assert_eq!(serde_json::from_value::<MediaRef>(json).unwrap(), media);
+    }
+
+    #[test]
+    fn media_text_joins_placeholder_name_and_caption() {
+        assert_eq!(media_text("[image]", None, None), "[image]");
+        assert_eq!(
+            media_text("[image]", None, Some(" Mijn auto ")),
+            "[image] Mijn auto"
+        );
+        assert_eq!(
+            media_text("[document]", Some("a.pdf"), Some("a.pdf")),
+            "[document] a.pdf"
+        );
+        assert_eq!(
+            media_text("[document]", Some("a.pdf"), Some("De offerte")),
+            "[document] a.pdf De offerte"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod gateway;
 pub mod history;
 pub mod http;
+pub mod media;
 pub mod mirror;
 pub mod outbound;
 pub mod queue;

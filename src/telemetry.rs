@@ -153,6 +153,21 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "Age of the oldest work not yet finished (0: none).",
     ),
+    (
+        "wa_agent_media_total",
+        "counter",
+        "Customer media, by kind and outcome (downloaded, too_large, failed, transcribed, transcription_failed).",
+    ),
+    (
+        "wa_agent_media_bytes_total",
+        "counter",
+        "Bytes of customer media downloaded.",
+    ),
+    (
+        "wa_agent_transcription_duration_seconds",
+        "histogram",
+        "Time transcribing one voice note or audio took, retries included.",
+    ),
 ];
 
 fn describe() {

@@ -33,6 +33,7 @@ fn env(chat: &str, id: &str) -> Envelope {
         text: format!("text {id}"),
         sender_name: None,
         timestamp: 0,
+        media: None,
     }))
 }
 

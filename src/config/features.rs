@@ -68,3 +68,79 @@ pub(super) fn check_playground(s: &Settings) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::super::{ConfigError, Settings};
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_vars(|k| map.get(k).cloned())
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> ConfigError {
+        from(pairs).expect_err("settings should be rejected")
+    }
+
+    #[test]
+    fn transcription_follows_the_llm_unless_told_otherwise() {
+        let s = from(&[]).unwrap();
+        assert!(s.transcribe.is_none());
+        assert!(!s.llm_vision);
+        assert_eq!(s.media_max_bytes, 16_777_216);
+        let s = from(&[
+            ("LLM_BASE_URL", "https://llm.example.com/v1/"),
+            ("LLM_API_KEY", "llm-key"),
+            ("LLM_VISION", "true"),
+            ("MEDIA_MAX_BYTES", "1000"),
+        ])
+        .unwrap();
+        let t = s.transcribe.expect("transcription on");
+        assert_eq!(t.base_url, "https://llm.example.com/v1");
+        assert_eq!(t.api_key.unwrap().expose_secret(), "llm-key");
+        assert_eq!(t.model, "whisper-1");
+        assert!(s.llm_vision);
+        assert_eq!(s.media_max_bytes, 1000);
+        let s = from(&[
+            ("LLM_BASE_URL", "https://llm.example.com/v1"),
+            ("TRANSCRIBE_BASE_URL", "https://api.groq.com/openai/v1"),
+            ("TRANSCRIBE_API_KEY", "groq-key"),
+            ("TRANSCRIBE_MODEL", "whisper-large-v3"),
+        ])
+        .unwrap();
+        let t = s.transcribe.unwrap();
+        assert_eq!(t.base_url, "https://api.groq.com/openai/v1");
+        assert_eq!(t.api_key.unwrap().expose_secret(), "groq-key");
+        assert_eq!(t.model, "whisper-large-v3");
+        let off = from(&[
+            ("LLM_BASE_URL", "https://llm.example.com/v1"),
+            ("TRANSCRIBE_MODEL", "off"),
+        ]);
+        assert!(off.unwrap().transcribe.is_none());
+        assert_eq!(err(&[("MEDIA_MAX_BYTES", "0")]).variable, "MEDIA_MAX_BYTES");
+        assert_eq!(err(&[("LLM_VISION", "maybe")]).variable, "LLM_VISION");
+        assert_eq!(
+            err(&[("TRANSCRIBE_BASE_URL", "ftp://x")]).variable,
+            "TRANSCRIBE_BASE_URL"
+        );
+    }
+
+    #[test]
+    fn the_playground_is_on_only_on_the_embedded_store_unless_told() {
+        assert!(from(&[]).unwrap().playground);
+        let redis = ("REDIS_URL", "redis://127.0.0.1:6379");
+        assert!(!from(&[redis]).unwrap().playground);
+        assert_eq!(err(&[redis, ("PLAYGROUND", "on")]).variable, "PLAYGROUND_TOKEN");
+        let on = from(&[redis, ("PLAYGROUND", "on"), ("PLAYGROUND_TOKEN", "t0k")]).unwrap();
+        assert!(on.playground && on.playground_token.is_some());
+        assert!(!from(&[("PLAYGROUND", "off")]).unwrap().playground);
+        assert_eq!(err(&[("PLAYGROUND", "maybe")]).variable, "PLAYGROUND");
+    }
+}

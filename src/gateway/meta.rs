@@ -20,9 +20,14 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use super::{Gateway, GatewayError, SentMessage};
+use super::{Gateway, GatewayError, MediaOut, SentMessage};
 use crate::config::MetaSettings;
-use crate::domain::{GatewayKind, InboundMessage};
+use crate::domain::{GatewayKind, InboundMessage, MediaRef};
+
+mod media;
+mod send_media;
+
+use media::{contacts_text, location_text, media_content};
 
 /// Graph error codes worth retrying: API-level throttling (4, 17, 32, 613), temporary errors (1, 2),
 /// the business-account rate limits (80007, 130429), spam rate limit (131048) and pair rate limit
@@ -191,7 +196,7 @@ fn read_message(message: &Value, names: &HashMap<&str, &str>) -> Result<InboundM
     let chat_id = text_at(message, "from")
         .or_else(|| text_at(message, "from_user_id"))
         .ok_or("message without from")?;
-    let text = message_text(message)?;
+    let (text, media) = message_content(message)?;
     let sender_name = [text_at(message, "from"), text_at(message, "from_user_id")]
         .into_iter()
         .flatten()
@@ -204,11 +209,12 @@ fn read_message(message: &Value, names: &HashMap<&str, &str>) -> Result<InboundM
         text,
         sender_name,
         timestamp: timestamp_secs(message.get("timestamp")),
+        media,
     })
 }
 
-/// What the agent reads, or why the message is not answered.
-fn message_text(message: &Value) -> Result<String, String> {
+/// What the agent reads and the file it carries, or why the message is not answered.
+fn message_content(message: &Value) -> Result<(String, Option<Box<MediaRef>>), String> {
     let kind = text_at(message, "type").unwrap_or("text");
     let text = match kind {
         "text" => message
@@ -221,14 +227,16 @@ fn message_text(message: &Value) -> Result<String, String> {
             .map(str::to_owned),
         "interactive" => interactive_text(message.get("interactive").unwrap_or(&Value::Null))?,
         "image" | "video" | "audio" | "voice" | "document" | "sticker" => {
-            Some(media_text(kind, message.get(kind).unwrap_or(&Value::Null)))
+            return Ok(media_content(kind, message.get(kind).unwrap_or(&Value::Null)));
         }
-        "location" | "contacts" | "reaction" | "unsupported" | "system" | "order" | "request_welcome" => {
+        "location" => Some(location_text(message.get("location").unwrap_or(&Value::Null))),
+        "contacts" => Some(contacts_text(message.get("contacts").unwrap_or(&Value::Null))),
+        "reaction" | "unsupported" | "system" | "order" | "request_welcome" => {
             return Err(format!("{kind} messages are not answered"));
         }
         other => return Err(format!("message type {} is not handled", clip(other))),
     };
-    text.ok_or_else(|| "empty message".to_owned())
+    text.map(|t| (t, None)).ok_or_else(|| "empty message".to_owned())
 }
 
 /// A reply button's or list row's title (plus the row's description).
@@ -245,21 +253,6 @@ fn interactive_text(interactive: &Value) -> Result<Option<String>, String> {
         (Some(t), None) => Some(t.to_owned()),
         (None, d) => d.map(str::to_owned),
     })
-}
-
-/// A placeholder such as `[image]`, `[voice message]` or `[document: offerte.pdf]`, then the caption.
-fn media_text(kind: &str, media: &Value) -> String {
-    let voice = kind == "voice" || media.get("voice").and_then(Value::as_bool) == Some(true);
-    let filename = text_at(media, "filename");
-    let placeholder = match (kind, filename) {
-        _ if voice => "[voice message]".to_owned(),
-        ("document", Some(name)) => format!("[document: {name}]"),
-        _ => format!("[{kind}]"),
-    };
-    match text_at(media, "caption").filter(|c| Some(*c) != filename) {
-        Some(caption) => format!("{placeholder} {caption}"),
-        None => placeholder,
-    }
 }
 
 fn read_status(status: &Value) -> Option<StatusUpdate> {
@@ -287,6 +280,8 @@ fn timestamp_secs(value: Option<&Value>) -> i64 {
 pub struct MetaClient {
     client: reqwest::Client,
     messages_url: String,
+    /// `{graph base}/{phone number id}/media`, where files are uploaded before sending.
+    media_url: String,
     token: SecretString,
     /// The newest customer message id per chat, from [`Gateway::mark_read`], for the typing indicator.
     newest: Mutex<HashMap<String, String>>,
@@ -312,6 +307,7 @@ impl MetaClient {
         Some(Self {
             client,
             messages_url: format!("{base}/{phone_number_id}/messages"),
+            media_url: format!("{base}/{phone_number_id}/media"),
             token,
             newest: Mutex::new(HashMap::new()),
         })
@@ -386,6 +382,17 @@ impl Gateway for MetaClient {
         })
     }
 
+    /// Uploads the file (`POST {phone number id}/media`), then sends it by its media id.
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, GatewayError> {
+        let id = self.upload(media).await?;
+        let answer = self
+            .post("send media", &send_media::message_body(chat_id, &id, media))
+            .await?;
+        Ok(SentMessage {
+            id: sent_message_id(&answer),
+        })
+    }
+
     /// Marks the newest of `message_ids` read, which marks the earlier ones read too.
     async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), GatewayError> {
         let Some(newest) = message_ids.last() else {
@@ -452,3 +459,6 @@ pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Durati
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod media_tests;

@@ -17,7 +17,22 @@ pub mod web;
 
 use std::time::Duration;
 
-use crate::domain::GatewayKind;
+use crate::domain::{GatewayKind, MediaKind};
+
+/// A file to send to a customer (a human's Chatwoot reply with an attachment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaOut {
+    /// How WhatsApp should show it: image, video, voice note, audio, document or sticker.
+    pub kind: MediaKind,
+    /// The file.
+    pub bytes: bytes::Bytes,
+    /// Its MIME type.
+    pub mime: String,
+    /// Its file name (shown for documents).
+    pub file_name: Option<String>,
+    /// Text shown under it; voice notes and audio carry none, so send the text separately.
+    pub caption: Option<String>,
+}
 
 /// What a gateway tells about a message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,6 +84,16 @@ pub trait Gateway: Send + Sync {
     /// Shows (`on`) or hides the typing indicator in `chat_id`. Best effort: the default does nothing.
     async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), GatewayError> {
         Ok(())
+    }
+
+    /// Sends a file to `chat_id`. The default (the log-only stand-in) cannot: a fatal error.
+    async fn send_media(&self, _chat_id: &str, _media: &MediaOut) -> Result<SentMessage, GatewayError> {
+        Err(GatewayError::Fatal {
+            message: format!(
+                "sending files is not supported by the {} gateway stand-in",
+                self.kind().as_str()
+            ),
+        })
     }
 
     /// The texts of our own recent messages in `chat_id` sent at or after `since_ms` (Unix ms, by the
@@ -175,6 +200,23 @@ mod tests {
             gateway.recent_own_texts("31641238876@c.us", 0).await.unwrap(),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn log_only_gateway_cannot_send_files() {
+        let media = MediaOut {
+            kind: MediaKind::Document,
+            bytes: bytes::Bytes::from_static(b"%PDF-1.4"),
+            mime: "application/pdf".into(),
+            file_name: Some("offerte.pdf".into()),
+            caption: None,
+        };
+        let err = LogOnlyGateway::new(GatewayKind::Waha)
+            .send_media("31641238876@c.us", &media)
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("not supported"), "{err}");
     }
 
     #[test]

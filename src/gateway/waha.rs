@@ -17,9 +17,13 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{Gateway, GatewayError, SentMessage};
+use super::{Gateway, GatewayError, MediaOut, SentMessage};
 use crate::config::WahaSettings;
 use crate::domain::{GatewayKind, InboundMessage};
+
+mod media;
+
+use media::message_content;
 
 /// How much of an error body's text goes into an error message.
 const ERROR_DETAIL_CHARS: usize = 200;
@@ -105,7 +109,7 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, WahaP
     if let Some(reason) = unanswered_chat(&chat_id, allow_groups) {
         return Ok(ignored(reason));
     }
-    let Some(text) = message_text(payload) else {
+    let Some((text, media)) = message_content(payload) else {
         return Ok(ignored("empty message"));
     };
     let message = InboundMessage {
@@ -115,6 +119,7 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, WahaP
         text,
         sender_name: sender_name(payload),
         timestamp: timestamp_secs(payload.get("timestamp")),
+        media,
     };
     Ok(WahaEvent::Message { session, message })
 }
@@ -166,83 +171,6 @@ fn non_empty_str<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
-}
-
-/// What the agent reads: the trimmed body, or for media a placeholder such as `[image]` followed by
-/// the caption. `None` when there is neither text nor media.
-fn message_text(payload: &Value) -> Option<String> {
-    let body = non_empty_str(payload, "/body");
-    let Some(kind) = media_kind(payload) else {
-        return body.map(str::to_owned);
-    };
-    let placeholder = match kind {
-        "image" => "[image]".to_owned(),
-        "video" => "[video]".to_owned(),
-        "audio" => "[audio]".to_owned(),
-        "ptt" => "[voice message]".to_owned(),
-        "sticker" => "[sticker]".to_owned(),
-        "document" => match document_filename(payload) {
-            Some(name) => format!("[document: {name}]"),
-            None => "[document]".to_owned(),
-        },
-        _ => "[media]".to_owned(),
-    };
-    let caption = body
-        .or_else(|| non_empty_str(payload, "/_data/caption"))
-        .filter(|caption| Some(*caption) != document_filename(payload).filter(|_| kind == "document"));
-    Some(match caption {
-        Some(caption) => format!("{placeholder} {caption}"),
-        None => placeholder,
-    })
-}
-
-/// The media kind (`image`, `video`, `audio`, `ptt`, `document`, `sticker`, or `media` when unknown),
-/// or `None` for a message without media.
-fn media_kind(payload: &Value) -> Option<&'static str> {
-    const KINDS: [&str; 6] = ["image", "video", "audio", "ptt", "document", "sticker"];
-    let known = |name: &str| KINDS.iter().copied().find(|k| k.eq_ignore_ascii_case(name));
-    // WEBJS `_data.type`; GOWS `_data.Info.MediaType`.
-    let declared = ["/_data/type", "/_data/Info/MediaType"]
-        .iter()
-        .find_map(|p| non_empty_str(payload, p).and_then(known));
-    if declared.is_some() {
-        return declared;
-    }
-    // NOWEB and GOWS: the Baileys/whatsmeow message object names its kind.
-    for message in ["/_data/message", "/_data/Message"] {
-        if let Some(Value::Object(fields)) = payload.pointer(message) {
-            for (key, content) in fields {
-                if let Some(kind) = key.strip_suffix("Message").and_then(known) {
-                    let is_ptt = content.get("ptt").and_then(Value::as_bool) == Some(true)
-                        || content.get("PTT").and_then(Value::as_bool) == Some(true);
-                    return Some(if kind == "audio" && is_ptt { "ptt" } else { kind });
-                }
-            }
-        }
-    }
-    if payload.get("hasMedia").and_then(Value::as_bool) != Some(true) {
-        return None;
-    }
-    let mimetype =
-        non_empty_str(payload, "/media/mimetype").or_else(|| non_empty_str(payload, "/_data/mimetype"));
-    Some(match mimetype.and_then(|m| m.split('/').next()) {
-        Some("image") => "image",
-        Some("video") => "video",
-        Some("audio") => "audio",
-        Some("application" | "text") => "document",
-        _ => "media",
-    })
-}
-
-fn document_filename(payload: &Value) -> Option<&str> {
-    [
-        "/media/filename",
-        "/_data/filename",
-        "/_data/message/documentMessage/fileName",
-        "/_data/Message/documentMessage/fileName",
-    ]
-    .iter()
-    .find_map(|p| non_empty_str(payload, p))
 }
 
 /// The customer's profile name: WEBJS `notifyName`, GOWS `Info.PushName`, NOWEB `pushName`.
@@ -326,6 +254,16 @@ impl Gateway for WahaClient {
         self.post("sendSeen", &body).await.map(drop)
     }
 
+    /// `POST /api/sendImage` (images), `/api/sendVoice` (voice notes) or `/api/sendFile` (everything
+    /// else) with `{session, chatId, file: {mimetype, filename, data}, caption}`, the data base64.
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, GatewayError> {
+        let (action, body) = send_media_body(&self.session, chat_id, media);
+        let answer = self.post(action, &body).await?;
+        Ok(SentMessage {
+            id: sent_message_id(&answer),
+        })
+    }
+
     /// `POST /api/startTyping` or `/api/stopTyping` with `{session, chatId}`.
     async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), GatewayError> {
         let action = if on { "startTyping" } else { "stopTyping" };
@@ -394,6 +332,35 @@ impl WahaClient {
     }
 }
 
+/// The WAHA action and body that send `media` to `chat_id`.
+pub fn send_media_body(session: &str, chat_id: &str, media: &MediaOut) -> (&'static str, Value) {
+    use crate::domain::MediaKind;
+    use base64::Engine;
+    let action = match media.kind {
+        MediaKind::Image => "sendImage",
+        MediaKind::Voice => "sendVoice",
+        _ => "sendFile",
+    };
+    let data = base64::engine::general_purpose::STANDARD.encode(&media.bytes);
+    let mut file = json!({ "mimetype": media.mime, "data": data });
+    if let Some(name) = &media.file_name {
+        file["filename"] = json!(name);
+    }
+    let mut body = json!({ "session": session, "chatId": chat_id, "file": file });
+    if let Some(caption) = media
+        .caption
+        .as_deref()
+        .filter(|_| media.kind != MediaKind::Voice)
+    {
+        body["caption"] = json!(caption);
+    }
+    if media.kind == MediaKind::Voice {
+        // WhatsApp plays only Opus voice notes; WAHA converts anything else when asked.
+        body["convert"] = json!(!media.mime.starts_with("audio/ogg"));
+    }
+    (action, body)
+}
+
 /// A message id in WAHA's serialized form: `false_{chatId}_{id}` for the bare third segment that
 /// [`parse_webhook`] keeps; an id that already has segments is passed through.
 pub fn serialized_id(chat_id: &str, id: &str) -> String {
@@ -436,3 +403,6 @@ fn error_detail(body: &[u8]) -> String {
 mod recent;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod media_tests;

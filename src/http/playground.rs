@@ -190,6 +190,7 @@ fn parse_message(bytes: &[u8]) -> Result<InboundMessage, ApiError> {
         text: text.to_owned(),
         sender_name: None,
         timestamp: crate::domain::now_ms() / 1000,
+        media: None,
     })
 }
 

@@ -50,6 +50,7 @@ fn webjs_direct_message() {
                 .into(),
             sender_name: Some("Sanne".into()),
             timestamp: 1_784_016_891,
+            media: None,
         }
     );
 }
@@ -122,7 +123,7 @@ fn media_kinds_and_captions() {
     let cases = [
         (
             json!({ "hasMedia": true, "_data": { "type": "ptt" } }),
-            "[voice message]",
+            "[voice note]",
         ),
         (
             json!({ "hasMedia": true, "media": { "mimetype": "audio/ogg" } }),
@@ -138,16 +139,16 @@ fn media_kinds_and_captions() {
         ),
         (
             json!({ "hasMedia": true, "media": { "mimetype": "application/pdf", "filename": "offerte.pdf" } }),
-            "[document: offerte.pdf]",
+            "[document] offerte.pdf",
         ),
         (
             json!({ "hasMedia": true, "_data": { "type": "document", "filename": "a.pdf" }, "body": "zie bijlage" }),
-            "[document: a.pdf] zie bijlage",
+            "[document] a.pdf zie bijlage",
         ),
         (json!({ "hasMedia": true, "media": null }), "[media]"),
         (
             json!({ "_data": { "message": { "audioMessage": { "ptt": true } } } }),
-            "[voice message]",
+            "[voice note]",
         ),
         (
             json!({ "_data": { "Message": { "imageMessage": { "caption": "x" } } }, "body": "x" }),
