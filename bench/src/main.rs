@@ -8,10 +8,13 @@
 //! - `turns`: webhook sent → reply received at a fake WAHA, through a running wa-agent whose LLM and
 //!   WAHA are this tool's instant fakes.
 //! - `memory`: Redis bytes per active chat once each chat's history window is full.
+//! - `catalogue`: `search_catalogue` calls on a generated 10,000-row catalogue of cars, in process
+//!   (`bench/catalogue.sh`).
 //! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
 //!   out-of-order counts and the slowest turn.
 
 mod args;
+mod catalogue;
 mod ceiling;
 mod client;
 mod fakes;
@@ -37,6 +40,7 @@ Usage:
                          [--chats 200] [--window 20] [--message-bytes 200] [--hmac-key K]
   wa-agent-bench soak    --binary PATH --redis URL [--chats 200] [--messages 10] [--seconds 40]
                          [--kill-every 4] [--settle 120]
+  wa-agent-bench catalogue [--rows 10000] [--iterations 2000]
 
 `ingest` posts to URL as given (e.g. http://127.0.0.1:3000/webhooks/waha); `turns` and `memory` take
 wa-agent's base URL. Results are printed as one JSON line (prefixed `RESULT `) and one human line.";
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             "turns" => turns::run(&args).await,
             "memory" => memory::run(&args).await,
             "soak" => soak::run(&args).await,
+            "catalogue" => catalogue::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())
