@@ -16,12 +16,14 @@
 //! columns (the whole cell, ignoring case and diacritics). Any other filter is an error naming the
 //! allowed ones, meant for the model. A numeric column is one whose every non-empty cell is a number.
 //!
-//! Invariants: the folded text of every row is computed at load, so a search is one pass of byte
-//! searches over the rows (a 10,000-row catalogue answers in well under a millisecond; `bench/`
-//! measures it); a search never fails for the query text itself; results carry the file's own column
+//! Invariants: every cell is folded once, at load, into a word index (`index`), so a search costs
+//! one substring search over the catalogue's distinct words per query word plus the matching rows
+//! (a 10,000-row catalogue answers in well under a millisecond; `bench/` measures it); a search
+//! never fails for the query text itself; results carry the file's own column
 //! names and values (CSV numbers as numbers), never the folded text.
 
 mod handle;
+mod index;
 mod load;
 mod schema;
 #[cfg(test)]
@@ -32,7 +34,6 @@ mod text;
 
 use std::path::Path;
 
-use memchr::memmem::Finder;
 use serde_json::{Map, Value, json};
 
 pub use handle::CatalogueHandle;
@@ -69,8 +70,6 @@ struct Row {
     cells: Vec<Value>,
     /// Folded whole cells (for text filters), aligned with the columns.
     folded: Vec<String>,
-    /// The folded words of every cell, each followed by one space, starting with one space.
-    words: String,
 }
 
 /// A loaded catalogue: columns and rows, with the folded text of every row pre-computed.
@@ -78,6 +77,8 @@ struct Row {
 pub struct Catalogue {
     columns: Vec<Column>,
     rows: Vec<Row>,
+    /// Every folded word of every cell, with the rows it occurs in.
+    index: index::WordIndex,
     /// Up to [`EXAMPLE_VALUES`] distinct values per column (used for text columns in the schema).
     examples: Vec<Vec<String>>,
 }
@@ -125,11 +126,6 @@ impl Filter {
     }
 }
 
-struct Term {
-    part: Finder<'static>,
-    word: Finder<'static>,
-}
-
 fn cell_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -175,30 +171,30 @@ impl Catalogue {
             })
             .collect();
         let mut examples = vec![Vec::new(); columns.len()];
-        let rows = table
+        let rows: Vec<Row> = table
             .rows
             .into_iter()
             .map(|cells| {
-                let mut words = String::from(" ");
                 let mut folded = Vec::with_capacity(cells.len());
                 for (c, cell) in cells.iter().enumerate() {
                     let raw = cell_text(cell);
-                    let f = text::fold(raw.trim());
-                    for w in text::tokens(&f) {
-                        words.push_str(w);
-                        words.push(' ');
-                    }
+                    folded.push(text::fold(raw.trim()));
                     if !raw.is_empty() && examples[c].len() < EXAMPLE_VALUES && !examples[c].contains(&raw) {
                         examples[c].push(raw);
                     }
-                    folded.push(f);
                 }
-                Row { cells, folded, words }
+                Row { cells, folded }
             })
             .collect();
+        let index = index::WordIndex::build(rows.iter().enumerate().flat_map(|(i, row)| {
+            row.folded
+                .iter()
+                .flat_map(move |f| text::tokens(f).into_iter().map(move |w| (i as u32, w)))
+        }));
         Catalogue {
             columns,
             rows,
+            index,
             examples,
         }
     }
@@ -295,44 +291,46 @@ impl Catalogue {
         let mut words: Vec<&str> = text::tokens(&folded);
         words.sort_unstable();
         words.dedup();
-        let terms: Vec<Term> = words
-            .iter()
-            .map(|w| Term {
-                part: Finder::new(w.as_bytes()).into_owned(),
-                word: Finder::new(format!(" {w} ").as_bytes()).into_owned(),
-            })
-            .collect();
-        // (words matched, score, row index) of every row that passes the filters and matches.
-        let mut hits: Vec<(u32, u32, usize)> = Vec::new();
+        // Per row: how many query words it matches, and a score (whole words count double).
+        let n = self.rows.len();
+        let (mut matched, mut score) = (vec![0u8; n], vec![0u8; n]);
+        let mut marks = vec![index::NONE; n];
+        for w in &words {
+            marks.fill(index::NONE);
+            self.index.mark(w, &mut marks);
+            for ((m, s), k) in matched.iter_mut().zip(score.iter_mut()).zip(&marks) {
+                if *k != index::NONE {
+                    *m = m.saturating_add(1);
+                    *s = s.saturating_add(*k);
+                }
+            }
+        }
+        // (words matched, score, row index) of every row that passes the filters and matches the
+        // most words any such row matches.
+        let mut hits: Vec<(u8, u8, usize)> = Vec::new();
         let mut best = 0;
         for (i, row) in self.rows.iter().enumerate() {
+            if (matched[i] == 0 && !words.is_empty()) || matched[i] < best {
+                continue;
+            }
             if !filters.iter().all(|f| f.accepts(row)) {
                 continue;
             }
-            let (mut matched, mut score) = (0u32, 0u32);
-            for t in &terms {
-                if t.part.find(row.words.as_bytes()).is_some() {
-                    matched += 1;
-                    score += 1 + u32::from(t.word.find(row.words.as_bytes()).is_some());
-                }
+            if matched[i] > best {
+                best = matched[i];
+                hits.clear();
             }
-            if matched >= best && (matched > 0 || terms.is_empty()) {
-                if matched > best {
-                    best = matched;
-                    hits.clear();
-                }
-                hits.push((matched, score, i));
-            }
+            hits.push((matched[i], score[i], i));
         }
         let total = hits.len();
-        let order = |a: &(u32, u32, usize), b: &(u32, u32, usize)| b.1.cmp(&a.1).then(a.2.cmp(&b.2));
+        let order = |a: &(u8, u8, usize), b: &(u8, u8, usize)| b.1.cmp(&a.1).then(a.2.cmp(&b.2));
         if hits.len() > MAX_RESULTS {
             hits.select_nth_unstable_by(MAX_RESULTS - 1, order);
             hits.truncate(MAX_RESULTS);
         }
         hits.sort_unstable_by(order);
         let items = hits.iter().map(|&(_, _, i)| self.item(i)).collect();
-        let partial_match = total > 0 && (best as usize) < terms.len();
+        let partial_match = total > 0 && usize::from(best) < words.len();
         Ok(SearchResult {
             total,
             items,
