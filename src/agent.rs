@@ -8,6 +8,8 @@
 //! connection failures, 408, 429 and 5xx; [`AgentError::Fatal`] for every other failure), the API key
 //! never appears in an error or a log line, and message contents are never logged at `info`.
 
+pub mod tools;
+
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;

@@ -9,10 +9,13 @@
 //!   WAHA are this tool's instant fakes.
 //! - `memory`: Redis bytes per active chat once each chat's history window is full.
 //! - `intent`: the Redis cost of send intents per turn, with and without, on wa-agent's own store.
+//! - `catalogue`: `search_catalogue` calls on a generated 10,000-row catalogue of cars, in process
+//!   (`bench/catalogue.sh`).
 //! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
 //!   out-of-order counts and the slowest turn.
 
 mod args;
+mod catalogue;
 mod ceiling;
 mod client;
 mod fakes;
@@ -40,6 +43,7 @@ Usage:
   wa-agent-bench intent  --redis URL [--iterations 5000] [--chats 50]
   wa-agent-bench soak    --binary PATH --redis URL [--chats 200] [--messages 10] [--seconds 40]
                          [--kill-every 4] [--settle 120]
+  wa-agent-bench catalogue [--rows 10000] [--iterations 2000]
 
 `ingest` posts to URL as given (e.g. http://127.0.0.1:3000/webhooks/waha); `turns` and `memory` take
 wa-agent's base URL. Results are printed as one JSON line (prefixed `RESULT `) and one human line.";
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             "memory" => memory::run(&args).await,
             "soak" => soak::run(&args).await,
             "intent" => intent::run(&args).await,
+            "catalogue" => catalogue::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())
