@@ -265,7 +265,7 @@ impl Runtime {
                 Err(e) => {
                     failures += 1;
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);
-                    if failures == 1 || failures % 20 == 0 {
+                    if failures == 1 || failures.is_multiple_of(20) {
                         tracing::warn!(error = %e, "work stream unavailable; workers back off");
                     }
                     tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(wait) => {} }
@@ -365,7 +365,7 @@ impl Runtime {
                 }
                 Err(e) => {
                     failures += 1;
-                    if failures == 1 || failures % 20 == 0 {
+                    if failures == 1 || failures.is_multiple_of(20) {
                         tracing::warn!(chat_id = %chat, error = %e, failures, "chat interrupted; retrying");
                     }
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);

@@ -398,10 +398,10 @@ impl Store for MemoryStore {
 
     async fn outbox_replace_head(&self, chat_id: &str, old: &str, new: &str) -> Result<(), StoreError> {
         let mut s = self.lock();
-        if let Some(head) = s.outboxes.get_mut(chat_id).and_then(|q| q.front_mut()) {
-            if head == old {
-                *head = new.to_owned();
-            }
+        if let Some(head) = s.outboxes.get_mut(chat_id).and_then(|q| q.front_mut())
+            && head == old
+        {
+            *head = new.to_owned();
         }
         Ok(())
     }

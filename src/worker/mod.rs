@@ -243,10 +243,11 @@ impl Worker {
             metrics::counter!("wa_agent_dead_letters_total").increment(1);
             tracing::error!(chat_id, dead_letter = %d.id, reason = %d.reason, "work moved to the dead letters");
         }
-        if !record.jobs.is_empty() && self.mirror.enabled() {
-            if let Err(e) = self.mirror.drain(chat_id).await {
-                tracing::warn!(chat_id, error = %e, "Chatwoot mirror waits in the outbox");
-            }
+        if !record.jobs.is_empty()
+            && self.mirror.enabled()
+            && let Err(e) = self.mirror.drain(chat_id).await
+        {
+            tracing::warn!(chat_id, error = %e, "Chatwoot mirror waits in the outbox");
         }
         Ok(())
     }
@@ -396,10 +397,10 @@ impl Worker {
                 }
             }
         };
-        if outcome == Outcome::Handoff || outcome == Outcome::AgentFailed {
-            if let Err(e) = self.mirror.save_state(chat_id, &state).await {
-                tracing::warn!(error = %e, "could not save the handoff state");
-            }
+        if (outcome == Outcome::Handoff || outcome == Outcome::AgentFailed)
+            && let Err(e) = self.mirror.save_state(chat_id, &state).await
+        {
+            tracing::warn!(error = %e, "could not save the handoff state");
         }
         self.commit(chat_id, run.len(), &record).await?;
         if !loaded.complete {
