@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use crate::config::LlmSettings;
 use crate::domain::{HistoryEntry, Role};
 
+pub mod tools;
+
 /// Sampling temperature sent with every request: low, so answers stay factual and repeatable.
 const TEMPERATURE: f64 = 0.3;
 /// How much of an error body's `error.message` goes into an error (never the whole body).
