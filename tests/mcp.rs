@@ -319,6 +319,48 @@ async fn a_server_lost_later_drops_out_and_comes_back() {
 }
 
 #[tokio::test]
+async fn a_call_to_a_vanished_server_is_unavailable_and_withdraws_it_at_once() {
+    let server = dealer::start(Dealer::default(), false).await;
+    // No periodic ping: only the failed call can reveal the loss.
+    let slow_probe = McpOptions {
+        health_every: Duration::from_secs(300),
+        ..fast()
+    };
+    let tools = McpTools::start(
+        vec![config(server.url(), vec![])],
+        slow_probe,
+        CancellationToken::new(),
+    );
+    tools.settle(Duration::from_secs(5)).await;
+    assert!(tools.offers("dealer__check_test_drive_slots"));
+
+    server.stop().await;
+    let before = calls_counted("dealer__check_test_drive_slots", "unavailable");
+    let failed = tools
+        .call("dealer__check_test_drive_slots", "{}", CALL_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failed,
+        ToolError::Unavailable {
+            server: "dealer".into()
+        }
+    );
+    assert_eq!(
+        failed.to_string(),
+        "the dealer tool server cannot be reached right now"
+    );
+    assert_eq!(
+        calls_counted("dealer__check_test_drive_slots", "unavailable"),
+        before + 1
+    );
+    eventually("withdrawn after the failed call", Duration::from_secs(2), || {
+        tools.definitions().is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_tool_added_later_is_offered_on_list_changed() {
     let dealer = Dealer::default();
     let server = dealer::start(dealer.clone(), false).await;
