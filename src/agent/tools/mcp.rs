@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::{CallToolRequestParams, JsonObject};
 use rmcp::service::{Peer, RoleClient, ServiceError};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -49,6 +49,33 @@ pub struct McpServerConfig {
     pub url: String,
     /// Headers sent with every request (`Authorization`, API keys); never logged.
     pub headers: Vec<(String, SecretString)>,
+}
+
+impl McpServerConfig {
+    /// Check what start-up can check, for the settings loader: a name of `[a-zA-Z0-9_-]` (so offered
+    /// names read `{name}__tool`), an `http`/`https` URL, and valid header names and values. The message
+    /// names the server and the header, never a value.
+    pub fn validate(&self) -> Result<(), String> {
+        let name = &self.name;
+        if name.is_empty() || names::sanitize(name) != *name {
+            return Err(format!(
+                "MCP server name {name:?} must be letters, digits, '_' or '-'"
+            ));
+        }
+        match reqwest::Url::parse(&self.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => return Err(format!("MCP server {name}: the url is not an http(s) URL")),
+        }
+        for (header, value) in &self.headers {
+            let header_ok = reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_ok();
+            if !header_ok || reqwest::header::HeaderValue::from_str(value.expose_secret()).is_err() {
+                return Err(format!(
+                    "MCP server {name}: header {header:?} is not a valid HTTP header"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Timing of the supervisors. The defaults suit production; tests shorten them.
@@ -327,5 +354,69 @@ fn call_error(slot: &Slot, error: ServiceError, timeout: Duration) -> ToolError 
                 server: slot.config.name.clone(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(name: &str, url: &str, header: (&str, &str)) -> McpServerConfig {
+        let headers = vec![(header.0.to_owned(), SecretString::from(header.1.to_owned()))];
+        McpServerConfig {
+            name: name.into(),
+            url: url.into(),
+            headers,
+        }
+    }
+
+    #[test]
+    fn validation_names_the_server_and_header_never_the_value() {
+        let ok = server(
+            "dealer",
+            "https://mcp.example.com/mcp",
+            ("Authorization", "Bearer t0k"),
+        );
+        assert_eq!(ok.validate(), Ok(()));
+        assert!(
+            server("my dealer", "https://x/mcp", ("a", "b"))
+                .validate()
+                .unwrap_err()
+                .contains("name")
+        );
+        assert!(
+            server("d", "ftp://x/mcp", ("a", "b"))
+                .validate()
+                .unwrap_err()
+                .contains("url")
+        );
+        let bad_value = server("d", "http://x/mcp", ("Authorization", "Bearer s3cret\n"));
+        let message = bad_value.validate().unwrap_err();
+        assert!(
+            message.contains("Authorization") && !message.contains("s3cret"),
+            "{message}"
+        );
+        assert!(
+            server("d", "http://x/mcp", ("bad header", "v"))
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn arguments_must_be_an_object_and_empty_means_none() {
+        assert_eq!(parse_arguments("  "), Ok(JsonObject::new()));
+        assert_eq!(
+            parse_arguments(r#"{"date":"2026-12-03"}"#).unwrap()["date"],
+            "2026-12-03"
+        );
+        assert!(matches!(
+            parse_arguments("[1]"),
+            Err(ToolError::InvalidArguments(_))
+        ));
+        assert!(matches!(
+            parse_arguments("{"),
+            Err(ToolError::InvalidArguments(_))
+        ));
     }
 }
