@@ -18,8 +18,10 @@
 //!   parsing the name.
 //! - The cut: a result reaches the model as one string of at most [`RESULT_MAX_CHARS`] characters, cut on
 //!   a char boundary with a marker line saying it was cut (see [`render`]).
-//! - Failures reach the model as a [`ToolError`] with a short message naming the server at most: never a
-//!   URL, a header or the arguments. Logs at `info` carry the tool name and outcome, never arguments.
+//! - Failures reach the model as a [`ToolError`] with a short message: our own words naming the server at
+//!   most, or the tool's own error text cut to 300 characters; never a URL, a header or the arguments.
+//!   Logs at `info` carry the tool name and outcome, never arguments; failure reasons in logs and
+//!   [`McpTools::status`] have URLs replaced by `<url>`.
 
 pub mod names;
 pub mod render;
