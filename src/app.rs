@@ -207,15 +207,16 @@ pub async fn run(
     let app = router(state, settings.role.runs_api());
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, role = ?settings.role, "listening");
-    if settings.playground && settings.role.runs_api() {
-        if let Some(a) = addr {
-            let host = if a.ip().is_unspecified() {
-                "localhost".to_owned()
-            } else {
-                a.ip().to_string()
-            };
-            tracing::info!(url = %format!("http://{host}:{}/playground", a.port()), "playground on");
-        }
+    if settings.playground
+        && settings.role.runs_api()
+        && let Some(a) = addr
+    {
+        let host = if a.ip().is_unspecified() {
+            "localhost".to_owned()
+        } else {
+            a.ip().to_string()
+        };
+        tracing::info!(url = %format!("http://{host}:{}/playground", a.port()), "playground on");
     }
     let stop = shutdown.clone();
     let embedded = settings.redis_url.is_none();

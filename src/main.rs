@@ -9,11 +9,11 @@ use wa_agent::cli::Cli;
 
 fn main() -> ExitCode {
     // Before any thread exists: `.env` may set variables (never overriding real ones).
-    if Path::new(".env").is_file() {
-        if let Err(e) = dotenvy::from_path(".env") {
-            eprintln!("wa-agent: cannot read .env: {e}");
-            return ExitCode::from(2);
-        }
+    if Path::new(".env").is_file()
+        && let Err(e) = dotenvy::from_path(".env")
+    {
+        eprintln!("wa-agent: cannot read .env: {e}");
+        return ExitCode::from(2);
     }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -134,6 +134,16 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Human replies from Chatwoot, by outcome (sent, failed).",
     ),
     (
+        "wa_agent_tool_calls_total",
+        "counter",
+        "Tool calls, by tool and outcome (ok, error, timeout, unavailable, rejected, invalid, unknown).",
+    ),
+    (
+        "wa_agent_tool_duration_seconds",
+        "histogram",
+        "Time a tool call took, by tool.",
+    ),
+    (
         "wa_agent_dead_letters_total",
         "counter",
         "Work moved to the dead letters.",

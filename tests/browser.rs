@@ -151,15 +151,13 @@ async fn active_id(client: &Client) -> String {
 /// earlier messages of the history it was sent.
 fn remembering_brain(request: &Value) -> String {
     let mut request = request.clone();
-    if let Some(messages) = request["messages"].as_array_mut() {
-        if let Some(last) = messages.iter_mut().rev().find(|m| m["role"] == "user") {
-            if last["content"]
-                .as_str()
-                .is_some_and(|c| c.contains("auto waar ik naar vroeg"))
-            {
-                last["content"] = json!("Welke auto bedoelde ik?");
-            }
-        }
+    if let Some(messages) = request["messages"].as_array_mut()
+        && let Some(last) = messages.iter_mut().rev().find(|m| m["role"] == "user")
+        && last["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("auto waar ik naar vroeg"))
+    {
+        last["content"] = json!("Welke auto bedoelde ik?");
     }
     default_brain(&request)
 }

@@ -120,10 +120,10 @@ async fn a_turn_cut_off_by_the_grace_period_sends_nothing_and_is_taken_over_at_o
     // handed on before the process ends).
     let (mut exited, mut answered) = (None, None);
     while termed.elapsed() < Duration::from_secs(15) && (exited.is_none() || answered.is_none()) {
-        if exited.is_none() {
-            if let Some(status) = a.wait_exit(Duration::from_millis(10)).await {
-                exited = Some((termed.elapsed(), status));
-            }
+        if exited.is_none()
+            && let Some(status) = a.wait_exit(Duration::from_millis(10)).await
+        {
+            exited = Some((termed.elapsed(), status));
         }
         if answered.is_none() && !f.waha.sent_to(CHAT).is_empty() {
             answered = Some(termed.elapsed());

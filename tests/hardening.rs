@@ -340,10 +340,10 @@ fn mutate(v: &mut Value, at: Index, op: u8, replacement: Value) {
                     m.remove(&last);
                 }
                 Some(Value::Array(a)) => {
-                    if let Ok(i) = last.parse::<usize>() {
-                        if i < a.len() {
-                            a.remove(i);
-                        }
+                    if let Ok(i) = last.parse::<usize>()
+                        && i < a.len()
+                    {
+                        a.remove(i);
                     }
                 }
                 _ => *v = Value::Null,

@@ -49,6 +49,7 @@ fn envelope(chat: &str, id: &str, text: &str) -> Envelope {
         text: text.to_owned(),
         sender_name: Some("Bench Customer".into()),
         timestamp: 0,
+        media: None,
     }))
 }
 

@@ -86,10 +86,10 @@ pub fn parse_webhook(
     let event = v["event"]
         .as_str()
         .ok_or_else(|| invalid("event", "missing or not a string"))?;
-    if let Some(acc) = as_u64(&v["account"]["id"]) {
-        if acc != account_id {
-            return ignored(format!("account {acc} is not CHATWOOT_ACCOUNT_ID"));
-        }
+    if let Some(acc) = as_u64(&v["account"]["id"])
+        && acc != account_id
+    {
+        return ignored(format!("account {acc} is not CHATWOOT_ACCOUNT_ID"));
     }
     match event {
         "message_created" | "message_updated" => message_event(&v, event, body, inbox_id),

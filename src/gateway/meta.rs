@@ -122,11 +122,11 @@ pub fn parse_notification(body: &[u8]) -> Result<MetaNotification, MetaParseErro
 }
 
 fn read_change(change: &Value, out: &mut MetaNotification) {
-    if let Some(field) = change.get("field").and_then(Value::as_str) {
-        if field != "messages" {
-            out.ignored.push(format!("field {} is not handled", clip(field)));
-            return;
-        }
+    if let Some(field) = change.get("field").and_then(Value::as_str)
+        && field != "messages"
+    {
+        out.ignored.push(format!("field {} is not handled", clip(field)));
+        return;
     }
     let Some(value) = change.get("value").and_then(Value::as_object) else {
         out.ignored.push("change without value".into());

@@ -128,10 +128,11 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, WahaP
 /// that shape is taken whole as the message id, with the chat from `payload.from`.
 fn chat_and_message_id(id: &str, payload: &Value) -> Result<(String, String), WahaParseError> {
     let segments: Vec<&str> = id.splitn(4, '_').collect();
-    if let [_, chat, wa_id, ..] = segments.as_slice() {
-        if !chat.is_empty() && !wa_id.is_empty() {
-            return Ok(((*chat).to_owned(), (*wa_id).to_owned()));
-        }
+    if let [_, chat, wa_id, ..] = segments.as_slice()
+        && !chat.is_empty()
+        && !wa_id.is_empty()
+    {
+        return Ok(((*chat).to_owned(), (*wa_id).to_owned()));
     }
     match payload.get("from").and_then(Value::as_str).map(str::trim) {
         Some(from) if !from.is_empty() => Ok((from.to_owned(), id.to_owned())),

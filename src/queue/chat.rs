@@ -108,7 +108,7 @@ impl Runtime {
                 }
                 Err(e) => {
                     failures += 1;
-                    if failures == 1 || failures % 20 == 0 {
+                    if failures == 1 || failures.is_multiple_of(20) {
                         tracing::warn!(chat_id = %chat, error = %e, failures, "chat interrupted; retrying");
                     }
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);
@@ -143,7 +143,7 @@ impl Runtime {
                 }
                 Err(e) => {
                     failures += 1;
-                    if failures == 1 || failures % 20 == 0 {
+                    if failures == 1 || failures.is_multiple_of(20) {
                         tracing::warn!(chat_id = %chat, error = %e, "could not take the chat lease; retrying");
                     }
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);

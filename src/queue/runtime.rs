@@ -145,10 +145,10 @@ impl Runtime {
         tracker.wait().await;
         self.hand_on_abandoned().await;
         heartbeat.abort();
-        if !self.name_was_lost() {
-            if let Err(e) = self.store.release_consumer(&self.consumer, &self.instance).await {
-                tracing::warn!(error = %e, "could not release the consumer name; it expires by itself");
-            }
+        if !self.name_was_lost()
+            && let Err(e) = self.store.release_consumer(&self.consumer, &self.instance).await
+        {
+            tracing::warn!(error = %e, "could not release the consumer name; it expires by itself");
         }
         tracing::info!("workers stopped");
     }
@@ -179,7 +179,7 @@ impl Runtime {
                 Err(e) => {
                     failures += 1;
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);
-                    if failures == 1 || failures % 20 == 0 {
+                    if failures == 1 || failures.is_multiple_of(20) {
                         tracing::warn!(error = %e, "work stream unavailable; workers back off");
                     }
                     tokio::select! { _ = stops.stop.cancelled() => return, _ = tokio::time::sleep(wait) => {} }

@@ -295,10 +295,10 @@ impl Store for MemoryStore {
         keep: &str,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        if let Some(h) = s.lease_holder(chat_id) {
-            if !h.starts_with(prefix) || h.starts_with(keep) {
-                return Ok(false);
-            }
+        if let Some(h) = s.lease_holder(chat_id)
+            && (!h.starts_with(prefix) || h.starts_with(keep))
+        {
+            return Ok(false);
         }
         s.leases
             .insert(chat_id.to_owned(), (holder.to_owned(), Instant::now() + ttl));
@@ -341,10 +341,11 @@ impl Store for MemoryStore {
     async fn refresh_consumer(&self, name: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut s = self.lock();
         let now = Instant::now();
-        if let Some((who, until)) = s.consumers.get(name) {
-            if *until > now && who != instance {
-                return Ok(false);
-            }
+        if let Some((who, until)) = s.consumers.get(name)
+            && *until > now
+            && who != instance
+        {
+            return Ok(false);
         }
         s.consumers
             .insert(name.to_owned(), (instance.to_owned(), now + ttl));
@@ -524,10 +525,10 @@ impl Store for MemoryStore {
 
     async fn outbox_replace_head(&self, chat_id: &str, old: &str, new: &str) -> Result<(), StoreError> {
         let mut s = self.lock();
-        if let Some(head) = s.outboxes.get_mut(chat_id).and_then(|q| q.front_mut()) {
-            if head == old {
-                *head = new.to_owned();
-            }
+        if let Some(head) = s.outboxes.get_mut(chat_id).and_then(|q| q.front_mut())
+            && head == old
+        {
+            *head = new.to_owned();
         }
         Ok(())
     }

@@ -255,10 +255,11 @@ impl Worker {
             metrics::counter!("wa_agent_dead_letters_total").increment(1);
             tracing::error!(chat_id, dead_letter = %d.id, reason = %d.reason, "work moved to the dead letters");
         }
-        if !record.jobs.is_empty() && self.mirror.enabled() {
-            if let Err(e) = self.mirror.drain(chat_id).await {
-                tracing::warn!(chat_id, error = %e, "Chatwoot mirror waits in the outbox");
-            }
+        if !record.jobs.is_empty()
+            && self.mirror.enabled()
+            && let Err(e) = self.mirror.drain(chat_id).await
+        {
+            tracing::warn!(chat_id, error = %e, "Chatwoot mirror waits in the outbox");
         }
         Ok(())
     }

@@ -1107,10 +1107,10 @@ impl Db {
         if message_type == 0 && conversation.waiting_since == 0 {
             conversation.waiting_since = at;
         }
-        if let Sender::Contact(contact_id) = sender {
-            if let Some(contact) = self.contacts.get_mut(&contact_id) {
-                contact.last_activity_at = Some(at);
-            }
+        if let Sender::Contact(contact_id) = sender
+            && let Some(contact) = self.contacts.get_mut(&contact_id)
+        {
+            contact.last_activity_at = Some(at);
         }
         let changes = self.save_conversation(conversation_id, before);
         self.emit_message(id, "message_created");

@@ -221,13 +221,13 @@ fn answer_send(state: &Mutex<WahaState>, headers: &HeaderMap, body: &[u8]) -> (R
         };
         return (json_response(status, body), None);
     }
-    if let Some(Hold::After(n)) = s.hold {
-        if s.sent.len() >= n {
-            s.held += 1;
-            let body = json!({ "statusCode": 503, "message": "held, then refused" });
-            let response = json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
-            return (response, Some(s.released.subscribe()));
-        }
+    if let Some(Hold::After(n)) = s.hold
+        && s.sent.len() >= n
+    {
+        s.held += 1;
+        let body = json!({ "statusCode": 503, "message": "held, then refused" });
+        let response = json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
+        return (response, Some(s.released.subscribe()));
     }
     let (Some(chat_id), Some(text)) = (request["chatId"].as_str(), request["text"].as_str()) else {
         let body = json!({ "statusCode": 400, "message": "chatId and text are required" });

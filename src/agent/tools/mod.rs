@@ -1,8 +1,10 @@
-//! Building blocks of the tools the agent may call (behaviour 8 of `INTERFACE.md`).
+//! The agent's tools: the sources of the functions the model may call during a turn (behaviour 8 of
+//! `INTERFACE.md`).
 //!
-//! Each tool lives in its own module and is pure or owns its own state: it exposes the JSON schema
-//! the model is offered (`tool_schema`) and a function that runs one call from the model's
-//! arguments and returns a compact JSON result or an error meant for the model (never the customer).
+//! Each source lives in its own module and owns its naming, limits and failure rules, stated in its
+//! module doc: it exposes the JSON schema the model is offered and runs one call from the model's
+//! arguments, returning a compact result or an error meant for the model (never the customer).
 //! Wiring tools into the agent's step loop happens in `agent`, not here.
 
 pub mod catalogue;
+pub mod mcp;

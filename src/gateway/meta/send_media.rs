@@ -26,10 +26,10 @@ fn message_type(kind: MediaKind) -> &'static str {
 pub(super) fn message_body(chat_id: &str, media_id: &str, media: &MediaOut) -> Value {
     let kind = message_type(media.kind);
     let mut object = json!({ "id": media_id });
-    if matches!(kind, "image" | "video" | "document") {
-        if let Some(caption) = media.caption.as_deref().filter(|c| !c.trim().is_empty()) {
-            object["caption"] = json!(caption);
-        }
+    if matches!(kind, "image" | "video" | "document")
+        && let Some(caption) = media.caption.as_deref().filter(|c| !c.trim().is_empty())
+    {
+        object["caption"] = json!(caption);
     }
     if kind == "document" {
         object["filename"] = json!(media.file_name.as_deref().unwrap_or("file"));

@@ -138,10 +138,10 @@ fn contact_text(payload: &Value) -> Option<String> {
         return None;
     }
     let mut names: Vec<String> = cards.iter().filter_map(|card| vcard_name(card)).collect();
-    if names.is_empty() {
-        if let Some(name) = non_empty_str(payload, "/_data/message/contactMessage/displayName") {
-            names.push(name.to_owned());
-        }
+    if names.is_empty()
+        && let Some(name) = non_empty_str(payload, "/_data/message/contactMessage/displayName")
+    {
+        names.push(name.to_owned());
     }
     Some(crate::domain::media_text(
         "[contact]",
