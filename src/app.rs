@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, EchoAgent, OpenAiAgent};
+use crate::channel::chatwoot_bot::ChatwootBotChannel;
+use crate::channel::evolution::EvolutionClient;
 use crate::channel::meta::MetaClient;
 use crate::channel::waha::WahaClient;
 use crate::channel::web::WebChannel;
@@ -111,7 +113,25 @@ fn channels(settings: &Settings, store: &Arc<dyn Store>) -> Channels {
         }
     };
     let web: Arc<dyn Channel> = Arc::new(WebChannel::new(store.clone()));
-    let channels = Channels::new().with(waha).with(meta).with(web);
+    let mut channels = Channels::new().with(waha).with(meta).with(web);
+    if let Some(bot) = &settings.agent_bot {
+        let user_token = settings.chatwoot.as_ref().map(|cw| cw.api_token.clone());
+        if user_token.is_none() {
+            tracing::warn!(
+                "CHATWOOT_AGENT_BOT_TOKEN without CHATWOOT_API_TOKEN: Agent Bot chats get no typing indicator and \
+                 no history read-back from Chatwoot (a bot token may not call those endpoints)"
+            );
+        }
+        channels = channels.with(Arc::new(ChatwootBotChannel::new(
+            &bot.base_url,
+            bot.token.clone(),
+            user_token,
+            settings.http_timeout,
+        )));
+    }
+    if let Some(evolution) = &settings.evolution {
+        channels = channels.with(Arc::new(EvolutionClient::new(evolution, settings.http_timeout)));
+    }
     channels
 }
 

@@ -16,6 +16,8 @@
 //! route, rejected request). Error messages never contain credentials. When a channel is not
 //! configured, [`LogOnlyChannel`] logs replies instead of sending them.
 
+pub mod chatwoot_bot;
+pub mod evolution;
 pub mod meta;
 pub mod waha;
 pub mod web;

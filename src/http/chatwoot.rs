@@ -29,6 +29,17 @@ pub async fn webhook(
 async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Handled, ApiError> {
     let bytes = read_body(headers, body).await?;
     verify(app, headers, &bytes)?;
+    let mirror = app
+        .settings
+        .chatwoot
+        .as_ref()
+        .map(|cw| (cw.account_id, cw.inbox_id));
+    if app.settings.agent_bot.is_some() {
+        let default_account = mirror.map(|(account, _)| account);
+        if let Some(event) = crate::channel::chatwoot_bot::parse_webhook(&bytes, mirror, default_account)? {
+            return queue(app, event).await;
+        }
+    }
     let Some(cw) = &app.settings.chatwoot else {
         return Ok(Handled::Ignored("Chatwoot is not configured".into()));
     };
@@ -39,7 +50,8 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Handl
 /// `CHATWOOT_WEBHOOK_SECRET`) and Agent Bot events (signed with the bot's secret) to this route: a
 /// body signed with any configured secret is accepted; with no secret configured, none is checked.
 fn verify(app: &AppState, headers: &HeaderMap, bytes: &[u8]) -> Result<(), ApiError> {
-    let secrets = [app.settings.chatwoot_webhook_secret.as_ref()];
+    let bot = app.settings.agent_bot.as_ref().and_then(|b| b.secret.as_ref());
+    let secrets = [app.settings.chatwoot_webhook_secret.as_ref(), bot];
     let mut first_error = None;
     for secret in secrets.into_iter().flatten() {
         match signatures::verify_chatwoot(secret, headers, bytes, now_ms() / 1000) {

@@ -90,3 +90,28 @@ impl WebhookChannel for Waha {
         })
     }
 }
+
+/// `POST /webhooks/evolution`.
+pub(super) struct Evolution;
+
+impl WebhookChannel for Evolution {
+    const ROUTE: &'static str = "evolution";
+
+    fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+        match app.settings.evolution.as_ref().and_then(|e| e.api_key.as_ref()) {
+            Some(key) => signatures::verify_evolution(key, headers, body),
+            None => Ok(()),
+        }
+    }
+
+    fn parse(app: &AppState, body: &[u8]) -> Result<Parsed, ParseError> {
+        use crate::channel::evolution::{EvolutionEvent, parse_webhook};
+        Ok(match parse_webhook(body, app.settings.allow_groups)? {
+            EvolutionEvent::Ignored { reason } => Parsed::Ignored(reason),
+            EvolutionEvent::Message { instance, message } => Parsed::Message {
+                dedupe_id: format!("{instance}:{}", message.message_id),
+                message,
+            },
+        })
+    }
+}

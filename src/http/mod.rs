@@ -63,6 +63,7 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
     if with_webhooks {
         app = app
             .route("/webhooks/waha", post(intake::webhook::<intake::Waha>))
+            .route("/webhooks/evolution", post(intake::webhook::<intake::Evolution>))
             .route("/webhooks/meta", get(meta::verify).post(meta::webhook))
             .route("/webhooks/chatwoot", post(chatwoot::webhook));
         if state.settings.playground {
