@@ -15,13 +15,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, EchoAgent, OpenAiAgent};
+use crate::channel::chatwoot_bot::ChatwootBotChannel;
+use crate::channel::evolution::EvolutionClient;
+use crate::channel::meta::MetaClient;
+use crate::channel::waha::WahaClient;
+use crate::channel::web::WebChannel;
+use crate::channel::{Channel, LogOnlyChannel};
 use crate::chatwoot::ChatwootClient;
 use crate::config::Settings;
-use crate::domain::GatewayKind;
-use crate::gateway::meta::MetaClient;
-use crate::gateway::waha::WahaClient;
-use crate::gateway::web::WebGateway;
-use crate::gateway::{Gateway, LogOnlyGateway};
+use crate::domain::ChannelKind;
 use crate::history::History;
 use crate::http::{AppState, router};
 use crate::mirror::Mirror;
@@ -30,7 +32,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::migrations::{MigrateOptions, MigrationReport, migrate_or_wait};
 use crate::store::redis::RedisStore;
 use crate::store::{Store, StoreError};
-use crate::worker::{Gateways, Worker};
+use crate::worker::{Channels, Worker};
 
 /// How long start-up (and `wa-agent migrate`) waits for another process that is migrating.
 const MIGRATION_WAIT: Duration = Duration::from_secs(60);
@@ -85,15 +87,15 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
-fn gateways(settings: &Settings, store: &Arc<dyn Store>) -> Gateways {
-    let waha: Arc<dyn Gateway> = match &settings.waha {
+fn channels(settings: &Settings, store: &Arc<dyn Store>) -> Channels {
+    let waha: Arc<dyn Channel> = match &settings.waha {
         Some(w) => Arc::new(WahaClient::new(w, settings.http_timeout)),
         None => {
             tracing::warn!("WAHA_BASE_URL is not set: replies to WAHA chats are logged, not sent");
-            Arc::new(LogOnlyGateway::new(GatewayKind::Waha))
+            Arc::new(LogOnlyChannel::new(ChannelKind::Waha))
         }
     };
-    let meta: Arc<dyn Gateway> = match MetaClient::new(&settings.meta, settings.http_timeout) {
+    let meta: Arc<dyn Channel> = match MetaClient::new(&settings.meta, settings.http_timeout) {
         Some(client) => Arc::new(client),
         None => {
             let m = &settings.meta;
@@ -107,11 +109,30 @@ fn gateways(settings: &Settings, store: &Arc<dyn Store>) -> Gateways {
                      are logged, not sent"
                 );
             }
-            Arc::new(LogOnlyGateway::new(GatewayKind::Meta))
+            Arc::new(LogOnlyChannel::new(ChannelKind::Meta))
         }
     };
-    let web: Arc<dyn Gateway> = Arc::new(WebGateway::new(store.clone()));
-    Gateways { waha, meta, web }
+    let web: Arc<dyn Channel> = Arc::new(WebChannel::new(store.clone()));
+    let mut channels = Channels::new().with(waha).with(meta).with(web);
+    if let Some(bot) = &settings.agent_bot {
+        let user_token = settings.chatwoot.as_ref().map(|cw| cw.api_token.clone());
+        if user_token.is_none() {
+            tracing::warn!(
+                "CHATWOOT_AGENT_BOT_TOKEN without CHATWOOT_API_TOKEN: Agent Bot chats get no typing indicator and \
+                 no history read-back from Chatwoot (a bot token may not call those endpoints)"
+            );
+        }
+        channels = channels.with(Arc::new(ChatwootBotChannel::new(
+            &bot.base_url,
+            bot.token.clone(),
+            user_token,
+            settings.http_timeout,
+        )));
+    }
+    if let Some(evolution) = &settings.evolution {
+        channels = channels.with(Arc::new(EvolutionClient::new(evolution, settings.http_timeout)));
+    }
+    channels
 }
 
 fn agent(settings: &Settings) -> Arc<dyn Agent> {
@@ -160,7 +181,7 @@ pub async fn run(
             history,
             mirror,
             agent: agent(&settings),
-            gateways: gateways(&settings, &store),
+            channels: channels(&settings, &store),
             system_prompt: settings.system_prompt.clone(),
             handoff_message: settings.handoff_message.clone(),
             reply_max_chars: settings.reply_max_chars,

@@ -7,34 +7,69 @@ use serde::{Deserialize, Serialize};
 /// mirror writes it, and the Chatwoot webhook reader recognises the service's own echoes by it.
 pub const SOURCE_ID_PREFIX: &str = "wa-agent:";
 
-/// Which WhatsApp gateway a chat talks through. A chat answers through the gateway it came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GatewayKind {
+/// Which channel a chat talks through: a WhatsApp gateway, the browser playground, or Chatwoot itself
+/// (Agent Bot mode). A chat answers through the channel it came from; the channel is recorded when the
+/// chat's first message is accepted (the envelope carries it, the chat's state keeps it) and never
+/// guessed from the chat id's shape. Stored JSON written before channels existed says `gateway` with
+/// the values `waha`/`meta`/`web`, which read unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
     /// WAHA (WhatsApp HTTP API), `POST /webhooks/waha`.
     Waha,
     /// Meta's WhatsApp Cloud API, `POST /webhooks/meta`.
     Meta,
     /// The browser playground, `POST /playground/api/messages`; its chat ids are `web:{id}`.
     Web,
+    /// Evolution API, `POST /webhooks/evolution`.
+    Evolution,
+    /// A Chatwoot conversation served as an Agent Bot, `POST /webhooks/chatwoot`; chat ids are
+    /// `cw:{account}:{conversation}`.
+    ChatwootBot,
 }
 
-impl GatewayKind {
+impl ChannelKind {
+    /// Every channel, in a fixed order.
+    pub const ALL: [ChannelKind; 5] = [
+        ChannelKind::Waha,
+        ChannelKind::Meta,
+        ChannelKind::Web,
+        ChannelKind::Evolution,
+        ChannelKind::ChatwootBot,
+    ];
+
     /// The lowercase name used in keys, metrics and Chatwoot custom attributes.
     pub fn as_str(self) -> &'static str {
         match self {
-            GatewayKind::Waha => "waha",
-            GatewayKind::Meta => "meta",
-            GatewayKind::Web => "web",
+            ChannelKind::Waha => "waha",
+            ChannelKind::Meta => "meta",
+            ChannelKind::Web => "web",
+            ChannelKind::Evolution => "evolution",
+            ChannelKind::ChatwootBot => "chatwoot_bot",
         }
     }
+}
+
+/// Why a webhook body could not be read: the one parse error every channel's webhook parser (and
+/// Chatwoot's) returns; `http` turns it into a `400` with a JSON error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The body is not JSON.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// JSON, but a required field is missing or has the wrong type; the message names the field.
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
 }
 
 /// A customer's message, normalised from any gateway's webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundMessage {
-    /// The gateway it came through (and the one the reply goes back through).
-    pub gateway: GatewayKind,
+    /// The channel it came through (and the one the reply goes back through). Stored as `gateway`
+    /// (its name before the channel layer), so instances of either version read each other's
+    /// envelopes during a rolling upgrade; `channel` is read too.
+    #[serde(rename = "gateway", alias = "channel")]
+    pub channel: ChannelKind,
     /// The chat to answer: `…@c.us`, `…@lid`, `…@s.whatsapp.net`, or a Cloud API `wa_id`.
     pub chat_id: String,
     /// The gateway's stable message id (WAHA: the third segment of `payload.id`; Meta: the wamid).
@@ -319,6 +354,18 @@ mod tests {
         let msg: InboundMessage = serde_json::from_str(old).unwrap();
         assert_eq!(msg.media, None);
         assert_eq!(serde_json::to_string(&msg).unwrap(), old);
+    }
+
+    #[test]
+    fn the_channel_is_stored_as_gateway_and_read_under_either_name() {
+        let new = r#"{"channel":"evolution","chat_id":"31611987345@s.whatsapp.net","message_id":"M2","text":"Hoi"}"#;
+        let msg: InboundMessage = serde_json::from_str(new).unwrap();
+        assert_eq!(msg.channel, ChannelKind::Evolution);
+        assert!(
+            serde_json::to_string(&msg)
+                .unwrap()
+                .contains(r#""gateway":"evolution""#)
+        );
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //!
 //! The flow of one message: a gateway webhook is verified, parsed and accepted atomically into the
 //! chat's inbox (`queue`); a worker claims the chat, waits out the debounce window, loads the chat's
-//! history (`history`), asks the agent (`agent`), sends the reply (`gateway`), appends the exchange to
+//! history (`history`), asks the agent (`agent`), sends the reply through the chat's channel (`channel`), appends the exchange to
 //! the history and mirrors it to Chatwoot (`chatwoot`). `docs/OPERATIONS.md` and the README describe it for operators.
 
 pub mod agent;
 pub mod app;
+pub mod channel;
 pub mod chatwoot;
 pub mod check;
 pub mod cli;
@@ -14,7 +15,6 @@ pub mod config;
 pub mod dlq;
 pub mod domain;
 pub mod gate;
-pub mod gateway;
 pub mod history;
 pub mod hours;
 pub mod http;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::chatwoot::{ChatwootClient, ChatwootError, MessageType, NewMessage};
-use crate::domain::GatewayKind;
+use crate::domain::ChannelKind;
 use crate::store::{Store, StoreError};
 
 /// Prefix of every `source_id` the service writes to Chatwoot (defined in `domain`, so `chatwoot`
@@ -26,9 +26,15 @@ const CHAT_STATE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 /// What the service remembers about a chat besides its history.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatState {
-    /// The gateway the chat talks through.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<GatewayKind>,
+    /// The channel the chat talks through, recorded from its first accepted message. Stored as
+    /// `gateway` (its name before the channel layer), so either version reads the other's states.
+    #[serde(
+        default,
+        rename = "gateway",
+        alias = "channel",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub channel: Option<ChannelKind>,
     /// The customer's profile name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -232,17 +238,17 @@ impl Mirror {
             .await
     }
 
-    /// Record the gateway and name a customer message came with (only when they changed).
+    /// Record the channel and name a customer message came with (only when they changed).
     pub async fn note_customer(
         &self,
         chat_id: &str,
-        gateway: GatewayKind,
+        channel: ChannelKind,
         name: Option<&str>,
     ) -> Result<ChatState, StoreError> {
         let mut state = self.state(chat_id).await?;
         let name = name.map(str::to_owned).or_else(|| state.name.clone());
-        if state.gateway != Some(gateway) || state.name != name {
-            state.gateway = Some(gateway);
+        if state.channel != Some(channel) || state.name != name {
+            state.channel = Some(channel);
             state.name = name;
             self.save_state(chat_id, &state).await?;
         }
@@ -276,7 +282,7 @@ impl Mirror {
         let conversation = match cw.find_conversation(contact.id).await? {
             Some(c) => c,
             None if create => {
-                let gateway = state.gateway.unwrap_or(GatewayKind::Waha).as_str();
+                let gateway = state.channel.unwrap_or(ChannelKind::Waha).as_str();
                 cw.create_conversation(contact.id, chat_id, gateway).await?
             }
             None => return Ok(None),

@@ -9,8 +9,8 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::agent::AgentError;
+use crate::channel::ChannelError;
 use crate::chatwoot::ChatwootError;
-use crate::gateway::GatewayError;
 use crate::store::StoreError;
 
 /// An error that may be worth retrying.
@@ -35,13 +35,13 @@ impl Retryable for AgentError {
     }
 }
 
-impl Retryable for GatewayError {
+impl Retryable for ChannelError {
     fn is_retryable(&self) -> bool {
-        GatewayError::is_retryable(self)
+        ChannelError::is_retryable(self)
     }
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            GatewayError::Retryable { retry_after, .. } => *retry_after,
+            ChannelError::Retryable { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

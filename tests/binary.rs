@@ -50,7 +50,7 @@ fn embedded_defaults_answer_the_readme_example_with_the_echo_agent() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "info,wa_agent::gateway=debug")
+        .env("RUST_LOG", "info,wa_agent::channel=debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -354,7 +354,7 @@ async fn nothing_configured_is_dashes_and_exit_0() {
     let ran = check(Vec::new()).await;
     assert_eq!(ran.code, 0, "{}", ran.stdout);
     assert!(line(&ran, "redis").starts_with("✓ redis: REDIS_URL is not set: the embedded"));
-    for target in ["chatwoot", "waha", "cloud api", "llm"] {
+    for target in ["chatwoot", "waha", "cloud api", "llm", "evolution", "agent bot"] {
         assert!(
             line(&ran, target).starts_with(&format!("- {target}: not configured")),
             "{}",
@@ -364,7 +364,7 @@ async fn nothing_configured_is_dashes_and_exit_0() {
     assert!(line(&ran, "mcp").starts_with("- mcp: no servers configured"));
     assert_eq!(
         ran.stdout.lines().count(),
-        7,
+        9,
         "settings plus one line per external:\n{}",
         ran.stdout
     );

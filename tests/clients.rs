@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 use support::fake_llm::FakeLlm;
 use support::fake_waha::FakeWaha;
 use wa_agent::agent::{Agent, AgentError, AgentInput, OpenAiAgent};
+use wa_agent::channel::waha::WahaClient;
+use wa_agent::channel::{Channel, ChannelError};
 use wa_agent::config::{LlmSettings, WahaSettings};
 use wa_agent::domain::{HistoryEntry, Role};
-use wa_agent::gateway::waha::WahaClient;
-use wa_agent::gateway::{Gateway, GatewayError};
 
 const API_KEY: &str = "sk-test-key-123";
 const WAHA_KEY: &str = "waha-test-key";
@@ -224,7 +224,7 @@ async fn waha_wrong_or_missing_key_is_fatal() {
     let fake = FakeWaha::start(WAHA_KEY).await;
     for key in [Some("wrong-key"), None] {
         match waha(&fake, key).send_text(CHAT, "hoi").await {
-            Err(GatewayError::Fatal { message }) => {
+            Err(ChannelError::Fatal { message }) => {
                 assert!(message.contains("401"), "{message}");
                 assert!(!message.contains("wrong-key"), "{message}");
             }
@@ -242,7 +242,7 @@ async fn waha_session_not_ready_and_server_errors_are_retryable() {
 
     fake.set_fail(Some(422));
     match client.send_text(CHAT, "hoi").await {
-        Err(GatewayError::Retryable { message, .. }) => assert!(message.contains("STARTING"), "{message}"),
+        Err(ChannelError::Retryable { message, .. }) => assert!(message.contains("STARTING"), "{message}"),
         other => panic!("expected retryable, got {other:?}"),
     }
     fake.set_fail(Some(500));

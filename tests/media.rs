@@ -12,12 +12,12 @@ use base64::Engine;
 use serde_json::Value;
 use support::fake_media::FakeMedia;
 use support::slow_file::SlowFile;
+use wa_agent::channel::meta::{MetaClient, parse_notification};
+use wa_agent::channel::waha::{WahaClient, WahaEvent, parse_webhook};
+use wa_agent::channel::{Channel, MediaOut};
 use wa_agent::chatwoot::{ChatwootClient, MessageType, NewMessage, webhook_attachments};
 use wa_agent::config::{ChatwootSettings, MetaSettings, Settings, WahaSettings};
 use wa_agent::domain::{InboundMessage, MediaKind};
-use wa_agent::gateway::meta::{MetaClient, parse_notification};
-use wa_agent::gateway::waha::{WahaClient, WahaEvent, parse_webhook};
-use wa_agent::gateway::{Gateway, MediaOut};
 use wa_agent::media::{Downloaded, Media, MediaError, prepare};
 
 const WAHA_KEY: &str = "waha-media-key";

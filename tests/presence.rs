@@ -9,11 +9,11 @@ use secrecy::SecretString;
 use serde_json::json;
 use support::fake_meta::FakeMeta;
 use support::fake_waha::FakeWaha;
+use wa_agent::channel::meta::MetaClient;
+use wa_agent::channel::waha::WahaClient;
+use wa_agent::channel::{Channel, ChannelError, LogOnlyChannel};
 use wa_agent::config::{MetaSettings, WahaSettings};
-use wa_agent::domain::GatewayKind;
-use wa_agent::gateway::meta::MetaClient;
-use wa_agent::gateway::waha::WahaClient;
-use wa_agent::gateway::{Gateway, GatewayError, LogOnlyGateway};
+use wa_agent::domain::ChannelKind;
 
 const TOKEN: &str = "EAAG-presence-token";
 const PHONE_NUMBER_ID: &str = "618273645019283";
@@ -88,7 +88,7 @@ async fn waha_presence_failures_are_classified() {
 async fn meta_sends_text_with_the_bearer_token_and_reads_the_wamid() {
     let fake = FakeMeta::start(TOKEN).await;
     let client = meta(&fake, TOKEN);
-    assert_eq!(client.kind(), GatewayKind::Meta);
+    assert_eq!(client.kind(), ChannelKind::Meta);
     let sent = client.send_text(CUSTOMER, "Zaterdag 11:00 kan!").await.unwrap();
     assert!(
         sent.id.as_deref().is_some_and(|id| id.starts_with("wamid.")),
@@ -165,7 +165,7 @@ async fn meta_failures_are_classified_and_never_show_the_token() {
 
     let wrong = meta(&fake, "EAAG-wrong-token");
     let err = wrong.send_text(CUSTOMER, "x").await.unwrap_err();
-    assert!(matches!(err, GatewayError::Fatal { .. }), "{err}");
+    assert!(matches!(err, ChannelError::Fatal { .. }), "{err}");
     assert!(err.to_string().contains("code 190"), "{err}");
     assert!(!err.to_string().contains("EAAG"), "{err}");
     assert!(!format!("{wrong:?}").contains("EAAG"));
@@ -189,7 +189,7 @@ async fn meta_failures_are_classified_and_never_show_the_token() {
 
 #[tokio::test]
 async fn the_log_only_stand_in_ignores_presence() {
-    let gateway = LogOnlyGateway::new(GatewayKind::Waha);
+    let gateway = LogOnlyChannel::new(ChannelKind::Waha);
     gateway.mark_read("1@c.us", &["X".into()]).await.unwrap();
     gateway.set_typing("1@c.us", true).await.unwrap();
 }

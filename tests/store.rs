@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::redis::RedisServer;
-use wa_agent::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role};
+use wa_agent::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role};
 use wa_agent::store::memory::MemoryStore;
 use wa_agent::store::redis::RedisStore;
 use wa_agent::store::{Accept, Release, SendIntent, Signal, Store, StoreError, TurnCommit};
@@ -27,7 +27,7 @@ impl NextSignal for Arc<dyn Store> {
 
 fn env(chat: &str, id: &str) -> Envelope {
     Envelope::new(ChatEvent::Customer(InboundMessage {
-        gateway: GatewayKind::Waha,
+        channel: ChannelKind::Waha,
         chat_id: chat.into(),
         message_id: id.into(),
         text: format!("text {id}"),

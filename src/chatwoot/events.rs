@@ -27,16 +27,8 @@ pub enum ChatwootEvent {
     Ignored(String),
 }
 
-/// Why a body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChatwootParseError {
-    /// Not JSON.
-    #[error("invalid JSON: {0}")]
-    InvalidJson(String),
-    /// JSON, but a required field is missing or wrong; names the field.
-    #[error("invalid payload: {0}")]
-    InvalidPayload(String),
-}
+/// Why a body could not be read: the one parse error of every webhook parser.
+pub use crate::domain::ParseError as ChatwootParseError;
 
 fn ignored(reason: impl Into<String>) -> Result<ChatwootEvent, ChatwootParseError> {
     Ok(ChatwootEvent::Ignored(reason.into()))

@@ -10,6 +10,7 @@
 //! [`lines`]; MCP servers have [`probes::mcp`], which today only reports the configuration.
 
 mod probes;
+mod reach;
 
 use std::fmt;
 use std::path::Path;
@@ -130,14 +131,16 @@ pub async fn lines(settings: &Settings) -> Vec<Line> {
             )];
         }
     };
-    let (redis, chatwoot, waha, meta, llm) = tokio::join!(
+    let (redis, chatwoot, waha, meta, llm, evolution, agent_bot) = tokio::join!(
         probes::redis(settings),
         probes::chatwoot(&http, settings),
         probes::waha(&http, settings),
         probes::meta(&http, settings),
         probes::llm(&http, settings),
+        reach::evolution(&http, settings),
+        reach::agent_bot(&http, settings),
     );
-    let mut out = vec![redis, chatwoot, waha, meta, llm];
+    let mut out = vec![redis, chatwoot, waha, meta, llm, evolution, agent_bot];
     if settings.mcp_servers.is_empty() {
         out.push(Line::off(
             "mcp",

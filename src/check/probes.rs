@@ -88,7 +88,7 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
 }
 
 /// What a request answered: the status and the JSON body (`Null` when not JSON).
-async fn send(req: RequestBuilder) -> Result<(StatusCode, Value), String> {
+pub(super) async fn send(req: RequestBuilder) -> Result<(StatusCode, Value), String> {
     let resp = req.send().await.map_err(|e| {
         if e.is_timeout() {
             "no answer in time (HTTP_TIMEOUT_SECS)".to_owned()

@@ -245,6 +245,31 @@ pub const SETTINGS: &[SettingDoc] = &[
         "bearer token the playground page asks for; required when the playground is on with REDIS_URL",
     ),
     doc(
+        "EVOLUTION_BASE_URL",
+        "unset",
+        "Evolution API base URL for sending (POST /message/sendText/{instance}). Unset: replies to Evolution chats are logged",
+    ),
+    doc(
+        "EVOLUTION_API_KEY",
+        "unset",
+        "Evolution API key: sent as the apikey header, and required on POST /webhooks/evolution when set",
+    ),
+    doc(
+        "EVOLUTION_INSTANCE",
+        "unset",
+        "the Evolution API instance replies are sent through",
+    ),
+    doc(
+        "CHATWOOT_AGENT_BOT_TOKEN",
+        "unset",
+        "access token of a Chatwoot Agent Bot; conversations of the inboxes it is attached to (any channel) are answered through Chatwoot itself",
+    ),
+    derived(
+        "CHATWOOT_AGENT_BOT_SECRET",
+        "CHATWOOT_WEBHOOK_SECRET",
+        "the Agent Bot's own webhook secret; when set, its events' X-Chatwoot-Signature is checked with it",
+    ),
+    doc(
         "SHUTDOWN_GRACE_SECS",
         "30",
         "after SIGTERM, running turns may finish within this many seconds; a turn still running then is \

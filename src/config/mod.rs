@@ -8,6 +8,7 @@
 //! table behind `--help`, `.env.example` and the README (`docs`), and a secret-free summary.
 //! Secrets are `SecretString` and never printed, not even in an error.
 
+mod channels;
 mod docs;
 mod features;
 mod mcp;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub use channels::{AgentBotSettings, EvolutionSettings};
 pub use docs::{SETTINGS, SettingDoc, settings_help};
 pub use features::TranscribeSettings;
 pub use sources::{DEFAULT_CONFIG_FILE, config_file_path};
@@ -191,6 +193,10 @@ pub struct Settings {
     pub playground: bool,
     /// `PLAYGROUND_TOKEN`: the bearer token the playground asks for; required when it is on with Redis.
     pub playground_token: Option<SecretString>,
+    /// `EVOLUTION_*`; `None` when Evolution API is not configured.
+    pub evolution: Option<EvolutionSettings>,
+    /// `CHATWOOT_AGENT_BOT_*`; `None` when Agent Bot mode is off.
+    pub agent_bot: Option<AgentBotSettings>,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).

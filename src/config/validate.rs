@@ -60,6 +60,8 @@ pub(super) fn settings(v: &Sources, env: &impl Fn(&str) -> Option<String>) -> Re
         media_max_bytes: v.number_or("MEDIA_MAX_BYTES", 16_777_216, 1, u64::MAX)?,
         playground: features::playground(v)?,
         playground_token: v.secret("PLAYGROUND_TOKEN"),
+        evolution: super::channels::evolution(v)?,
+        agent_bot: super::channels::agent_bot(v)?,
     };
     check_signatures(&settings)?;
     features::check_playground(&settings)?;
@@ -169,7 +171,9 @@ fn chatwoot(v: &Sources) -> Result<Option<ChatwootSettings>, ConfigError> {
         "CHATWOOT_INBOX_ID",
     ];
     let (set, missing): (Vec<&str>, Vec<&str>) = GROUP.iter().partition(|name| v.is_set(name));
-    if set.is_empty() {
+    // Agent Bot mode alone needs only the base URL (the bot's token answers); no mirror then.
+    let bot_only = set == ["CHATWOOT_BASE_URL"] && v.is_set("CHATWOOT_AGENT_BOT_TOKEN");
+    if set.is_empty() || bot_only {
         return Ok(None);
     }
     if !missing.is_empty() {

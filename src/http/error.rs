@@ -106,3 +106,14 @@ impl IntoResponse for ApiError {
         (self.status(), Json(body)).into_response()
     }
 }
+
+impl From<crate::domain::ParseError> for ApiError {
+    fn from(e: crate::domain::ParseError) -> Self {
+        match e {
+            crate::domain::ParseError::InvalidJson(m) => {
+                ApiError::InvalidJson(format!("the body is not JSON: {m}"))
+            }
+            crate::domain::ParseError::InvalidPayload(m) => ApiError::InvalidPayload(m),
+        }
+    }
+}

@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::{AppState, Handled, WebhookAnswer, count_webhook, observe, read_body, signatures};
-use crate::gateway::meta::{MetaMessage, MetaNotification, MetaParseError, parse_notification};
+use crate::channel::meta::{MetaMessage, MetaNotification, parse_notification};
 
 /// What a notification came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,10 +134,7 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<MetaA
     if let Some(secret) = &app.settings.meta.app_secret {
         signatures::verify_meta(secret, headers, &bytes)?;
     }
-    let notification = parse_notification(&bytes).map_err(|e| match e {
-        MetaParseError::InvalidJson(m) => ApiError::InvalidJson(format!("the body is not JSON: {m}")),
-        MetaParseError::InvalidPayload(m) => ApiError::InvalidPayload(m),
-    })?;
+    let notification = parse_notification(&bytes)?;
     let span = tracing::Span::current();
     span.record("messages", notification.messages.len());
     span.record("statuses", notification.statuses.len());

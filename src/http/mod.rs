@@ -6,10 +6,10 @@
 
 mod chatwoot;
 pub mod error;
+mod intake;
 mod meta;
 mod playground;
 pub mod signatures;
-mod waha;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +62,8 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
         .route("/metrics", get(metrics_text));
     if with_webhooks {
         app = app
-            .route("/webhooks/waha", post(waha::webhook))
+            .route("/webhooks/waha", post(intake::webhook::<intake::Waha>))
+            .route("/webhooks/evolution", post(intake::webhook::<intake::Evolution>))
             .route("/webhooks/meta", get(meta::verify).post(meta::webhook))
             .route("/webhooks/chatwoot", post(chatwoot::webhook));
         if state.settings.playground {
@@ -199,7 +200,7 @@ impl IntoResponse for Handled {
 impl AppState {
     /// Queue a customer message; 503 when the store cannot take it or shutdown began.
     pub async fn accept(&self, dedupe_id: &str, message: InboundMessage) -> Result<Handled, ApiError> {
-        let key = format!("{}:{}", message.gateway.as_str(), dedupe_id);
+        let key = format!("{}:{}", message.channel.as_str(), dedupe_id);
         self.accept_event(&key, ChatEvent::Customer(message)).await
     }
 

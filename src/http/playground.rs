@@ -3,7 +3,7 @@
 //!
 //! A message from the page is queued exactly like a gateway's webhook ([`AppState::accept`]), as a chat
 //! `web:{id}`, so the same turn engine answers it (debounce, memory, gate, exactly once, Chatwoot
-//! mirror). Replies come back through [`crate::gateway::web::WebGateway`] into the chat's event log,
+//! mirror). Replies come back through [`crate::channel::web::WebChannel`] into the chat's event log,
 //! which [`events`] streams. Invariants: the routes exist only while `PLAYGROUND` is on (else 404);
 //! with `PLAYGROUND_TOKEN` set every API call needs it (`Authorization: Bearer`, or `?token=` on the
 //! event stream, which an `EventSource` cannot give headers), compared in constant time; bad input is a
@@ -25,8 +25,8 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::{AppState, Handled, WebhookAnswer, observe, read_body};
-use crate::domain::{GatewayKind, InboundMessage};
-use crate::gateway::web::{new_chat_id, valid_chat_id};
+use crate::channel::web::{new_chat_id, valid_chat_id};
+use crate::domain::{ChannelKind, InboundMessage};
 
 /// Longest message the page may send, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -184,7 +184,7 @@ fn parse_message(bytes: &[u8]) -> Result<InboundMessage, ApiError> {
         }
     };
     Ok(InboundMessage {
-        gateway: GatewayKind::Web,
+        channel: ChannelKind::Web,
         chat_id,
         message_id: format!("w{}", uuid::Uuid::new_v4().simple()),
         text: text.to_owned(),
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn messages_are_checked_before_they_are_queued() {
         let m = parse_message(br#"{"text":"  Hoi  "}"#).unwrap();
-        assert!(valid_chat_id(&m.chat_id) && m.text == "Hoi" && m.gateway == GatewayKind::Web);
+        assert!(valid_chat_id(&m.chat_id) && m.text == "Hoi" && m.channel == ChannelKind::Web);
         let m = parse_message(br#"{"chat_id":"web:abcdefgh","text":"x"}"#).unwrap();
         assert_eq!(m.chat_id, "web:abcdefgh");
         let long = format!(r#"{{"text":"{}"}}"#, "é".repeat(MAX_TEXT_CHARS + 1));

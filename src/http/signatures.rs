@@ -43,6 +43,32 @@ pub fn verify_waha(key: &SecretString, headers: &HeaderMap, body: &[u8]) -> Resu
     mac.verify_slice(&sig).map_err(|_| mismatch(NAME))
 }
 
+/// Check Evolution API's `apikey` header (or, when the header is absent, the `apikey` field Evolution
+/// puts in every webhook body) against `EVOLUTION_API_KEY`, in constant time.
+pub fn verify_evolution(key: &SecretString, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    const NAME: &str = "apikey";
+    let from_body;
+    let given = match headers.get(NAME) {
+        Some(_) => header(headers, NAME)?,
+        None => {
+            from_body = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get(NAME).and_then(|k| k.as_str()).map(str::to_owned))
+                .ok_or_else(|| ApiError::InvalidSignature(format!("missing {NAME} header")))?;
+            from_body.as_str()
+        }
+    };
+    let digest = |text: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(NAME.as_bytes()).expect("any key length");
+        mac.update(text.as_bytes());
+        mac
+    };
+    let expected = digest(key.expose_secret()).finalize().into_bytes();
+    digest(given)
+        .verify_slice(&expected)
+        .map_err(|_| ApiError::InvalidSignature(format!("{NAME} does not match EVOLUTION_API_KEY")))
+}
+
 /// Check Meta's `X-Hub-Signature-256`.
 pub fn verify_meta(secret: &SecretString, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     const NAME: &str = "X-Hub-Signature-256";

@@ -75,7 +75,7 @@ pub async fn accept_message(
     dedupe_id: &str,
     message: InboundMessage,
 ) -> Result<Accept, StoreError> {
-    let key = format!("{}:{}", message.gateway.as_str(), dedupe_id);
+    let key = format!("{}:{}", message.channel.as_str(), dedupe_id);
     accept_event(store, &key, ChatEvent::Customer(message)).await
 }
 

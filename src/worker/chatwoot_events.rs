@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::{ATTEMPTS, BACKOFF, DeadLetter, Record, Worker, gateway_of};
+use super::{ATTEMPTS, BACKOFF, DeadLetter, Record, Worker, channel_of};
+use crate::channel::{ConversationLink, Note};
 use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role, now_ms};
-use crate::gateway::Note;
 use crate::queue::Lease;
 use crate::retry::with_retries;
 use crate::store::StoreError;
@@ -41,6 +41,16 @@ pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceL
     });
 }
 
+/// The history entry of a human agent's reply.
+fn human_entry(reply: &HumanReply) -> HistoryEntry {
+    HistoryEntry {
+        id: format!("cw-{}", reply.message_id),
+        role: Role::Human,
+        text: reply.text.clone(),
+        at: now_ms(),
+    }
+}
+
 impl Worker {
     /// A human agent's reply: send it to the customer, remember it, or report the failure to Chatwoot.
     pub(super) async fn human_reply(
@@ -57,7 +67,17 @@ impl Worker {
                 return self.commit(chat_id, 1, &Record::default()).await;
             }
             let state = self.mirror.state(chat_id).await.unwrap_or_default();
-            let gateway = self.gateways.get(gateway_of(&state, chat_id));
+            let gateway = self.channels.get(channel_of(&state, chat_id));
+            if gateway.conversation(chat_id) != ConversationLink::Mirror {
+                // The chat is the Chatwoot conversation: Chatwoot already delivered the reply.
+                let record = Record {
+                    entries: vec![human_entry(reply)],
+                    unmirrored: true,
+                    ..Record::default()
+                };
+                tracing::info!("human reply in an Agent Bot conversation remembered");
+                return self.commit(chat_id, 1, &record).await;
+            }
             // Only the lease holder sends: a worker whose chat was taken over stops here.
             if !lease.confirm().await? {
                 return Ok(());
@@ -74,12 +94,7 @@ impl Worker {
                     if let Err(e) = gateway.note(chat_id, &note).await {
                         tracing::debug!(error = %e, "human reply note not shown");
                     }
-                    record.entries.push(HistoryEntry {
-                        id: format!("cw-{}", reply.message_id),
-                        role: Role::Human,
-                        text: reply.text.clone(),
-                        at: now_ms(),
-                    });
+                    record.entries.push(human_entry(reply));
                     metrics::counter!("wa_agent_human_replies_total", "outcome" => "sent").increment(1);
                     tracing::info!("human reply sent to WhatsApp");
                 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::{ATTEMPTS, BACKOFF, DeadLetter, Outcome, Record, Worker};
 use crate::agent::AgentReply;
-use crate::domain::{Envelope, GatewayKind, HistoryEntry, Role, now_ms};
-use crate::gateway::Note;
+use crate::channel::Note;
+use crate::domain::{ChannelKind, Envelope, HistoryEntry, Role, now_ms};
 use crate::mirror::{ChatState, MirrorJob};
 use crate::queue::Lease;
 use crate::reply::split_reply;
@@ -27,12 +27,12 @@ const CLOCK_SLACK_MS: i64 = 5_000;
 pub(super) struct TypingGuard<'a> {
     pub(super) worker: &'a Worker,
     pub(super) chat_id: &'a str,
-    pub(super) gateway: GatewayKind,
+    pub(super) channel: ChannelKind,
 }
 
 impl Drop for TypingGuard<'_> {
     fn drop(&mut self) {
-        self.worker.presence(self.chat_id, self.gateway, None);
+        self.worker.presence(self.chat_id, self.channel, None);
     }
 }
 
@@ -43,7 +43,7 @@ impl Worker {
     pub(super) async fn deliver(
         &self,
         chat_id: &str,
-        gateway: GatewayKind,
+        channel: ChannelKind,
         turn_id: &str,
         reply: AgentReply,
         state: &mut ChatState,
@@ -79,7 +79,7 @@ impl Worker {
         .await?;
         let unsure = vec![false; parts.len()];
         Ok(self
-            .send_parts(chat_id, gateway, turn_id, intent, &unsure, record, run, lease)
+            .send_parts(chat_id, channel, turn_id, intent, &unsure, record, run, lease)
             .await?
             .unwrap_or(outcome))
     }
@@ -93,7 +93,7 @@ impl Worker {
     pub(super) async fn resume(
         &self,
         chat_id: &str,
-        gateway: GatewayKind,
+        channel: ChannelKind,
         turn_id: &str,
         mut intent: SendIntent,
         state: &mut ChatState,
@@ -118,7 +118,7 @@ impl Worker {
         );
         let mut unsure = vec![false; intent.parts.len()];
         if !unsent.is_empty() {
-            let gw = self.gateways.get(gateway);
+            let gw = self.channels.get(channel);
             let since = intent.at.saturating_sub(CLOCK_SLACK_MS);
             let read = with_retries("gateway", ATTEMPTS, BACKOFF, || {
                 gw.recent_own_texts(chat_id, since)
@@ -146,7 +146,7 @@ impl Worker {
             }
         }
         Ok(self
-            .send_parts(chat_id, gateway, turn_id, intent, &unsure, record, run, lease)
+            .send_parts(chat_id, channel, turn_id, intent, &unsure, record, run, lease)
             .await?
             .unwrap_or(outcome))
     }
@@ -159,7 +159,7 @@ impl Worker {
     async fn send_parts(
         &self,
         chat_id: &str,
-        gateway: GatewayKind,
+        channel: ChannelKind,
         turn_id: &str,
         mut intent: SendIntent,
         unsure: &[bool],
@@ -167,7 +167,7 @@ impl Worker {
         run: &[Envelope],
         lease: &Lease,
     ) -> Result<Option<Outcome>, StoreError> {
-        let gw = self.gateways.get(gateway);
+        let gw = self.channels.get(channel);
         let sent_at = Instant::now();
         let mut failure = None;
         for n in 0..intent.parts.len() {
@@ -183,7 +183,7 @@ impl Worker {
                 Ok(m) => {
                     intent.mark_sent(n, m.id.as_deref());
                     if unsure.get(n) == Some(&true) {
-                        metrics::counter!("wa_agent_possible_duplicate_replies_total", "gateway" => gateway.as_str())
+                        metrics::counter!("wa_agent_possible_duplicate_replies_total", "gateway" => channel.as_str())
                             .increment(1);
                         tracing::warn!(part = n, "reply part sent again; the customer may see it twice");
                     }
@@ -197,7 +197,7 @@ impl Worker {
                 }
             }
         }
-        metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => gateway.as_str())
+        metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => channel.as_str())
             .record(sent_at.elapsed().as_secs_f64());
         // What reached the customer is remembered and mirrored as they saw it.
         self.record_reply(record, turn_id, &intent);
@@ -244,11 +244,11 @@ impl Worker {
 
     /// Read marks and typing, best effort and off the turn's path: `Some(ids)` marks those
     /// messages read and starts typing; `None` stops typing.
-    pub(super) fn presence(&self, chat_id: &str, gateway: GatewayKind, read: Option<Vec<String>>) {
+    pub(super) fn presence(&self, chat_id: &str, channel: ChannelKind, read: Option<Vec<String>>) {
         if !self.send_presence {
             return;
         }
-        let gw = self.gateways.get(gateway).clone();
+        let gw = self.channels.get(channel).clone();
         let chat = chat_id.to_owned();
         tokio::spawn(async move {
             let result = match read {
@@ -288,11 +288,11 @@ impl Worker {
 
     /// Tell the chat's channel that the turn handed it to a human (the playground shows it as a
     /// note; WhatsApp gateways ignore it), with the reason the turn recorded. Best effort.
-    pub(super) async fn note_handoff(&self, chat_id: &str, gateway: GatewayKind, record: &Record) {
+    pub(super) async fn note_handoff(&self, chat_id: &str, channel: ChannelKind, record: &Record) {
         let reason = record.handoff_reason.clone().unwrap_or_default();
         if let Err(e) = self
-            .gateways
-            .get(gateway)
+            .channels
+            .get(channel)
             .note(chat_id, &Note::Handoff { reason })
             .await
         {

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::agent::{Agent, AgentInput};
-use crate::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role, now_ms};
-use crate::gateway::Gateway;
+use crate::channel::ConversationLink;
+use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role, now_ms};
 use crate::history::History;
 use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{ChatContext, ChatHandler, Lease};
@@ -40,40 +40,14 @@ pub const ATTEMPTS: u32 = 3;
 /// First backoff between attempts.
 pub const BACKOFF: Duration = Duration::from_millis(500);
 
-/// The gateways replies can go out through.
-#[derive(Clone)]
-pub struct Gateways {
-    /// WAHA (or its log-only stand-in).
-    pub waha: Arc<dyn Gateway>,
-    /// The Cloud API (or its log-only stand-in).
-    pub meta: Arc<dyn Gateway>,
-    /// The browser playground ([`crate::gateway::web::WebGateway`]).
-    pub web: Arc<dyn Gateway>,
-}
+pub use crate::channel::Channels;
 
-impl Gateways {
-    /// The gateway of `kind`.
-    pub fn get(&self, kind: GatewayKind) -> &Arc<dyn Gateway> {
-        match kind {
-            GatewayKind::Waha => &self.waha,
-            GatewayKind::Meta => &self.meta,
-            GatewayKind::Web => &self.web,
-        }
-    }
-}
-
-/// The gateway a chat talks through: remembered, else guessed from the chat id's shape (playground
-/// chats start with `web:`, Cloud API chats are bare digits, WAHA chats carry an `@server`).
-pub fn gateway_of(state: &ChatState, chat_id: &str) -> GatewayKind {
+/// The channel a chat talks through: the one its state recorded at accept, else (a chat whose state
+/// predates the channel layer) [`crate::channel::legacy_channel`].
+pub fn channel_of(state: &ChatState, chat_id: &str) -> ChannelKind {
     state
-        .gateway
-        .unwrap_or(if crate::gateway::web::is_web_chat(chat_id) {
-            GatewayKind::Web
-        } else if chat_id.contains('@') {
-            GatewayKind::Waha
-        } else {
-            GatewayKind::Meta
-        })
+        .channel
+        .unwrap_or_else(|| crate::channel::legacy_channel(chat_id))
 }
 
 /// A dead letter: work that failed after its retries, kept for an operator to replay.
@@ -120,8 +94,8 @@ pub struct Worker {
     pub mirror: Mirror,
     /// The agent.
     pub agent: Arc<dyn Agent>,
-    /// Outgoing gateways.
-    pub gateways: Gateways,
+    /// The channels replies go out through.
+    pub channels: Channels,
     /// The system prompt.
     pub system_prompt: String,
     /// What the customer is told on a handoff (empty: nothing).
@@ -169,6 +143,8 @@ struct Record {
     dead_letter: Option<DeadLetter>,
     /// Why the turn handed the chat to a human, when it did.
     handoff_reason: Option<String>,
+    /// The chat is its own Chatwoot conversation (Agent Bot): nothing goes to the mirror's outbox.
+    unmirrored: bool,
 }
 
 #[async_trait]
@@ -240,7 +216,11 @@ impl Worker {
             entries: &record.entries,
             window: self.history.window(),
             ttl: self.history.ttl(),
-            mirror_jobs: if self.mirror.enabled() { &record.jobs } else { &[] },
+            mirror_jobs: if self.mirror.enabled() && !record.unmirrored {
+                &record.jobs
+            } else {
+                &[]
+            },
             dead_letter: record
                 .dead_letter
                 .as_ref()
@@ -256,6 +236,7 @@ impl Worker {
             tracing::error!(chat_id, dead_letter = %d.id, reason = %d.reason, "work moved to the dead letters");
         }
         if !record.jobs.is_empty()
+            && !record.unmirrored
             && self.mirror.enabled()
             && let Err(e) = self.mirror.drain(chat_id).await
         {
@@ -324,18 +305,23 @@ impl Worker {
         let turn_id = last.message_id.clone();
         let mut state = match self
             .mirror
-            .note_customer(chat_id, last.gateway, last.sender_name.as_deref())
+            .note_customer(chat_id, last.channel, last.sender_name.as_deref())
             .await
         {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "chat state unavailable");
                 ChatState {
-                    gateway: Some(last.gateway),
+                    channel: Some(last.channel),
                     ..ChatState::default()
                 }
             }
         };
+        // Where the chat's Chatwoot conversation is: the mirror's, or (Agent Bot) the chat itself.
+        let link = self.channels.get(last.channel).conversation(chat_id);
+        if let ConversationLink::Itself { conversation_id, .. } = link {
+            state.conversation_id = Some(conversation_id);
+        }
         let exclude: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
         let loaded = self.history.load(chat_id, Some(state.clone()), &exclude).await;
         span.record("history_source", loaded.source.as_str());
@@ -343,7 +329,10 @@ impl Worker {
         metrics::counter!("wa_agent_history_loads_total", "source" => loaded.source.as_str()).increment(1);
         metrics::histogram!("wa_agent_history_entries").record(loaded.entries.len() as f64);
 
-        let mut record = Record::default();
+        let mut record = Record {
+            unmirrored: link != ConversationLink::Mirror,
+            ..Record::default()
+        };
         if !loaded.in_store {
             record.entries.extend(loaded.entries.iter().cloned());
         }
@@ -370,7 +359,7 @@ impl Worker {
         let outcome = if let Some(intent) = intent {
             self.resume(
                 chat_id,
-                last.gateway,
+                last.channel,
                 &turn_id,
                 intent,
                 &mut state,
@@ -384,7 +373,7 @@ impl Worker {
             Outcome::Silenced
         } else {
             let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
-            self.presence(chat_id, last.gateway, Some(ids));
+            self.presence(chat_id, last.channel, Some(ids));
             let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
             let asked = Instant::now();
             let reply = with_retries("llm", ATTEMPTS, BACKOFF, || {
@@ -392,7 +381,7 @@ impl Worker {
                     system_prompt: &self.system_prompt,
                     history: &loaded.entries,
                     new_messages: &texts,
-                    offer_handoff: self.mirror.enabled(),
+                    offer_handoff: self.mirror.enabled() || link != ConversationLink::Mirror,
                 })
             })
             .await;
@@ -400,7 +389,7 @@ impl Worker {
             let _typing = TypingGuard {
                 worker: self,
                 chat_id,
-                gateway: last.gateway,
+                channel: last.channel,
             };
 
             if may_supersede && self.customer_wrote_again(chat_id, run.len()).await {
@@ -425,7 +414,7 @@ impl Worker {
                 Ok(reply) => {
                     self.deliver(
                         chat_id,
-                        last.gateway,
+                        last.channel,
                         &turn_id,
                         reply,
                         &mut state,
@@ -442,10 +431,14 @@ impl Worker {
             return Ok(self.finish(outcome, started));
         }
         if outcome == Outcome::Handoff || outcome == Outcome::AgentFailed {
+            if record.unmirrored {
+                // The channel itself sets the conversation `open` (its handoff note).
+                state.status = Some("open".into());
+            }
             if let Err(e) = self.mirror.save_state(chat_id, &state).await {
                 tracing::warn!(error = %e, "could not save the handoff state");
             }
-            self.note_handoff(chat_id, last.gateway, &record).await;
+            self.note_handoff(chat_id, last.channel, &record).await;
         }
         self.commit(chat_id, run.len(), &record).await?;
         if !loaded.complete {

@@ -20,7 +20,11 @@
 //!   only with `failed`;
 //! - opens and also self-assigns on `toggle_status` when the token's role is `agent`;
 //! - adds an activity message (type 2, no sender) for every status change and assignment;
-//! - refuses a 201st message in one conversation within a minute (422 "Too many messages").
+//! - refuses a 201st message in one conversation within a minute (422 "Too many messages");
+//! - after `set_agent_bot_token`, takes that token too, but only on Chatwoot's bot endpoints
+//!   (conversation create/update/`toggle_status`/`toggle_priority`/`custom_attributes`, message create,
+//!   assignment create; anything else is 401 "Access to this endpoint is not authorized for bots"),
+//!   and makes the bot the sender (`agent_bot`) of the messages it creates.
 //!
 //! Webhooks (after `set_webhook`): an account webhook subscribed to `conversation_created`,
 //! `conversation_status_changed`, `conversation_updated`, `message_created` and `message_updated`. Each
@@ -271,6 +275,8 @@ struct Db {
     inbox_id: u64,
     inbox_name: String,
     token: String,
+    /// An Agent Bot's access token (`set_agent_bot_token`); it may call only the bot endpoints.
+    bot_token: Option<String>,
     /// The token user's role in the account: `administrator` or `agent`.
     profile_role: String,
     down: bool,
@@ -323,6 +329,7 @@ impl FakeChatwoot {
             inbox_id,
             inbox_name: names["inbox"]["name"].as_str().expect("inbox name").to_owned(),
             token: token.to_owned(),
+            bot_token: None,
             profile_role: "administrator".to_owned(),
             down: false,
             list_lag: Duration::ZERO,
@@ -363,6 +370,10 @@ impl FakeChatwoot {
                 &format!("{base}/conversations/{{id}}/toggle_status"),
                 post(toggle_status),
             )
+            .route(
+                &format!("{base}/conversations/{{id}}/toggle_typing_status"),
+                post(toggle_typing_status),
+            )
             .layer(middleware::from_fn_with_state(db.clone(), gatekeeper))
             .with_state(db.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -391,7 +402,12 @@ impl FakeChatwoot {
         self.db().list_lag = lag;
     }
 
-    /// While down, every request answers 503.
+    /// Also accept `token` as an Agent Bot's access token (bot endpoints only).
+    pub fn set_agent_bot_token(&self, token: &str) {
+        self.db.lock().expect("fake Chatwoot state").bot_token = Some(token.to_owned());
+    }
+
+    /// Every request is answered 503 while `down`.
     pub fn set_down(&self, down: bool) {
         self.db().down = down;
     }
@@ -612,6 +628,7 @@ async fn gatekeeper(State(db): State<Shared>, request: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let account = parts.uri.path().split('/').nth(4).map(str::to_owned);
+    let mut bot = false;
     {
         let mut db = db.lock().expect("fake Chatwoot state");
         db.requests.push(RecordedRequest {
@@ -625,6 +642,16 @@ async fn gatekeeper(State(db): State<Shared>, request: Request, next: Next) -> R
         }
         match token {
             None => return Failure::fixture("missing_access_token").into_response(),
+            Some(t) if db.bot_token.as_deref() == Some(t.as_str()) => {
+                if !bot_accessible(parts.method.as_str(), parts.uri.path()) {
+                    return Failure(
+                        StatusCode::UNAUTHORIZED,
+                        json!({ "error": "Access to this endpoint is not authorized for bots" }),
+                    )
+                    .into_response();
+                }
+                bot = true;
+            }
             Some(t) if t != db.token => return Failure::fixture("invalid_access_token").into_response(),
             Some(_) => {}
         }
@@ -632,7 +659,37 @@ async fn gatekeeper(State(db): State<Shared>, request: Request, next: Next) -> R
             return Failure::fixture("user_not_in_account").into_response();
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    if bot {
+        request.extensions_mut().insert(BotCaller);
+    }
+    next.run(request).await
+}
+
+/// Marks a request made with the Agent Bot's token.
+#[derive(Debug, Clone, Copy)]
+struct BotCaller;
+
+/// Chatwoot's `BOT_ACCESSIBLE_ENDPOINTS` (access_token_auth_helper.rb): conversations `create`,
+/// `update`, `toggle_status`, `toggle_priority`, `custom_attributes`; messages `create`; assignments
+/// `create`. Everything else answers 401 to a bot token.
+fn bot_accessible(method: &str, path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        ("POST", ["api", "v1", "accounts", _, "conversations"]) => true,
+        ("PATCH" | "PUT", ["api", "v1", "accounts", _, "conversations", _]) => true,
+        ("POST", ["api", "v1", "accounts", _, "conversations", _, action]) => matches!(
+            *action,
+            "toggle_status" | "toggle_priority" | "custom_attributes" | "messages" | "assignments"
+        ),
+        _ => false,
+    }
+}
+
+async fn toggle_typing_status(State(db): State<Shared>, Path((_, id)): Path<(String, String)>) -> Reply {
+    let db = db.lock().expect("fake Chatwoot state");
+    db.conversation(&id)?;
+    Ok(Json(json!({})))
 }
 
 async fn profile(State(db): State<Shared>) -> Json<Value> {
@@ -805,6 +862,7 @@ async fn list_messages(
 async fn create_message(
     State(db): State<Shared>,
     Path((_, id)): Path<(String, String)>,
+    bot: Option<axum::Extension<BotCaller>>,
     body: Bytes,
 ) -> Reply {
     let body = request_json(&body);
@@ -822,6 +880,7 @@ async fn create_message(
     let sender = match message_type {
         0 => Sender::Contact(db.conversations[&conversation_id].contact_id),
         2 => Sender::Nobody,
+        _ if bot.is_some() => Sender::AgentBot(AGENT_BOT_ID),
         _ => Sender::User(API_USER_ID),
     };
     let draft = Draft {

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod fake_chatwoot;
+pub mod fake_evolution;
 pub mod fake_llm;
 pub mod fake_media;
 pub mod fake_meta;

@@ -21,7 +21,7 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 
 use super::authorize;
-use crate::gateway::web::{WebEvent, valid_chat_id};
+use crate::channel::web::{WebEvent, valid_chat_id};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::store::{EventId, LoggedEvent, Store};

@@ -43,7 +43,7 @@ fn webjs_direct_message() {
     assert_eq!(
         msg,
         InboundMessage {
-            gateway: GatewayKind::Waha,
+            channel: ChannelKind::Waha,
             chat_id: "31641238876@c.us".into(),
             message_id: "A5C1E0F7B2D94C6E8A13F0B7D2E95C41".into(),
             text: "Goedemiddag! Is de BMW X5 xDrive50e uit jullie advertentie nog beschikbaar? Ik ben erg geïnteresseerd 🚗"

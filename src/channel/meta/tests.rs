@@ -52,7 +52,7 @@ fn text_message() {
         vec![MetaMessage {
             phone_number_id: Some("618273645019283".into()),
             message: InboundMessage {
-                gateway: GatewayKind::Meta,
+                channel: ChannelKind::Meta,
                 chat_id: "31628471930".into(),
                 message_id: "wamid.HBgLMzE2Mjg0NzE5MzAVAgASGBQzQTQxQzdFMDlCMkQ1RjhBNjFFMwA=".into(),
                 text: "Goedemiddag, ik ben erg geïnteresseerd in de BMW X5 xDrive50e 🚙 Kan ik zaterdag een \
@@ -295,7 +295,7 @@ fn graph_errors_are_classified() {
     assert!(classify("send", 503, b"<html>", None).is_retryable());
     assert!(!classify("send", 401, b"", None).is_retryable());
     let err = classify("send", 429, b"", Some(Duration::from_secs(7)));
-    assert!(matches!(err, GatewayError::Retryable { retry_after: Some(d), .. } if d.as_secs() == 7));
+    assert!(matches!(err, ChannelError::Retryable { retry_after: Some(d), .. } if d.as_secs() == 7));
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn the_client_needs_a_token_and_a_phone_number_id_and_hides_the_token() {
         "https://graph.example.com/v25.0/618273645019283/messages"
     );
     assert!(!format!("{client:?}").contains("EAAG"));
-    let err = client.redact(GatewayError::Fatal {
+    let err = client.redact(ChannelError::Fatal {
         message: "echoed EAAG-secret-token back".into(),
     });
     assert_eq!(err.to_string(), "gateway failed: echoed [redacted] back");

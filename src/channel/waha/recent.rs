@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{GatewayError, WahaClient, non_empty_str, timestamp_secs};
+use super::{ChannelError, WahaClient, non_empty_str, timestamp_secs};
 
 /// How many of the chat's newest messages are read.
 const LIMIT: &str = "20";
@@ -15,13 +15,13 @@ impl WahaClient {
         &self,
         chat_id: &str,
         since_ms: i64,
-    ) -> Result<Vec<String>, GatewayError> {
+    ) -> Result<Vec<String>, ChannelError> {
         let mut url =
-            reqwest::Url::parse(&format!("{}/api", self.base_url)).map_err(|e| GatewayError::Fatal {
+            reqwest::Url::parse(&format!("{}/api", self.base_url)).map_err(|e| ChannelError::Fatal {
                 message: format!("WAHA base URL: {e}"),
             })?;
         url.path_segments_mut()
-            .map_err(|()| GatewayError::Fatal {
+            .map_err(|()| ChannelError::Fatal {
                 message: "WAHA base URL cannot take a path".into(),
             })?
             .extend([self.session.as_str(), "chats", chat_id, "messages"]);
@@ -29,7 +29,7 @@ impl WahaClient {
             .append_pair("limit", LIMIT)
             .append_pair("downloadMedia", "false");
         let body = self.send("messages", self.client.get(url)).await?;
-        own_texts(&body, since_ms).ok_or_else(|| GatewayError::Fatal {
+        own_texts(&body, since_ms).ok_or_else(|| ChannelError::Fatal {
             message: "WAHA messages answer is not a JSON array".into(),
         })
     }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Gateway, GatewayError, Note, SentMessage};
-use crate::domain::{GatewayKind, now_ms};
+use super::{Channel, ChannelError, Note, SentMessage};
+use crate::domain::{ChannelKind, now_ms};
 use crate::store::{EventId, Store};
 
 /// Prefix of every playground chat id.
@@ -56,11 +56,11 @@ pub fn new_chat_id() -> String {
 
 /// The playground's gateway: writes to the chats' event logs.
 #[derive(Clone)]
-pub struct WebGateway {
+pub struct WebChannel {
     store: Arc<dyn Store>,
 }
 
-impl WebGateway {
+impl WebChannel {
     /// A gateway over the store that holds the event logs.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
@@ -71,18 +71,18 @@ impl WebGateway {
         chat_id: &str,
         event: &str,
         data: serde_json::Value,
-    ) -> Result<EventId, GatewayError> {
+    ) -> Result<EventId, ChannelError> {
         let body = serde_json::to_string(&WebEvent {
             event: event.to_owned(),
             data,
         })
-        .map_err(|e| GatewayError::Fatal {
+        .map_err(|e| ChannelError::Fatal {
             message: format!("web event: {e}"),
         })?;
         self.store
             .append_chat_event(chat_id, &body, EVENT_LOG_CAP, EVENT_LOG_TTL)
             .await
-            .map_err(|e| GatewayError::Retryable {
+            .map_err(|e| ChannelError::Retryable {
                 message: e.to_string(),
                 retry_after: None,
             })
@@ -90,12 +90,12 @@ impl WebGateway {
 }
 
 #[async_trait::async_trait]
-impl Gateway for WebGateway {
-    fn kind(&self) -> GatewayKind {
-        GatewayKind::Web
+impl Channel for WebChannel {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Web
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
         let id = self
             .log(chat_id, "reply", json!({"text": text, "at": now_ms()}))
             .await?;
@@ -104,11 +104,11 @@ impl Gateway for WebGateway {
         })
     }
 
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), GatewayError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
         self.log(chat_id, "typing", json!({"on": on})).await.map(|_| ())
     }
 
-    async fn note(&self, chat_id: &str, note: &Note) -> Result<(), GatewayError> {
+    async fn note(&self, chat_id: &str, note: &Note) -> Result<(), ChannelError> {
         let data = serde_json::to_value(note).unwrap_or_default();
         self.log(chat_id, "note", data).await.map(|_| ())
     }
@@ -141,7 +141,7 @@ mod tests {
     #[tokio::test]
     async fn replies_typing_and_notes_land_in_the_log_in_order() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let web = WebGateway::new(store.clone());
+        let web = WebChannel::new(store.clone());
         let chat = "web:abcdefgh";
         web.set_typing(chat, true).await.unwrap();
         let sent = web.send_text(chat, "Hallo!").await.unwrap();

@@ -133,7 +133,7 @@ fn contacts_are_named_from_their_vcards() {
 
 #[test]
 fn send_file_body_matches_the_fixture_shape() {
-    use crate::gateway::MediaOut;
+    use crate::channel::MediaOut;
     let fixture: Value = serde_json::from_str(fixture!("send_file_request.json")).unwrap();
     let media = MediaOut {
         kind: MediaKind::Document,

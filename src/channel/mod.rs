@@ -1,23 +1,33 @@
-//! WhatsApp gateways: parsing each gateway's webhooks into one [`InboundMessage`](crate::domain::InboundMessage)
-//! and sending replies back through the gateway a chat came from.
+//! Channels: where a chat's customer is and how to answer them. A WhatsApp gateway (WAHA, the Cloud
+//! API, Evolution API), the browser playground, or a Chatwoot conversation served as an Agent Bot; all
+//! are peers behind one seam, the [`Channel`] trait, and the worker's turn never asks which one it is
+//! talking to.
 //!
-//! [`Gateway`] is the sending side: text, plus best-effort presence (read marks and the typing
-//! indicator, no-ops by default), plus one optional capability: reading back our own recent messages
-//! in a chat ([`Gateway::recent_own_texts`]), which lets a rerun of a turn that died mid-send tell
-//! whether a part already reached the customer (WAHA can; the Cloud API has no read API). Each implementation classifies its failures the same way:
-//! [`GatewayError::Retryable`] when trying later can help (timeouts, connection errors, a session that
-//! is not ready, rate limits, 5xx), [`GatewayError::Fatal`] when it cannot (bad credentials, unknown
-//! route, rejected request). Error messages never contain credentials. When no gateway is configured,
-//! [`LogOnlyGateway`] logs replies instead of sending them. [`web::WebGateway`] is the browser
-//! playground's channel: what it "sends" goes to the chat's event log, which the page streams.
+//! A chat's channel is recorded when its first message is accepted (the envelope carries it, the chat's
+//! state keeps it); [`Channels`] is the registry the worker looks it up in. Each channel folder holds its
+//! client and its webhook parser. A channel sends text and files, shows typing and marks messages read
+//! where it has them (no-ops by default), may read back our own recent messages
+//! ([`Channel::recent_own_texts`], so a rerun of a turn that died mid-send can tell whether a part
+//! already reached the customer), and says how the chat's Chatwoot conversation is found
+//! ([`Channel::conversation`]): through the mirror for gateways, or the conversation itself for the
+//! Agent Bot. Each implementation classifies its failures the same way:
+//! [`ChannelError::Retryable`] when trying later can help (timeouts, connection errors, a session that
+//! is not ready, rate limits, 5xx), [`ChannelError::Fatal`] when it cannot (bad credentials, unknown
+//! route, rejected request). Error messages never contain credentials. When a channel is not
+//! configured, [`LogOnlyChannel`] logs replies instead of sending them.
 
+pub mod chatwoot_bot;
+pub mod evolution;
 pub mod meta;
 pub mod waha;
 pub mod web;
 
 use std::time::Duration;
 
-use crate::domain::{GatewayKind, MediaKind};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::domain::{ChannelKind, MediaKind};
 
 /// A file to send to a customer (a human's Chatwoot reply with an attachment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +53,7 @@ pub struct SentMessage {
 
 /// Why a gateway did not take a message.
 #[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
+pub enum ChannelError {
     /// Worth trying again later.
     #[error("gateway temporarily unavailable: {message}")]
     Retryable {
@@ -60,35 +70,35 @@ pub enum GatewayError {
     },
 }
 
-impl GatewayError {
+impl ChannelError {
     /// Whether the queue should retry the send.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, GatewayError::Retryable { .. })
+        matches!(self, ChannelError::Retryable { .. })
     }
 }
 
 /// Sends text to a WhatsApp chat.
 #[async_trait::async_trait]
-pub trait Gateway: Send + Sync {
+pub trait Channel: Send + Sync {
     /// Which gateway this is; a chat is answered through the gateway it came from.
-    fn kind(&self) -> GatewayKind;
+    fn kind(&self) -> ChannelKind;
     /// Sends `text` to `chat_id`.
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError>;
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError>;
 
     /// Marks the customer's messages `message_ids` (gateway message ids, oldest first) in `chat_id` as
     /// read. Best effort: the default does nothing.
-    async fn mark_read(&self, _chat_id: &str, _message_ids: &[String]) -> Result<(), GatewayError> {
+    async fn mark_read(&self, _chat_id: &str, _message_ids: &[String]) -> Result<(), ChannelError> {
         Ok(())
     }
 
     /// Shows (`on`) or hides the typing indicator in `chat_id`. Best effort: the default does nothing.
-    async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), GatewayError> {
+    async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), ChannelError> {
         Ok(())
     }
 
     /// Sends a file to `chat_id`. The default (the log-only stand-in) cannot: a fatal error.
-    async fn send_media(&self, _chat_id: &str, _media: &MediaOut) -> Result<SentMessage, GatewayError> {
-        Err(GatewayError::Fatal {
+    async fn send_media(&self, _chat_id: &str, _media: &MediaOut) -> Result<SentMessage, ChannelError> {
+        Err(ChannelError::Fatal {
             message: format!(
                 "sending files is not supported by the {} gateway stand-in",
                 self.kind().as_str()
@@ -102,19 +112,90 @@ pub trait Gateway: Send + Sync {
         &self,
         _chat_id: &str,
         _since_ms: i64,
-    ) -> Result<Option<Vec<String>>, GatewayError> {
+    ) -> Result<Option<Vec<String>>, ChannelError> {
         Ok(None)
+    }
+
+    /// How the chat's Chatwoot conversation is found: through the mirror (the default), or the chat
+    /// is the conversation itself (Agent Bot).
+    fn conversation(&self, _chat_id: &str) -> ConversationLink {
+        ConversationLink::Mirror
     }
 
     /// Tells the chat what happened behind the scenes (a handoff, a human's reply), for
     /// channels that show such things. Best effort: the default does nothing (WhatsApp customers see
     /// only messages).
-    async fn note(&self, _chat_id: &str, _note: &Note) -> Result<(), GatewayError> {
+    async fn note(&self, _chat_id: &str, _note: &Note) -> Result<(), ChannelError> {
         Ok(())
     }
 }
 
-/// Something that happened in a chat besides a message, for [`Gateway::note`].
+/// Where a chat's Chatwoot conversation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationLink {
+    /// A WhatsApp gateway or the playground: the mirror finds or creates a conversation in the
+    /// API inbox and copies every message there.
+    Mirror,
+    /// The chat is a Chatwoot conversation (Agent Bot mode): nothing is mirrored, and the turn's
+    /// replies are created in it by the channel itself.
+    Itself {
+        /// The Chatwoot account.
+        account_id: u64,
+        /// The conversation's display id.
+        conversation_id: u64,
+    },
+}
+
+/// The registry of channels: every [`ChannelKind`] has one (a [`LogOnlyChannel`] until a real one is
+/// registered), so a lookup never fails.
+#[derive(Clone)]
+pub struct Channels {
+    map: BTreeMap<ChannelKind, Arc<dyn Channel>>,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Channels {
+    /// Every channel logs instead of sending.
+    pub fn new() -> Self {
+        let map = ChannelKind::ALL
+            .into_iter()
+            .map(|k| (k, Arc::new(LogOnlyChannel::new(k)) as Arc<dyn Channel>))
+            .collect();
+        Self { map }
+    }
+
+    /// Registers `channel` under its own kind, replacing what was there.
+    pub fn with(mut self, channel: Arc<dyn Channel>) -> Self {
+        self.map.insert(channel.kind(), channel);
+        self
+    }
+
+    /// The channel of `kind`.
+    pub fn get(&self, kind: ChannelKind) -> &Arc<dyn Channel> {
+        &self.map[&kind]
+    }
+}
+
+/// The channel of a chat whose state recorded none: only chats whose state was written before
+/// channels were recorded (state older than the gateway field, or expired). They can only be WAHA,
+/// Cloud API or playground chats, told apart by their id as the service did before the channel
+/// layer (documented in `migrations/README.md`). Every chat accepted since records its channel.
+pub fn legacy_channel(chat_id: &str) -> ChannelKind {
+    if web::is_web_chat(chat_id) {
+        ChannelKind::Web
+    } else if chat_id.contains('@') {
+        ChannelKind::Waha
+    } else {
+        ChannelKind::Meta
+    }
+}
+
+/// Something that happened in a chat besides a message, for [`Channel::note`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Note {
@@ -134,7 +215,7 @@ pub enum Note {
 /// A request to `service` that got no usable answer (timeout, refused or reset connection, broken
 /// body): retryable, but for a request that could not even be built. The message walks the error's
 /// sources, never the URL or headers (they carry credentials).
-pub(crate) fn transport_error(service: &str, error: &reqwest::Error) -> GatewayError {
+pub(crate) fn transport_error(service: &str, error: &reqwest::Error) -> ChannelError {
     let mut message = format!("{service} request failed");
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
     while let Some(err) = source {
@@ -146,9 +227,9 @@ pub(crate) fn transport_error(service: &str, error: &reqwest::Error) -> GatewayE
         message.push_str(": timed out");
     }
     if error.is_builder() {
-        GatewayError::Fatal { message }
+        ChannelError::Fatal { message }
     } else {
-        GatewayError::Retryable {
+        ChannelError::Retryable {
             message,
             retry_after: None,
         }
@@ -157,24 +238,24 @@ pub(crate) fn transport_error(service: &str, error: &reqwest::Error) -> GatewayE
 
 /// Stands in for a gateway that is not configured: replies are logged, not sent.
 #[derive(Debug, Clone, Copy)]
-pub struct LogOnlyGateway {
-    kind: GatewayKind,
+pub struct LogOnlyChannel {
+    kind: ChannelKind,
 }
 
-impl LogOnlyGateway {
+impl LogOnlyChannel {
     /// A stand-in for the `kind` gateway.
-    pub fn new(kind: GatewayKind) -> Self {
+    pub fn new(kind: ChannelKind) -> Self {
         Self { kind }
     }
 }
 
 #[async_trait::async_trait]
-impl Gateway for LogOnlyGateway {
-    fn kind(&self) -> GatewayKind {
+impl Channel for LogOnlyChannel {
+    fn kind(&self) -> ChannelKind {
         self.kind
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
         tracing::info!(
             gateway = self.kind.as_str(),
             chat_id,
@@ -192,8 +273,8 @@ mod tests {
 
     #[tokio::test]
     async fn log_only_gateway_accepts_without_an_id() {
-        let gateway = LogOnlyGateway::new(GatewayKind::Meta);
-        assert_eq!(gateway.kind(), GatewayKind::Meta);
+        let gateway = LogOnlyChannel::new(ChannelKind::Meta);
+        assert_eq!(gateway.kind(), ChannelKind::Meta);
         let sent = gateway.send_text("31641238876@c.us", "Hallo").await.unwrap();
         assert_eq!(sent, SentMessage { id: None });
         assert_eq!(
@@ -211,7 +292,7 @@ mod tests {
             file_name: Some("offerte.pdf".into()),
             caption: None,
         };
-        let err = LogOnlyGateway::new(GatewayKind::Waha)
+        let err = LogOnlyChannel::new(ChannelKind::Waha)
             .send_media("31641238876@c.us", &media)
             .await
             .unwrap_err();
@@ -221,11 +302,11 @@ mod tests {
 
     #[test]
     fn retryable_is_told_apart_from_fatal() {
-        let retry = GatewayError::Retryable {
+        let retry = ChannelError::Retryable {
             message: "x".into(),
             retry_after: None,
         };
-        let fatal = GatewayError::Fatal { message: "x".into() };
+        let fatal = ChannelError::Fatal { message: "x".into() };
         assert!(retry.is_retryable());
         assert!(!fatal.is_retryable());
     }

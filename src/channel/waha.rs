@@ -7,7 +7,7 @@
 //! segment, so the `@lid`/`@c.us` twins of one message share it.
 //!
 //! Sending ([`WahaClient`]) posts `{base}/api/sendText` with the `X-Api-Key` header; presence posts
-//! `sendSeen`, `startTyping` and `stopTyping` the same way; [`Gateway::recent_own_texts`] reads the
+//! `sendSeen`, `startTyping` and `stopTyping` the same way; [`Channel::recent_own_texts`] reads the
 //! chat's recent messages (`GET {base}/api/{session}/chats/{chatId}/messages`). Failures are classified by status: 400/401/403/404 (and other 4xx) are fatal; 408, 422 (session not `WORKING`),
 //! 429, 5xx, timeouts and connection errors are retryable.
 
@@ -17,9 +17,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{Gateway, GatewayError, MediaOut, SentMessage};
+use super::{Channel, ChannelError, MediaOut, SentMessage};
 use crate::config::WahaSettings;
-use crate::domain::{GatewayKind, InboundMessage};
+use crate::domain::{ChannelKind, InboundMessage};
 
 mod media;
 
@@ -45,16 +45,8 @@ pub enum WahaEvent {
     },
 }
 
-/// Why a WAHA webhook body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WahaParseError {
-    /// The body is not JSON.
-    #[error("invalid JSON: {0}")]
-    InvalidJson(String),
-    /// JSON, but a required field is missing or has the wrong type; the message names the field.
-    #[error("invalid payload: {0}")]
-    InvalidPayload(String),
-}
+/// Why a body could not be read: the one parse error of every webhook parser.
+pub use crate::domain::ParseError as WahaParseError;
 
 fn ignored(reason: impl Into<String>) -> WahaEvent {
     WahaEvent::Ignored {
@@ -113,7 +105,7 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, WahaP
         return Ok(ignored("empty message"));
     };
     let message = InboundMessage {
-        gateway: GatewayKind::Waha,
+        channel: ChannelKind::Waha,
         chat_id,
         message_id,
         text,
@@ -144,7 +136,7 @@ fn chat_and_message_id(id: &str, payload: &Value) -> Result<(String, String), Wa
 }
 
 /// Why a chat is not answered, or `None` for an answerable one.
-fn unanswered_chat(chat_id: &str, allow_groups: bool) -> Option<String> {
+pub(crate) fn unanswered_chat(chat_id: &str, allow_groups: bool) -> Option<String> {
     let direct = ["@c.us", "@lid", "@s.whatsapp.net"];
     if direct.iter().any(|suffix| chat_id.ends_with(suffix)) {
         return None;
@@ -166,7 +158,7 @@ fn unanswered_chat(chat_id: &str, allow_groups: bool) -> Option<String> {
     Some(reason.to_owned())
 }
 
-fn non_empty_str<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+pub(crate) fn non_empty_str<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value
         .pointer(pointer)
         .and_then(Value::as_str)
@@ -183,7 +175,7 @@ fn sender_name(payload: &Value) -> Option<String> {
 }
 
 /// Unix seconds from a number or numeric string; milliseconds are scaled down; 0 when unknown.
-fn timestamp_secs(value: Option<&Value>) -> i64 {
+pub(crate) fn timestamp_secs(value: Option<&Value>) -> i64 {
     let raw = match value {
         Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
@@ -232,12 +224,12 @@ impl WahaClient {
 }
 
 #[async_trait::async_trait]
-impl Gateway for WahaClient {
-    fn kind(&self) -> GatewayKind {
-        GatewayKind::Waha
+impl Channel for WahaClient {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Waha
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
         let body = self.post("sendText", &self.send_text_body(chat_id, text)).await?;
         Ok(SentMessage {
             id: sent_message_id(&body),
@@ -246,7 +238,7 @@ impl Gateway for WahaClient {
 
     /// `POST /api/sendSeen {session, chatId, messageIds}`, the ids in their serialized form
     /// (`false_{chatId}_{id}`); without ids, the whole chat is marked seen.
-    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), GatewayError> {
+    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), ChannelError> {
         let mut body = json!({ "session": self.session, "chatId": chat_id });
         if !message_ids.is_empty() {
             let ids: Vec<String> = message_ids.iter().map(|id| serialized_id(chat_id, id)).collect();
@@ -257,7 +249,7 @@ impl Gateway for WahaClient {
 
     /// `POST /api/sendImage` (images), `/api/sendVoice` (voice notes) or `/api/sendFile` (everything
     /// else) with `{session, chatId, file: {mimetype, filename, data}, caption}`, the data base64.
-    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, GatewayError> {
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, ChannelError> {
         let (action, body) = send_media_body(&self.session, chat_id, media);
         let answer = self.post(action, &body).await?;
         Ok(SentMessage {
@@ -266,7 +258,7 @@ impl Gateway for WahaClient {
     }
 
     /// `POST /api/startTyping` or `/api/stopTyping` with `{session, chatId}`.
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), GatewayError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
         let action = if on { "startTyping" } else { "stopTyping" };
         let body = json!({ "session": self.session, "chatId": chat_id });
         self.post(action, &body).await.map(drop)
@@ -278,14 +270,14 @@ impl Gateway for WahaClient {
         &self,
         chat_id: &str,
         since_ms: i64,
-    ) -> Result<Option<Vec<String>>, GatewayError> {
+    ) -> Result<Option<Vec<String>>, ChannelError> {
         self.own_texts_since(chat_id, since_ms).await.map(Some)
     }
 }
 
 impl WahaClient {
     /// Posts `body` to `{base}/api/{action}`; the answer's body on 2xx, else a classified error.
-    async fn post(&self, action: &str, body: &Value) -> Result<bytes::Bytes, GatewayError> {
+    async fn post(&self, action: &str, body: &Value) -> Result<bytes::Bytes, ChannelError> {
         let request = self
             .client
             .post(format!("{}/api/{action}", self.base_url))
@@ -298,7 +290,7 @@ impl WahaClient {
         &self,
         action: &str,
         mut request: reqwest::RequestBuilder,
-    ) -> Result<bytes::Bytes, GatewayError> {
+    ) -> Result<bytes::Bytes, ChannelError> {
         if let Some(key) = &self.api_key {
             request = request.header("X-Api-Key", key.expose_secret());
         }
@@ -326,9 +318,9 @@ impl WahaClient {
             StatusCode::REQUEST_TIMEOUT | StatusCode::UNPROCESSABLE_ENTITY | StatusCode::TOO_MANY_REQUESTS
         ) || status.is_server_error();
         Err(if retryable {
-            GatewayError::Retryable { message, retry_after }
+            ChannelError::Retryable { message, retry_after }
         } else {
-            GatewayError::Fatal { message }
+            ChannelError::Fatal { message }
         })
     }
 }

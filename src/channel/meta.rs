@@ -20,9 +20,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use super::{Gateway, GatewayError, MediaOut, SentMessage};
+use super::{Channel, ChannelError, MediaOut, SentMessage};
 use crate::config::MetaSettings;
-use crate::domain::{GatewayKind, InboundMessage, MediaRef};
+use crate::domain::{ChannelKind, InboundMessage, MediaRef};
 
 mod media;
 mod send_media;
@@ -69,16 +69,8 @@ pub struct MetaNotification {
     pub ignored: Vec<String>,
 }
 
-/// Why a Cloud API webhook body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetaParseError {
-    /// The body is not JSON.
-    #[error("invalid JSON: {0}")]
-    InvalidJson(String),
-    /// JSON, but the envelope is wrong; the message names the field.
-    #[error("invalid payload: {0}")]
-    InvalidPayload(String),
-}
+/// Why a body could not be read: the one parse error of every webhook parser.
+pub use crate::domain::ParseError as MetaParseError;
 
 fn invalid(field: &str, problem: &str) -> MetaParseError {
     MetaParseError::InvalidPayload(format!("{field}: {problem}"))
@@ -203,7 +195,7 @@ fn read_message(message: &Value, names: &HashMap<&str, &str>) -> Result<InboundM
         .find_map(|key| names.get(key))
         .map(|name| (*name).to_owned());
     Ok(InboundMessage {
-        gateway: GatewayKind::Meta,
+        channel: ChannelKind::Meta,
         chat_id: chat_id.to_owned(),
         message_id: id.to_owned(),
         text,
@@ -283,7 +275,7 @@ pub struct MetaClient {
     /// `{graph base}/{phone number id}/media`, where files are uploaded before sending.
     media_url: String,
     token: SecretString,
-    /// The newest customer message id per chat, from [`Gateway::mark_read`], for the typing indicator.
+    /// The newest customer message id per chat, from [`Channel::mark_read`], for the typing indicator.
     newest: Mutex<HashMap<String, String>>,
 }
 
@@ -314,7 +306,7 @@ impl MetaClient {
     }
 
     /// Posts `body` to the messages endpoint; the answer's body on 2xx, else a classified error.
-    async fn post(&self, what: &str, body: &Value) -> Result<bytes::Bytes, GatewayError> {
+    async fn post(&self, what: &str, body: &Value) -> Result<bytes::Bytes, ChannelError> {
         let response = self
             .client
             .post(&self.messages_url)
@@ -337,17 +329,17 @@ impl MetaClient {
     }
 
     /// The error with any occurrence of the token replaced.
-    fn redact(&self, error: GatewayError) -> GatewayError {
+    fn redact(&self, error: ChannelError) -> ChannelError {
         let token = self.token.expose_secret();
         if token.is_empty() {
             return error;
         }
         match error {
-            GatewayError::Retryable { message, retry_after } => GatewayError::Retryable {
+            ChannelError::Retryable { message, retry_after } => ChannelError::Retryable {
                 message: message.replace(token, "[redacted]"),
                 retry_after,
             },
-            GatewayError::Fatal { message } => GatewayError::Fatal {
+            ChannelError::Fatal { message } => ChannelError::Fatal {
                 message: message.replace(token, "[redacted]"),
             },
         }
@@ -363,12 +355,12 @@ impl MetaClient {
 }
 
 #[async_trait::async_trait]
-impl Gateway for MetaClient {
-    fn kind(&self) -> GatewayKind {
-        GatewayKind::Meta
+impl Channel for MetaClient {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Meta
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, GatewayError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
         let body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -383,7 +375,7 @@ impl Gateway for MetaClient {
     }
 
     /// Uploads the file (`POST {phone number id}/media`), then sends it by its media id.
-    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, GatewayError> {
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, ChannelError> {
         let id = self.upload(media).await?;
         let answer = self
             .post("send media", &send_media::message_body(chat_id, &id, media))
@@ -394,7 +386,7 @@ impl Gateway for MetaClient {
     }
 
     /// Marks the newest of `message_ids` read, which marks the earlier ones read too.
-    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), GatewayError> {
+    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), ChannelError> {
         let Some(newest) = message_ids.last() else {
             return Ok(());
         };
@@ -403,10 +395,10 @@ impl Gateway for MetaClient {
         self.post("mark read", &body).await.map(drop)
     }
 
-    /// Shows the typing indicator on the newest message [`Gateway::mark_read`] saw in the chat (Meta
+    /// Shows the typing indicator on the newest message [`Channel::mark_read`] saw in the chat (Meta
     /// needs a message to attach it to). It stops by itself on the reply or after about 25 s, so
     /// hiding it is a no-op.
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), GatewayError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
         if !on {
             return Ok(());
         }
@@ -437,7 +429,7 @@ pub fn sent_message_id(body: &[u8]) -> Option<String> {
 }
 
 /// A Graph API error answer as a retryable or fatal error (see [`RETRYABLE_CODES`]).
-pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Duration>) -> GatewayError {
+pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Duration>) -> ChannelError {
     let error = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").cloned())
@@ -451,9 +443,9 @@ pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Durati
     let message = format!("Graph API {what} answered {status}{code_text}{detail}");
     let retryable = status == 429 || status >= 500 || code.is_some_and(|c| RETRYABLE_CODES.contains(&c));
     if retryable {
-        GatewayError::Retryable { message, retry_after }
+        ChannelError::Retryable { message, retry_after }
     } else {
-        GatewayError::Fatal { message }
+        ChannelError::Fatal { message }
     }
 }
 
