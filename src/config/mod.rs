@@ -12,6 +12,7 @@ mod docs;
 mod features;
 mod mcp;
 mod sources;
+mod tools;
 mod validate;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use docs::{SETTINGS, SettingDoc, settings_help};
 pub use features::TranscribeSettings;
 pub use sources::{DEFAULT_CONFIG_FILE, config_file_path};
+pub use tools::{DEFAULT_CONTACT_ATTRIBUTES, ToolSettings};
 
 /// Which parts of the service this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +193,8 @@ pub struct Settings {
     pub playground: bool,
     /// `PLAYGROUND_TOKEN`: the bearer token the playground asks for; required when it is on with Redis.
     pub playground_token: Option<SecretString>,
+    /// `AGENT_MAX_STEPS`, `TOOL_TIMEOUT_SECS`, `CATALOGUE_FILE`, `CONTACT_ATTRIBUTES`.
+    pub tools: ToolSettings,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).

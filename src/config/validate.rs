@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use super::sources::{Sources, non_blank};
 use super::{
     ChatwootSettings, ConfigError, DEFAULT_SYSTEM_PROMPT, LlmSettings, LogFormat, MetaSettings, Role,
-    Settings, WahaSettings, features, mcp,
+    Settings, WahaSettings, features, mcp, tools,
 };
 
 /// Upper bound of `HISTORY_TTL_SECS` (ten years), so later millisecond arithmetic cannot overflow.
@@ -60,6 +60,7 @@ pub(super) fn settings(v: &Sources, env: &impl Fn(&str) -> Option<String>) -> Re
         media_max_bytes: v.number_or("MEDIA_MAX_BYTES", 16_777_216, 1, u64::MAX)?,
         playground: features::playground(v)?,
         playground_token: v.secret("PLAYGROUND_TOKEN"),
+        tools: tools::tools(v)?,
     };
     check_signatures(&settings)?;
     features::check_playground(&settings)?;
