@@ -124,6 +124,11 @@ async fn a_catalogue_lookup_is_quoted_in_the_reply_and_remembered_in_the_next_pr
             .any(|n| n.starts_with("wa-agent tool: search_catalogue {\"query\":\"BMW X5\"} →")),
         "{notes:?}"
     );
+    let metrics = w.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"wa_agent_tool_calls_total{tool="search_catalogue",outcome="ok"} 1"#),
+        "{metrics}"
+    );
     w.app.stop().await;
 }
 
@@ -183,6 +188,11 @@ async fn update_contact_merges_attributes_adds_labels_refuses_unknown_keys_and_s
         "someone else's attribute survives"
     );
     assert!(attributes.get("shoe_size").is_none());
+    let metrics = w.app.get("/metrics").await.text().await.unwrap();
+    for outcome in ["invalid", "ok"] {
+        let series = format!(r#"wa_agent_tool_calls_total{{tool="update_contact",outcome="{outcome}"}} 1"#);
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
     assert!(eventually(Duration::from_secs(5), || w.f.chatwoot.labels(conv).len() == 2).await);
     assert_eq!(w.f.chatwoot.labels(conv), vec!["vip", "hot-lead"]);
 
