@@ -175,6 +175,8 @@ export REDIS_VERSION=$(redis-server --version | awk '{print $3}' | sed 's/v=//')
 export RUSTC_VERSION=$(rustc --version)
 # bench/catalogue.sh owns the catalogue section of RESULTS.md: keep it across this rewrite.
 CATALOGUE_SECTION=$(sed -n '/<!-- catalogue:begin/,/<!-- catalogue:end -->/p' bench/RESULTS.md 2>/dev/null || true)
+# bench/toolloop.sh owns the tool loop section the same way.
+TOOLLOOP_SECTION=$(sed -n '/<!-- toolloop:begin/,/<!-- toolloop:end -->/p' bench/RESULTS.md 2>/dev/null || true)
 python3 - >bench/RESULTS.md <<'PY'
 import json, os, statistics
 
@@ -304,6 +306,7 @@ for (name, level, msg), n in sorted(seen.items()):
     print(f"- {name}: {level} ×{n}: {msg}")
 PY
 if [ -n "$CATALOGUE_SECTION" ]; then printf '\n%s\n' "$CATALOGUE_SECTION" >>bench/RESULTS.md; fi
+if [ -n "$TOOLLOOP_SECTION" ]; then printf '\n%s\n' "$TOOLLOOP_SECTION" >>bench/RESULTS.md; fi
 echo "==> wrote bench/RESULTS.md"
 # The send-intent cost, measured on its own Redis, appended as its own section.
 bench/intent.sh

@@ -8,6 +8,7 @@
 //! connection failures, 408, 429 and 5xx; [`AgentError::Fatal`] for every other failure), the API key
 //! never appears in an error or a log line, and message contents are never logged at `info`.
 
+pub mod tool_loop;
 pub mod tools;
 
 use std::time::{Duration, Instant};
@@ -108,26 +109,111 @@ impl AgentError {
     }
 }
 
+/// One tool call the model asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    /// The provider's id of the call (`call_…`), echoed in the `tool` message that answers it.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments as the model wrote them (a JSON object as text; possibly malformed).
+    pub arguments: String,
+}
+
+/// One model answer: its text (trimmed, possibly empty) and the tool calls it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Completion {
+    /// `choices[0].message.content`, trimmed.
+    pub text: String,
+    /// `choices[0].message.tool_calls`, in order.
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// One chat-completions request: the messages and the `tools` offered (none: no `tools` field).
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRequest<'a> {
+    /// The `messages`.
+    pub messages: &'a [Value],
+    /// The `tools` entries.
+    pub tools: &'a [Value],
+}
+
 /// Something that answers a customer.
 #[async_trait::async_trait]
 pub trait Agent: Send + Sync {
     /// A short name for logs and metrics (`openai`, `echo`).
     fn name(&self) -> &'static str;
-    /// Produces the reply to one turn.
-    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError>;
+    /// One model call.
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError>;
+    /// One model call over a turn's input, offering only `handoff_to_human` (when asked to); tool
+    /// calls other than the handoff are ignored. The worker runs the full loop ([`tool_loop`]).
+    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError> {
+        let messages = build_messages(&input);
+        let tools = if input.offer_handoff {
+            vec![handoff_tool()]
+        } else {
+            Vec::new()
+        };
+        let completion = self
+            .complete(ChatRequest {
+                messages: &messages,
+                tools: &tools,
+            })
+            .await?;
+        completion.into_reply()
+    }
+}
+
+impl Completion {
+    /// The answer as a reply: the text, and the first `handoff_to_human` call as the handoff.
+    /// Neither text nor a handoff is [`AgentError::Fatal`].
+    pub fn into_reply(self) -> Result<AgentReply, AgentError> {
+        let handoff = self
+            .tool_calls
+            .iter()
+            .find(|call| call.name == HANDOFF_TOOL)
+            .map(|call| handoff_of(&call.arguments));
+        if self.text.is_empty() && handoff.is_none() {
+            return Err(AgentError::fatal("empty reply"));
+        }
+        Ok(AgentReply {
+            text: self.text,
+            handoff,
+        })
+    }
+}
+
+/// The handoff a `handoff_to_human` call's arguments ask for (`unspecified` without a reason).
+pub fn handoff_of(arguments: &str) -> Handoff {
+    let reason = serde_json::from_str::<Value>(arguments)
+        .ok()
+        .and_then(|a| {
+            a.get("reason")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .map(str::to_owned)
+        })
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "unspecified".to_owned());
+    Handoff { reason }
 }
 
 /// The chat-completions `messages` for one turn: the system prompt, then the history oldest first
-/// (customer → `user`; agent and human → `assistant`), then each new message as its own `user` message.
+/// (customer → `user`; agent and human → `assistant`; a tool call → `assistant` `[tool] name args →
+/// result`), then each new message as its own `user` message.
 pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
     let mut messages = Vec::with_capacity(1 + input.history.len() + input.new_messages.len());
     messages.push(json!({ "role": "system", "content": input.system_prompt }));
     for entry in input.history {
         let role = match entry.role {
             Role::Customer => "user",
-            Role::Agent | Role::Human => "assistant",
+            Role::Agent | Role::Human | Role::Tool => "assistant",
         };
-        messages.push(json!({ "role": role, "content": entry.text }));
+        let content = match entry.role {
+            Role::Tool => format!("[tool] {}", entry.text),
+            _ => entry.text.clone(),
+        };
+        messages.push(json!({ "role": role, "content": content }));
     }
     for text in input.new_messages {
         messages.push(json!({ "role": "user", "content": text }));
@@ -141,6 +227,12 @@ pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
 /// A body that is not JSON, or has no `choices[0].message`, is [`AgentError::Fatal`]; so is an answer
 /// with neither text nor a handoff.
 pub fn parse_chat_response(body: &[u8]) -> Result<AgentReply, AgentError> {
+    parse_completion(body)?.into_reply()
+}
+
+/// The model's text and tool calls in a chat-completions response body. A body that is not JSON, or
+/// has no `choices[0].message`, is [`AgentError::Fatal`]; a call without a name is left out.
+pub fn parse_completion(body: &[u8]) -> Result<Completion, AgentError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| AgentError::fatal(format!("unparseable chat-completions response: {e}")))?;
     let message = value
@@ -149,36 +241,36 @@ pub fn parse_chat_response(body: &[u8]) -> Result<AgentReply, AgentError> {
         .and_then(|c| c.get("message"))
         .filter(|m| m.is_object())
         .ok_or_else(|| AgentError::fatal("unparseable chat-completions response: no choices[0].message"))?;
-    let handoff = message
+    let tool_calls = message
         .get("tool_calls")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|call| call["function"]["name"] == HANDOFF_TOOL)
-        .map(|call| {
-            let args = call["function"]["arguments"].as_str().unwrap_or("");
-            let reason = serde_json::from_str::<Value>(args)
-                .ok()
-                .and_then(|a| {
-                    a.get("reason")
-                        .and_then(Value::as_str)
-                        .map(str::trim)
-                        .map(str::to_owned)
-                })
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| "unspecified".to_owned());
-            Handoff { reason }
-        });
+        .enumerate()
+        .filter_map(|(n, call)| {
+            let name = call["function"]["name"].as_str().filter(|n| !n.is_empty())?;
+            let arguments = match &call["function"]["arguments"] {
+                Value::String(text) => text.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            Some(ToolCall {
+                id: call["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("call_{n}")),
+                name: name.to_owned(),
+                arguments,
+            })
+        })
+        .collect();
     let text = message
         .get("content")
         .and_then(Value::as_str)
         .map(str::trim)
         .unwrap_or("")
         .to_owned();
-    if text.is_empty() && handoff.is_none() {
-        return Err(AgentError::fatal("empty reply"));
-    }
-    Ok(AgentReply { text, handoff })
+    Ok(Completion { text, tool_calls })
 }
 
 /// A client for an OpenAI-compatible chat-completions endpoint.
@@ -211,17 +303,17 @@ impl OpenAiAgent {
         }
     }
 
-    fn request_body(&self, input: &AgentInput<'_>) -> Value {
+    fn request_body(&self, request: ChatRequest<'_>) -> Value {
         let mut body = json!({
-            "messages": build_messages(input),
+            "messages": request.messages,
             "temperature": TEMPERATURE,
             "stream": false,
         });
         if let Some(model) = &self.model {
             body["model"] = Value::String(model.clone());
         }
-        if input.offer_handoff {
-            body["tools"] = json!([handoff_tool()]);
+        if !request.tools.is_empty() {
+            body["tools"] = Value::Array(request.tools.to_vec());
             body["tool_choice"] = json!("auto");
         }
         body
@@ -234,27 +326,27 @@ impl Agent for OpenAiAgent {
         "openai"
     }
 
-    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError> {
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError> {
         let started = Instant::now();
-        let mut request = self.client.post(&self.endpoint).json(&self.request_body(&input));
+        let mut http = self.client.post(&self.endpoint).json(&self.request_body(request));
         if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key.expose_secret());
+            http = http.bearer_auth(key.expose_secret());
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let response = http.send().await.map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(transport_error)?;
         tracing::debug!(
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            history_count = input.history.len(),
-            new_count = input.new_messages.len(),
+            messages = request.messages.len(),
+            tools = request.tools.len(),
             "chat-completions answered"
         );
         if !status.is_success() {
             return Err(status_error(status, &headers, &body));
         }
-        parse_chat_response(&body)
+        parse_completion(&body)
     }
 }
 
@@ -341,15 +433,29 @@ impl Agent for EchoAgent {
         "echo"
     }
 
-    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError> {
-        let mut text = format!("Echo: {}", input.new_messages.join(" / "));
-        if !input.history.is_empty() {
-            text.push_str(&format!(
-                " (I remember {} earlier messages.)",
-                input.history.len()
-            ));
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError> {
+        // The trailing `user` messages are the new ones; every other non-system message is memory.
+        let messages = request.messages;
+        let new_from = messages
+            .iter()
+            .rposition(|m| m["role"] != "user")
+            .map_or(0, |i| i + 1);
+        let new: Vec<&str> = messages[new_from..]
+            .iter()
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        let earlier = messages[..new_from]
+            .iter()
+            .filter(|m| m["role"] != "system")
+            .count();
+        let mut text = format!("Echo: {}", new.join(" / "));
+        if earlier > 0 {
+            text.push_str(&format!(" (I remember {earlier} earlier messages.)"));
         }
-        Ok(AgentReply { text, handoff: None })
+        Ok(Completion {
+            text,
+            tool_calls: Vec::new(),
+        })
     }
 }
 

@@ -14,6 +14,9 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::tools::catalogue::CatalogueHandle;
+use crate::agent::tools::mcp::{McpOptions, McpServerConfig, McpTools};
+use crate::agent::tools::{BuiltinTools, ToolRegistry};
 use crate::agent::{Agent, EchoAgent, OpenAiAgent};
 use crate::channel::chatwoot_bot::ChatwootBotChannel;
 use crate::channel::evolution::EvolutionClient;
@@ -145,6 +148,38 @@ fn agent(settings: &Settings) -> Arc<dyn Agent> {
     }
 }
 
+/// The agent's tools: the built-ins, `search_catalogue` when `CATALOGUE_FILE` is set (a bad file
+/// fails start-up with its line) and every MCP server's tools (connected in the background).
+pub fn tool_registry(
+    settings: &Settings,
+    humans: bool,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<ToolRegistry> {
+    let mut registry = ToolRegistry::new().with(Arc::new(BuiltinTools {
+        humans,
+        attributes: settings.tools.contact_attributes.clone(),
+    }));
+    if let Some(path) = &settings.tools.catalogue_file {
+        let catalogue = CatalogueHandle::open(path).map_err(|e| anyhow::anyhow!("CATALOGUE_FILE: {e}"))?;
+        tracing::info!(rows = catalogue.current().len(), "catalogue loaded");
+        registry = registry.with(Arc::new(catalogue));
+    }
+    if !settings.mcp_servers.is_empty() {
+        let servers = settings
+            .mcp_servers
+            .iter()
+            .map(|m| McpServerConfig {
+                name: m.name.clone(),
+                url: m.url.clone(),
+                headers: m.headers.clone(),
+            })
+            .collect();
+        let mcp = McpTools::start(servers, McpOptions::default(), shutdown.clone());
+        registry = registry.with(Arc::new(mcp));
+    }
+    Ok(registry)
+}
+
 /// Run the service on `listener` until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
@@ -176,6 +211,7 @@ pub async fn run(
         crate::worker::learn_bot_user(cw.clone(), bot_user.clone());
     }
     let workers = if settings.role.runs_workers() {
+        let tools = tool_registry(&settings, mirror.enabled(), &shutdown)?;
         let worker = Arc::new(Worker {
             store: store.clone(),
             history,
@@ -187,6 +223,9 @@ pub async fn run(
             reply_max_chars: settings.reply_max_chars,
             send_presence: settings.send_presence,
             bot_user: bot_user.clone(),
+            tools,
+            max_steps: settings.tools.max_steps,
+            tool_timeout: settings.tools.timeout,
         });
         let tuning = Tuning::new(
             settings.debounce,

@@ -713,6 +713,7 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 mod attachments;
 pub mod events;
+mod profile;
 
 pub use attachments::{Attachment, webhook_attachments};
 

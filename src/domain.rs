@@ -263,7 +263,7 @@ impl Envelope {
     }
 }
 
-/// Who said a history entry. Stored as one letter (`c`, `a`, `h`); the long names are read too.
+/// Who said a history entry. Stored as one letter (`c`, `a`, `h`, `t`); the long names are read too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     /// The customer on WhatsApp.
@@ -275,6 +275,9 @@ pub enum Role {
     /// A human agent replying from Chatwoot.
     #[serde(rename = "h", alias = "human")]
     Human,
+    /// A tool call the agent made and its compact result (never sent or mirrored as a message).
+    #[serde(rename = "t", alias = "tool")]
+    Tool,
 }
 
 /// One message of a chat's history, oldest first in the store. Stored as compact JSON

@@ -53,6 +53,10 @@ pub struct ChatState {
     /// Chatwoot's `updated_at` of the last status seen, so an older event never overrides a newer one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub status_at: f64,
+    /// What the agent recorded with `update_contact` (name, email and `CONTACT_ATTRIBUTES` keys):
+    /// every later prompt shows it as the customer's profile.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub profile: std::collections::BTreeMap<String, String>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -93,6 +97,23 @@ pub enum MirrorJob {
     Status {
         /// The new status.
         status: String,
+    },
+    /// Update the contact: name and e-mail set, custom attributes merged into its own.
+    Contact {
+        /// The customer's name, when learnt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The customer's e-mail address, when learnt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        /// Custom attributes to merge (keys of `CONTACT_ATTRIBUTES`).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        attributes: std::collections::BTreeMap<String, String>,
+    },
+    /// Add labels to the conversation, keeping the ones it has.
+    Labels {
+        /// The labels to add.
+        labels: Vec<String>,
     },
 }
 
@@ -384,6 +405,26 @@ impl Mirror {
         raw: &mut String,
     ) -> Result<(), MirrorError> {
         match job {
+            MirrorJob::Contact {
+                name,
+                email,
+                attributes,
+            } => {
+                let contact = match self.state(chat_id).await?.contact_id {
+                    Some(id) => id,
+                    None => match cw.find_contact(chat_id).await? {
+                        Some(c) => c.id,
+                        None => return Ok(()),
+                    },
+                };
+                cw.update_contact(contact, name.as_deref(), email.as_deref(), attributes)
+                    .await?;
+                Ok(())
+            }
+            MirrorJob::Labels { labels } => {
+                cw.add_labels(conversation, labels).await?;
+                Ok(())
+            }
             MirrorJob::Status { status } => {
                 cw.toggle_status(conversation, status).await?;
                 let mut state = self.state(chat_id).await?;

@@ -2,6 +2,8 @@
 //! all reachable gives ✓ lines and exit 0; each external down or misconfigured gives its ✗ line (the
 //! reason and a hint) and exit 1; nothing configured gives `-` lines and exit 0.
 
+#[path = "mcp_support/dealer.rs"]
+mod dealer;
 mod support;
 
 use std::sync::{Arc, Mutex};
@@ -204,7 +206,19 @@ fn line<'a>(ran: &'a Ran, target: &str) -> &'a str {
 async fn everything_reachable_is_all_ticks_and_exit_0() {
     let redis = RedisServer::start_persistent();
     let f = fake().await;
-    let ran = check(settings(&f, redis.url())).await;
+    let mcp = dealer::start(dealer::Dealer::default(), true).await;
+    let mut vars = settings(&f, redis.url());
+    vars.retain(|(k, _)| *k != "MCP_SERVERS");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wa-agent.toml");
+    let toml = format!(
+        "[[mcp_servers]]\nname = \"crm\"\nurl = \"{}\"\nheaders = {{ Authorization = \"Bearer {}\" }}\n",
+        mcp.url(),
+        dealer::TOKEN
+    );
+    std::fs::write(&file, toml).unwrap();
+    vars.push(("CONFIG_FILE", file.to_str().unwrap().to_owned()));
+    let ran = check(vars).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert!(line(&ran, "settings").starts_with("✓ settings: valid"));
     let redis_line = line(&ran, "redis");
@@ -229,7 +243,14 @@ async fn everything_reachable_is_all_ticks_and_exit_0() {
         "✓ cloud api: phone number +31 6 1234 5678 (Autohuis)"
     );
     assert!(line(&ran, "llm").starts_with("✓ llm: ") && line(&ran, "llm").contains("(tiny)"));
-    assert!(line(&ran, "mcp crm").starts_with("- mcp crm: configured at http://127.0.0.1:9/mcp"));
+    assert_eq!(
+        line(&ran, "mcp crm"),
+        "✓ mcp crm: reachable, 4 tool(s): crm__check_test_drive_slots, crm__book_service, crm__slow_quote, crm__brochure"
+    );
+    assert!(
+        !ran.stdout.contains(dealer::TOKEN),
+        "the header value is never printed"
+    );
     let asked = f.behaviour.lock().unwrap().llm_bodies.clone();
     assert_eq!(asked.len(), 1, "one tiny completion");
     assert_eq!(
@@ -246,6 +267,11 @@ async fn each_external_down_or_misconfigured_is_a_cross_and_exit_1() {
 
     let ran = check(with(ok.clone(), "CHATWOOT_API_TOKEN", "wrong-token")).await;
     assert_eq!(ran.code, 1, "{}", ran.stdout);
+    let mcp = line(&ran, "mcp crm");
+    assert!(
+        mcp.starts_with("✗ mcp crm: unreachable") && mcp.contains("hint: "),
+        "{mcp}"
+    );
     assert!(
         line(&ran, "chatwoot").starts_with("✗ chatwoot: the token was refused (401) (hint: "),
         "{}",

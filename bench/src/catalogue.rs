@@ -93,7 +93,7 @@ impl Rng {
 }
 
 /// The generated catalogue as CSV text.
-fn generate(rows: usize) -> String {
+pub fn generate(rows: usize) -> String {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut out = String::from("make,model,year,price,km,fuel,colour,location\n");
     for _ in 0..rows {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::json;
-use wa_agent::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role};
+use wa_agent::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role};
 use wa_agent::store::redis::RedisStore;
 use wa_agent::store::{SendIntent, Store, TurnCommit};
 
@@ -43,7 +43,7 @@ fn record(h: &mut Histogram<u64>, since: Instant) {
 
 fn envelope(chat: &str, id: &str, text: &str) -> Envelope {
     Envelope::new(ChatEvent::Customer(InboundMessage {
-        gateway: GatewayKind::Waha,
+        channel: ChannelKind::Waha,
         chat_id: chat.to_owned(),
         message_id: id.to_owned(),
         text: text.to_owned(),

@@ -11,6 +11,7 @@
 //! - `intent`: the Redis cost of send intents per turn, with and without, on wa-agent's own store.
 //! - `catalogue`: `search_catalogue` calls on a generated 10,000-row catalogue of cars, in process
 //!   (`bench/catalogue.sh`).
+//! - `toolloop`: what the tool loop adds to a turn with an instant model and instant tools, in process.
 //! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
 //!   out-of-order counts and the slowest turn.
 
@@ -25,6 +26,7 @@ mod memory;
 mod resp;
 mod soak;
 mod stats;
+mod toolloop;
 mod turns;
 mod webhook;
 
@@ -44,6 +46,7 @@ Usage:
   wa-agent-bench soak    --binary PATH --redis URL [--chats 200] [--messages 10] [--seconds 40]
                          [--kill-every 4] [--settle 120]
   wa-agent-bench catalogue [--rows 10000] [--iterations 2000]
+  wa-agent-bench toolloop  [--rows 10000] [--iterations 2000]
 
 `ingest` posts to URL as given (e.g. http://127.0.0.1:3000/webhooks/waha); `turns` and `memory` take
 wa-agent's base URL. Results are printed as one JSON line (prefixed `RESULT `) and one human line.";
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
             "soak" => soak::run(&args).await,
             "intent" => intent::run(&args).await,
             "catalogue" => catalogue::run(&args).await,
+            "toolloop" => toolloop::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())

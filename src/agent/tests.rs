@@ -84,15 +84,28 @@ fn request_body_has_model_temperature_and_no_stream_and_omits_absent_model() {
 
     let agent = OpenAiAgent::new(&settings, Duration::from_secs(5));
     assert_eq!(agent.endpoint, "http://llm.test/v1/chat/completions");
-    let body = agent.request_body(&input);
+    let messages = build_messages(&input);
+    let request = ChatRequest {
+        messages: &messages,
+        tools: &[],
+    };
+    let body = agent.request_body(request);
+    assert!(body.get("tools").is_none());
     assert_eq!(body["model"], "gpt-4o-mini");
     assert_eq!(body["temperature"], 0.3);
     assert_eq!(body["stream"], false);
     assert_eq!(body["messages"].as_array().unwrap().len(), 2);
 
     settings.model = None;
-    let body = OpenAiAgent::new(&settings, Duration::from_secs(5)).request_body(&input);
+    let tools = vec![handoff_tool()];
+    let request = ChatRequest {
+        messages: &messages,
+        tools: &tools,
+    };
+    let body = OpenAiAgent::new(&settings, Duration::from_secs(5)).request_body(request);
     assert!(body.get("model").is_none());
+    assert_eq!(body["tools"][0]["function"]["name"], HANDOFF_TOOL);
+    assert_eq!(body["tool_choice"], "auto");
 }
 
 #[test]
@@ -244,4 +257,29 @@ async fn echo_agent_repeats_new_messages_and_shows_memory() {
         "Echo: Hoi / Is de X5 er nog? (I remember 2 earlier messages.)"
     );
     assert_eq!(EchoAgent.name(), "echo");
+}
+
+#[test]
+fn completions_carry_every_tool_call_with_its_id_and_arguments() {
+    let body = br#"{"choices":[{"message":{"role":"assistant","content":"Even kijken.","tool_calls":[
+        {"id":"c1","type":"function","function":{"name":"search_catalogue","arguments":"{\"query\":\"X5\"}"}},
+        {"id":"c2","type":"function","function":{"name":"dealer__slots","arguments":{"day":"sat"}}},
+        {"id":"c3","type":"function","function":{"arguments":"{}"}}]}}]}"#;
+    let completion = parse_completion(body).unwrap();
+    assert_eq!(completion.text, "Even kijken.");
+    assert_eq!(
+        completion.tool_calls,
+        vec![
+            ToolCall {
+                id: "c1".into(),
+                name: "search_catalogue".into(),
+                arguments: r#"{"query":"X5"}"#.into()
+            },
+            ToolCall {
+                id: "c2".into(),
+                name: "dealer__slots".into(),
+                arguments: r#"{"day":"sat"}"#.into()
+            },
+        ]
+    );
 }

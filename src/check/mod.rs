@@ -7,7 +7,7 @@
 //! any external, and no secret is printed. Exit status: 1 on any `✗`, else 0.
 //!
 //! Extension point: a new external gets an `async fn` in `probes` returning a [`Line`], called from
-//! [`lines`]; MCP servers have [`probes::mcp`], which today only reports the configuration.
+//! [`lines`]; MCP servers have [`probes::mcp`], which connects to each and lists its tools.
 
 mod probes;
 mod reach;
@@ -147,8 +147,6 @@ pub async fn lines(settings: &Settings) -> Vec<Line> {
             "no servers configured (MCP_SERVERS or [[mcp_servers]])",
         ));
     }
-    for server in &settings.mcp_servers {
-        out.push(probes::mcp(&http, server).await);
-    }
+    out.extend(probes::mcp(settings, &settings.mcp_servers).await);
     out
 }

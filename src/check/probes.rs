@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::Line;
+use crate::agent::tools::mcp::{McpOptions, McpServerConfig, McpTools};
 use crate::config::{McpServerSettings, Settings, redact_redis_url};
 
 /// Redis: PING, the server version, and whether AOF is on.
@@ -351,15 +352,50 @@ pub(super) async fn llm(http: &Client, settings: &Settings) -> Line {
     }
 }
 
-/// An MCP server. For now it reports the configuration only; the MCP client will add a real probe
-/// (initialize, tools/list) here.
-pub(super) async fn mcp(_http: &Client, server: &McpServerSettings) -> Line {
-    let headers = match server.headers.len() {
-        0 => String::new(),
-        n => format!(", {n} header(s)"),
+/// Every MCP server: connected with the service's own client (initialize, tools/list) within
+/// `HTTP_TIMEOUT_SECS`, one line each listing its tools as the agent sees them, or why it is down.
+pub(super) async fn mcp(settings: &Settings, servers: &[McpServerSettings]) -> Vec<Line> {
+    let configs = servers
+        .iter()
+        .map(|m| McpServerConfig {
+            name: m.name.clone(),
+            url: m.url.clone(),
+            headers: m.headers.clone(),
+        })
+        .collect();
+    let options = McpOptions {
+        request_timeout: settings.http_timeout,
+        ..McpOptions::default()
     };
-    Line::off(
-        format!("mcp {}", server.name),
-        format!("configured at {}{headers} (not probed yet)", server.url),
-    )
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tools = McpTools::start(configs, options, stop.clone());
+    tools.settle(settings.http_timeout + Duration::from_secs(1)).await;
+    let lines = tools
+        .status()
+        .into_iter()
+        .map(|status| {
+            let target = format!("mcp {}", status.name);
+            match (status.reachable, status.error) {
+                (true, _) if status.tools.is_empty() => Line::ok(target, "reachable, no tools offered"),
+                (true, _) => Line::ok(
+                    target,
+                    format!(
+                        "reachable, {} tool(s): {}",
+                        status.tools.len(),
+                        status.tools.join(", ")
+                    ),
+                ),
+                (false, error) => Line::fail(
+                    target,
+                    format!(
+                        "unreachable: {}",
+                        error.unwrap_or_else(|| "no answer in time".to_owned())
+                    ),
+                    "check its url in MCP_SERVERS or [[mcp_servers]] and its headers in CONFIG_FILE",
+                ),
+            }
+        })
+        .collect();
+    stop.cancel();
+    lines
 }

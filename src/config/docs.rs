@@ -303,6 +303,30 @@ pub const SETTINGS: &[SettingDoc] = &[
         "comma-separated name=url list of MCP servers (streamable HTTP); their tools are offered to the \
          agent as name__tool. Headers (auth) go in CONFIG_FILE ([[mcp_servers]] name, url, headers)",
     ),
+    doc(
+        "AGENT_MAX_STEPS",
+        "5",
+        "model calls per turn: tool rounds plus the final answer; when used up, the turn is handed to a \
+         human like an LLM failure",
+    ),
+    doc(
+        "TOOL_TIMEOUT_SECS",
+        "15",
+        "limit of one tool call; a tool that fails or times out answers the model with an error result, \
+         never the customer",
+    ),
+    doc(
+        "CATALOGUE_FILE",
+        "unset",
+        "CSV (header row) or JSON array of objects: the business's items (cars in stock, products, rooms). \
+         When set, the agent gets search_catalogue; a bad file fails start-up with its line",
+    ),
+    doc(
+        "CONTACT_ATTRIBUTES",
+        "interest,budget,timeline",
+        "the contact fields the agent may record with update_contact (Chatwoot contact custom attributes; \
+         none: the tool records only name and email)",
+    ),
 ];
 
 /// The settings part of `wa-agent --help`: every setting with its default.

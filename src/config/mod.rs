@@ -13,6 +13,7 @@ mod docs;
 mod features;
 mod mcp;
 mod sources;
+mod tools;
 mod validate;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use channels::{AgentBotSettings, EvolutionSettings};
 pub use docs::{SETTINGS, SettingDoc, settings_help};
 pub use features::TranscribeSettings;
 pub use sources::{DEFAULT_CONFIG_FILE, config_file_path};
+pub use tools::{DEFAULT_CONTACT_ATTRIBUTES, ToolSettings};
 
 /// Which parts of the service this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +199,8 @@ pub struct Settings {
     pub evolution: Option<EvolutionSettings>,
     /// `CHATWOOT_AGENT_BOT_*`; `None` when Agent Bot mode is off.
     pub agent_bot: Option<AgentBotSettings>,
+    /// `AGENT_MAX_STEPS`, `TOOL_TIMEOUT_SECS`, `CATALOGUE_FILE`, `CONTACT_ATTRIBUTES`.
+    pub tools: ToolSettings,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).

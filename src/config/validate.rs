@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use super::sources::{Sources, non_blank};
 use super::{
     ChatwootSettings, ConfigError, DEFAULT_SYSTEM_PROMPT, LlmSettings, LogFormat, MetaSettings, Role,
-    Settings, WahaSettings, features, mcp,
+    Settings, WahaSettings, features, mcp, tools,
 };
 
 /// Upper bound of `HISTORY_TTL_SECS` (ten years), so later millisecond arithmetic cannot overflow.
@@ -62,6 +62,7 @@ pub(super) fn settings(v: &Sources, env: &impl Fn(&str) -> Option<String>) -> Re
         playground_token: v.secret("PLAYGROUND_TOKEN"),
         evolution: super::channels::evolution(v)?,
         agent_bot: super::channels::agent_bot(v)?,
+        tools: tools::tools(v)?,
     };
     check_signatures(&settings)?;
     features::check_playground(&settings)?;

@@ -17,6 +17,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::agent::tool_loop::{self, LoopSettings, TurnMemo};
+use crate::agent::tools::ToolRegistry;
 use crate::agent::{Agent, AgentInput};
 use crate::channel::ConversationLink;
 use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role, now_ms};
@@ -28,6 +30,7 @@ use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
 
 mod chatwoot_events;
 mod delivery;
+mod tool_calls;
 
 use delivery::TypingGuard;
 
@@ -107,6 +110,12 @@ pub struct Worker {
     /// The service's own Chatwoot user, learnt in the background at start-up (its assignments are
     /// not a human's); see [`learn_bot_user`].
     pub bot_user: Arc<OnceLock<u64>>,
+    /// The tools the agent may call (built-in, catalogue, MCP).
+    pub tools: ToolRegistry,
+    /// `AGENT_MAX_STEPS`: model calls per turn.
+    pub max_steps: u32,
+    /// `TOOL_TIMEOUT_SECS`: the limit of one tool call.
+    pub tool_timeout: Duration,
 }
 
 /// How one turn ended.
@@ -154,6 +163,8 @@ impl ChatHandler for Worker {
     async fn run_chat(&self, chat_id: &str, ctx: &ChatContext<'_>) -> Result<(), StoreError> {
         let (lease, tuning, stop) = (ctx.lease, ctx.tuning, ctx.stop);
         let mut superseded = 0;
+        // Tool calls of a draft the customer superseded, so its rerun does not make them again.
+        let mut memo = TurnMemo::default();
         loop {
             if lease.is_lost() {
                 return Ok(());
@@ -194,10 +205,16 @@ impl ChatHandler for Worker {
                         }
                     }
                     let may_supersede = superseded < MAX_SUPERSEDED && !followed;
-                    match self.turn(chat_id, &inbox[..run], lease, may_supersede).await? {
+                    match self
+                        .turn(chat_id, &inbox[..run], lease, may_supersede, &mut memo)
+                        .await?
+                    {
                         Outcome::Superseded => superseded += 1,
                         Outcome::LeaseLost => return Ok(()),
-                        _ => superseded = 0,
+                        _ => {
+                            superseded = 0;
+                            memo = TurnMemo::default();
+                        }
                     }
                 }
             }
@@ -256,6 +273,7 @@ impl Worker {
         run: &[Envelope],
         lease: &Lease,
         may_supersede: bool,
+        memo: &mut TurnMemo,
     ) -> Result<Outcome, StoreError> {
         let mut messages: Vec<&InboundMessage> = run.iter().filter_map(Envelope::customer).collect();
         // A reply an earlier run began sending is finished first, over the messages it answered.
@@ -284,12 +302,15 @@ impl Worker {
             history_count = tracing::field::Empty,
             outcome = tracing::field::Empty,
             turn_ms = tracing::field::Empty,
+            steps = tracing::field::Empty,
+            tools = tracing::field::Empty,
         );
-        self.turn_inner(chat_id, run, &messages, lease, may_supersede, intent)
+        self.turn_inner(chat_id, run, &messages, lease, may_supersede, intent, memo)
             .instrument(span)
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn turn_inner(
         &self,
         chat_id: &str,
@@ -298,6 +319,7 @@ impl Worker {
         lease: &Lease,
         may_supersede: bool,
         intent: Option<SendIntent>,
+        memo: &mut TurnMemo,
     ) -> Result<Outcome, StoreError> {
         let started = Instant::now();
         let span = tracing::Span::current();
@@ -376,16 +398,26 @@ impl Worker {
             self.presence(chat_id, last.channel, Some(ids));
             let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
             let asked = Instant::now();
-            let reply = with_retries("llm", ATTEMPTS, BACKOFF, || {
-                self.agent.reply(AgentInput {
-                    system_prompt: &self.system_prompt,
-                    history: &loaded.entries,
-                    new_messages: &texts,
-                    offer_handoff: self.mirror.enabled() || link != ConversationLink::Mirror,
-                })
-            })
-            .await;
+            let profile = state.profile.clone();
+            let input = AgentInput {
+                system_prompt: &self.system_prompt,
+                history: &loaded.entries,
+                new_messages: &texts,
+                offer_handoff: self.mirror.enabled() || link != ConversationLink::Mirror,
+            };
+            let settings = LoopSettings {
+                registry: &self.tools,
+                max_steps: self.max_steps,
+                timeout: self.tool_timeout,
+                profile: &profile,
+            };
+            let looped = tool_loop::run(self.agent.as_ref(), input, settings, memo).await;
             metrics::histogram!("wa_agent_agent_duration_seconds").record(asked.elapsed().as_secs_f64());
+            span.record("steps", looped.steps);
+            if !looped.calls.is_empty() {
+                span.record("tools", tool_calls::summary(&looped.calls).as_str());
+            }
+            let reply = looped.reply;
             let _typing = TypingGuard {
                 worker: self,
                 chat_id,
@@ -399,6 +431,8 @@ impl Worker {
             if lease.is_lost() {
                 return Ok(self.finish(Outcome::LeaseLost, started));
             }
+            self.record_tool_calls(chat_id, &turn_id, &looped.calls, &mut state, &mut record)
+                .await;
             match reply {
                 Err(e) => {
                     let reason = format!("the agent failed: {e}");

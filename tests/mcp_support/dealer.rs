@@ -1,8 +1,11 @@
 //! A real MCP server for the tests: rmcp's server side, streamable HTTP, in the test process.
 //!
-//! `Dealer` offers `check_test_drive_slots {date}`, `book_service` (always an error result),
+//! `Dealer` offers `check_test_drive_slots {date, delay_ms?}`, `book_service` (always an error result),
 //! `slow_quote` (answers after 30 s) and `brochure` (5,000 characters plus an image); `add_tool` adds a
-//! tool at run time and sends `notifications/tools/list_changed` to every connected client.
+//! tool at run time and sends `notifications/tools/list_changed` to every connected client; `calls`
+//! lists the tools called so far.
+
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,7 @@ pub const TOKEN: &str = "t0k";
 pub struct Dealer {
     extra: Arc<Mutex<Vec<Tool>>>,
     peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
+    calls: Arc<Mutex<Vec<String>>>,
 }
 
 fn schema(value: Value) -> Arc<JsonObject> {
@@ -46,6 +50,11 @@ fn text(s: impl Into<String>) -> CallToolResult {
 }
 
 impl Dealer {
+    /// The names of the tools called so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
     /// Add a tool and tell every connected client that the list changed.
     pub async fn add_tool(&self, name: &'static str, description: &'static str) {
         let empty = schema(json!({"type": "object", "properties": {}}));
@@ -97,9 +106,13 @@ impl ServerHandler for Dealer {
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let args = request.arguments.unwrap_or_default();
+        self.calls.lock().unwrap().push(request.name.to_string());
         let result = match request.name.as_ref() {
             "check_test_drive_slots" => {
                 let date = args.get("date").and_then(Value::as_str).unwrap_or("?");
+                if let Some(ms) = args.get("delay_ms").and_then(Value::as_u64) {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
                 text(format!("Free test-drive slots on {date}: 10:00, 14:30"))
             }
             "book_service" => {

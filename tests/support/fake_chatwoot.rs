@@ -61,7 +61,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
@@ -189,6 +189,7 @@ struct ConversationRow {
     last_activity_at: i64,
     first_reply_created_at: i64,
     waiting_since: i64,
+    labels: Vec<String>,
 }
 
 struct MessageRow {
@@ -352,6 +353,11 @@ impl FakeChatwoot {
             .route("/api/v1/profile", get(profile))
             .route(&format!("{base}/contacts/search"), get(search_contacts))
             .route(&format!("{base}/contacts"), post(create_contact))
+            .route(&format!("{base}/contacts/{{id}}"), put(profile::update_contact))
+            .route(
+                &format!("{base}/conversations/{{id}}/labels"),
+                get(profile::list_labels).post(profile::replace_labels),
+            )
             .route(
                 &format!("{base}/contacts/{{id}}/conversations"),
                 get(contact_conversations),
@@ -1094,6 +1100,7 @@ impl Db {
             last_activity_at: at,
             first_reply_created_at: 0,
             waiting_since: at,
+            labels: Vec::new(),
         };
         self.conversations.insert(id, row);
         id
@@ -1486,7 +1493,7 @@ impl Db {
             "meta": meta, "id": c.id, "messages": last.into_iter().collect::<Vec<_>>(),
             "account_id": self.account_id, "uuid": c.uuid, "additional_attributes": c.additional_attributes,
             "agent_last_seen_at": 0, "assignee_last_seen_at": 0, "can_reply": true, "contact_last_seen_at": 0,
-            "custom_attributes": c.custom_attributes, "inbox_id": c.inbox_id, "labels": [], "muted": false,
+            "custom_attributes": c.custom_attributes, "inbox_id": c.inbox_id, "labels": c.labels, "muted": false,
             "snoozed_until": null, "status": c.status, "created_at": c.created_at, "updated_at": c.updated_at,
             "timestamp": c.last_activity_at, "first_reply_created_at": c.first_reply_created_at,
             "unread_count": self.unread_count(c.id),
@@ -1904,3 +1911,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+#[path = "fake_chatwoot/profile.rs"]
+mod profile;

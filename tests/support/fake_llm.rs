@@ -29,6 +29,33 @@ const ERROR_RATE_LIMIT: &str = include_str!("../fixtures/openai/error_rate_limit
 /// Computes the reply text from a chat-completions request body.
 pub type Brain = Arc<dyn Fn(&Value) -> String + Send + Sync>;
 
+/// Decides from a request body whether the model calls tools (the `tool_calls` array) or answers.
+pub type ToolBrain = Arc<dyn Fn(&Value) -> Option<Value> + Send + Sync>;
+
+/// One entry of a `tool_calls` array.
+pub fn tool_call(id: &str, name: &str, arguments: Value) -> Value {
+    json!({ "id": id, "type": "function", "function": { "name": name, "arguments": arguments.to_string() } })
+}
+
+/// The `tool` messages of a request (the results the model was given), in order.
+pub fn tool_results(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// Whether the request's last message is the customer's (a fresh step, not an answer to tools).
+pub fn last_is_user(request: &Value) -> bool {
+    request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "user")
+}
+
 const CAR_BRANDS: [&str; 6] = ["BMW", "Audi", "Volvo", "Mercedes", "Tesla", "Volkswagen"];
 
 struct LlmState {
@@ -42,6 +69,7 @@ struct LlmState {
     brain: Brain,
     answered: u64,
     tool_calls_next: VecDeque<Value>,
+    tool_brain: Option<ToolBrain>,
 }
 
 /// The running fake; the server stops when this is dropped.
@@ -70,6 +98,7 @@ impl FakeLlm {
             brain: Arc::new(default_brain),
             answered: 0,
             tool_calls_next: VecDeque::new(),
+            tool_brain: None,
         }));
         let app = Router::new()
             .route("/chat/completions", post(chat_completions))
@@ -137,6 +166,20 @@ impl FakeLlm {
         self.state.lock().unwrap().tool_calls_next.push_back(calls);
     }
 
+    /// The next answer calls these tools (entries made with [`tool_call`]) instead of answering.
+    pub fn call_tools_next(&self, calls: Vec<Value>) {
+        self.state
+            .lock()
+            .unwrap()
+            .tool_calls_next
+            .push_back(Value::Array(calls));
+    }
+
+    /// When no scripted calls wait, `brain` decides per request whether the model calls tools.
+    pub fn set_tool_brain(&self, brain: ToolBrain) {
+        self.state.lock().unwrap().tool_brain = Some(brain);
+    }
+
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
@@ -165,7 +208,11 @@ async fn chat_completions(
         let failure = s.always_fail.or_else(|| s.fail_next.pop_front());
         (s.delay, failure, s.retry_after, s.brain.clone())
     };
-    let tool_calls = state.lock().unwrap().tool_calls_next.pop_front();
+    let tool_calls = {
+        let mut s = state.lock().unwrap();
+        let scripted = s.tool_calls_next.pop_front();
+        scripted.or_else(|| s.tool_brain.as_ref().and_then(|b| b(&request)))
+    };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

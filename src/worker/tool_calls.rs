@@ -1,0 +1,156 @@
+//! What a turn records of its tool calls: a history entry per call (`Role::Tool`, the tool, its
+//! arguments and a compact result), a private note per call in Chatwoot (so humans see what the bot
+//! looked up), and the built-in tools' effects (contact update, labels, notes, the profile).
+//!
+//! Invariants: an entry's result part is at most [`RESULT_CHARS`] characters and its arguments at most
+//! [`ARGUMENT_CHARS`]; a note shows one line of the result; ids are `t-{turn}-{n}` (history) and
+//! `tool-{turn}-{n}` (notes), so a replayed commit never duplicates them; the profile is saved in the
+//! chat's state whether or not Chatwoot is configured. The handoff effect is not made here: it is the
+//! loop's reply, delivered like any handoff.
+
+use super::{Record, Worker};
+use crate::agent::tool_loop::ExecutedCall;
+use crate::agent::tools::Effect;
+use crate::domain::{HistoryEntry, Role, now_ms};
+use crate::mirror::{ChatState, MirrorJob};
+
+/// Longest result kept in a history entry.
+pub const RESULT_CHARS: usize = 500;
+/// Longest arguments kept in a history entry.
+pub const ARGUMENT_CHARS: usize = 300;
+/// Longest result line in a Chatwoot note.
+const NOTE_RESULT_CHARS: usize = 200;
+
+fn cut(text: &str, max: usize) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The arguments as compact JSON (or as written when they are not JSON).
+fn arguments(call: &ExecutedCall) -> String {
+    let raw = call.call.arguments.trim();
+    let compact = serde_json::from_str::<serde_json::Value>(raw)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| one_line(raw));
+    if compact.is_empty() {
+        "{}".to_owned()
+    } else {
+        compact
+    }
+}
+
+/// `name args → result` (or `→ error: …`), the text of a tool call's history entry.
+pub fn entry_text(call: &ExecutedCall) -> String {
+    let result = match &call.result {
+        Ok(text) => cut(&one_line(text), RESULT_CHARS),
+        Err(e) => format!("error: {}", cut(&one_line(e), RESULT_CHARS)),
+    };
+    format!(
+        "{} {} → {result}",
+        call.call.name,
+        cut(&arguments(call), ARGUMENT_CHARS)
+    )
+}
+
+/// `tool:ok,tool:error` for the turn's span.
+pub fn summary(calls: &[ExecutedCall]) -> String {
+    let parts: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c.call.name,
+                if c.result.is_ok() { "ok" } else { "error" }
+            )
+        })
+        .collect();
+    parts.join(",")
+}
+
+impl Worker {
+    /// Record the turn's tool calls and make their effects part of the turn's commit.
+    pub(super) async fn record_tool_calls(
+        &self,
+        chat_id: &str,
+        turn_id: &str,
+        calls: &[ExecutedCall],
+        state: &mut ChatState,
+        record: &mut Record,
+    ) {
+        let mut profile_changed = false;
+        for (n, call) in calls.iter().enumerate() {
+            record.entries.push(HistoryEntry {
+                id: format!("t-{turn_id}-{n}"),
+                role: Role::Tool,
+                text: entry_text(call),
+                at: now_ms(),
+            });
+            let result = match &call.result {
+                Ok(text) => cut(&one_line(text), NOTE_RESULT_CHARS),
+                Err(e) => format!("error: {}", cut(&one_line(e), NOTE_RESULT_CHARS)),
+            };
+            let note = format!(
+                "wa-agent tool: {} {} → {result}",
+                call.call.name,
+                cut(&arguments(call), NOTE_RESULT_CHARS)
+            );
+            // A handoff already leaves its own note with the reason.
+            let handoff = call.effects.iter().any(|e| matches!(e, Effect::Handoff { .. }));
+            if !handoff {
+                record
+                    .jobs
+                    .push(MirrorJob::note(&format!("tool-{turn_id}-{n}"), &note).encode());
+            }
+            for (e, effect) in call.effects.iter().enumerate() {
+                match effect {
+                    Effect::Handoff { .. } => {}
+                    Effect::Note { text } => record.jobs.push(
+                        MirrorJob::note(&format!("note-{turn_id}-{n}-{e}"), &format!("wa-agent: {text}"))
+                            .encode(),
+                    ),
+                    Effect::Contact {
+                        name,
+                        email,
+                        attributes,
+                        labels,
+                    } => {
+                        let fields = [("name", name), ("email", email)];
+                        for (key, value) in fields.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))) {
+                            state.profile.insert((*key).to_owned(), value.clone());
+                        }
+                        for (key, value) in attributes {
+                            state.profile.insert(key.clone(), value.clone());
+                        }
+                        profile_changed = true;
+                        if name.is_some() || email.is_some() || !attributes.is_empty() {
+                            let job = MirrorJob::Contact {
+                                name: name.clone(),
+                                email: email.clone(),
+                                attributes: attributes.clone(),
+                            };
+                            record.jobs.push(job.encode());
+                        }
+                        if !labels.is_empty() {
+                            let job = MirrorJob::Labels {
+                                labels: labels.clone(),
+                            };
+                            record.jobs.push(job.encode());
+                        }
+                    }
+                }
+            }
+        }
+        if profile_changed && let Err(e) = self.mirror.save_state(chat_id, state).await {
+            tracing::warn!(chat_id, error = %e, "could not save the customer's profile");
+        }
+    }
+}
