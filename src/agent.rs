@@ -8,6 +8,8 @@
 //! connection failures, 408, 429 and 5xx; [`AgentError::Fatal`] for every other failure), the API key
 //! never appears in an error or a log line, and message contents are never logged at `info`.
 
+pub mod prompt;
+pub mod summary;
 pub mod tools;
 
 use std::time::{Duration, Instant};
@@ -36,6 +38,9 @@ pub struct AgentInput<'a> {
     pub new_messages: &'a [String],
     /// Whether the `handoff_to_human` tool is offered (only when a human can take over: Chatwoot).
     pub offer_handoff: bool,
+    /// What changes every turn ([`prompt::changing_tail`]): sent as a system message after the
+    /// history, just before the new messages, so the prompt's beginning stays the same.
+    pub tail: Option<&'a str>,
 }
 
 /// The model asked to hand the chat to a human.
@@ -115,10 +120,20 @@ pub trait Agent: Send + Sync {
     fn name(&self) -> &'static str;
     /// Produces the reply to one turn.
     async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError>;
+    /// Condenses `entries` (leaving the window) and the `previous` summary into a new summary;
+    /// `Ok(None)`: this agent makes no summaries (the default, and the echo agent).
+    async fn summarize(
+        &self,
+        _previous: Option<&str>,
+        _entries: &[HistoryEntry],
+    ) -> Result<Option<String>, AgentError> {
+        Ok(None)
+    }
 }
 
 /// The chat-completions `messages` for one turn: the system prompt, then the history oldest first
-/// (customer → `user`; agent and human → `assistant`), then each new message as its own `user` message.
+/// (customer → `user`; agent and human → `assistant`), then the changing tail as a `system` message
+/// (when there is one), then each new message as its own `user` message.
 pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
     let mut messages = Vec::with_capacity(1 + input.history.len() + input.new_messages.len());
     messages.push(json!({ "role": "system", "content": input.system_prompt }));
@@ -128,6 +143,9 @@ pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
             Role::Agent | Role::Human => "assistant",
         };
         messages.push(json!({ "role": role, "content": entry.text }));
+    }
+    if let Some(tail) = input.tail {
+        messages.push(json!({ "role": "system", "content": tail }));
     }
     for text in input.new_messages {
         messages.push(json!({ "role": "user", "content": text }));
@@ -235,8 +253,28 @@ impl Agent for OpenAiAgent {
     }
 
     async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError> {
+        tracing::debug!(
+            history_count = input.history.len(),
+            new_count = input.new_messages.len(),
+            "asking the model"
+        );
+        self.post(&self.request_body(&input)).await
+    }
+
+    async fn summarize(
+        &self,
+        previous: Option<&str>,
+        entries: &[HistoryEntry],
+    ) -> Result<Option<String>, AgentError> {
+        self.summarize_with_model(previous, entries).await
+    }
+}
+
+impl OpenAiAgent {
+    /// One chat-completions request with `body`, its answer parsed.
+    async fn post(&self, body: &Value) -> Result<AgentReply, AgentError> {
         let started = Instant::now();
-        let mut request = self.client.post(&self.endpoint).json(&self.request_body(&input));
+        let mut request = self.client.post(&self.endpoint).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
@@ -247,8 +285,6 @@ impl Agent for OpenAiAgent {
         tracing::debug!(
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            history_count = input.history.len(),
-            new_count = input.new_messages.len(),
             "chat-completions answered"
         );
         if !status.is_success() {

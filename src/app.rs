@@ -154,6 +154,10 @@ pub async fn run(
     if let (Some(cw), true) = (mirror.chatwoot(), settings.role.runs_workers()) {
         crate::worker::learn_bot_user(cw.clone(), bot_user.clone());
     }
+    let hours = crate::hours::source::HoursSource::new(settings.hours.clone());
+    if let (Some(cw), true) = (mirror.chatwoot(), settings.role.runs_workers()) {
+        hours.spawn_refresh(cw.clone(), crate::hours::source::REFRESH_EVERY);
+    }
     let workers = if settings.role.runs_workers() {
         let worker = Arc::new(Worker {
             store: store.clone(),
@@ -166,6 +170,8 @@ pub async fn run(
             reply_max_chars: settings.reply_max_chars,
             send_presence: settings.send_presence,
             bot_user: bot_user.clone(),
+            hours,
+            history_summary: settings.hours.history_summary,
         });
         let tuning = Tuning::new(
             settings.debounce,

@@ -6,6 +6,10 @@
 //! - A store error falls back to Chatwoot, so the turn goes on while Redis is down.
 //! - Chatwoot messages map back to history ids through their `wa-agent:` `source_id`, so a message the
 //!   service mirrored is never counted twice. Private notes, activity messages and empty ones are skipped.
+//! - The window moves in blocks: the list grows from `HISTORY_WINDOW` to 1.5 × that many entries
+//!   ([`block_limit`]), then a whole block leaves at once ([`block_drop`]), folded into the chat's
+//!   summary (kept in the store and as a Chatwoot conversation custom attribute), so consecutive
+//!   prompts share their beginning. The store never holds more than [`store_cap`] entries.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,6 +22,28 @@ use crate::store::Store;
 
 /// Pages read back at most on a miss (20 messages a page).
 const MAX_PAGES: usize = 50;
+/// The conversation custom attribute holding the chat's summary in Chatwoot.
+pub const SUMMARY_ATTRIBUTE: &str = "wa_agent_summary";
+
+/// Most entries the list holds before a whole block leaves it: 1.5 × `window` (at least one more).
+pub fn block_limit(window: usize) -> usize {
+    window + (window / 2).max(1)
+}
+
+/// How many of the oldest of `len` entries leave the window now: none up to [`block_limit`], else
+/// all but the newest `window` (one whole block), so the list's beginning stays put between drops.
+pub fn block_drop(len: usize, window: usize) -> usize {
+    if len > block_limit(window) {
+        len - window
+    } else {
+        0
+    }
+}
+
+/// Most entries the store keeps whatever happens (a summary that keeps failing delays the drop).
+pub fn store_cap(window: usize) -> usize {
+    window.saturating_mul(3)
+}
 
 /// Where a turn's history came from; logged and counted per turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +102,86 @@ impl History {
         }
     }
 
-    /// Entries kept per chat.
+    /// `HISTORY_WINDOW`: the fewest entries kept after a block leaves.
     pub fn window(&self) -> usize {
         self.window
+    }
+
+    /// Most entries the store keeps ([`store_cap`]).
+    pub fn cap(&self) -> usize {
+        store_cap(self.window)
+    }
+
+    /// The chat's summary: the store's copy, else (when `cold`, the history was just read from
+    /// Chatwoot) the conversation's [`SUMMARY_ATTRIBUTE`], which is then cached.
+    pub async fn summary(&self, chat_id: &str, conversation: Option<u64>, cold: bool) -> Option<String> {
+        match self.store.get_value(&summary_key(chat_id)).await {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(chat_id, error = %e, "summary cache unavailable"),
+        }
+        if !cold {
+            return None;
+        }
+        let cw = self.mirror.reachable()?;
+        let conversation = match conversation {
+            Some(c) => c,
+            None => self.mirror.conversation(chat_id, None, false).await.ok()??,
+        };
+        let attributes = match cw.conversation_attributes(conversation).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(chat_id, error = %e, "could not read the summary from Chatwoot");
+                return None;
+            }
+        };
+        let summary = attributes.get(SUMMARY_ATTRIBUTE)?.as_str()?.trim().to_owned();
+        if summary.is_empty() {
+            return None;
+        }
+        if let Err(e) = self
+            .store
+            .set_value(&summary_key(chat_id), &summary, Some(self.ttl))
+            .await
+        {
+            tracing::warn!(chat_id, error = %e, "could not cache the summary");
+        }
+        Some(summary)
+    }
+
+    /// Keep the chat's new summary in the store and in the Chatwoot conversation.
+    pub async fn save_summary(
+        &self,
+        chat_id: &str,
+        conversation: Option<u64>,
+        summary: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        self.store
+            .set_value(&summary_key(chat_id), summary, Some(self.ttl))
+            .await?;
+        let Some(cw) = self.mirror.reachable() else {
+            return Ok(());
+        };
+        let conversation = match conversation {
+            Some(c) => Some(c),
+            None => self
+                .mirror
+                .conversation(chat_id, None, false)
+                .await
+                .ok()
+                .flatten(),
+        };
+        if let Some(conversation) = conversation {
+            let value = serde_json::Value::String(summary.to_owned());
+            if let Err(e) = cw
+                .merge_conversation_attribute(conversation, SUMMARY_ATTRIBUTE, value)
+                .await
+            {
+                self.mirror.record(Err(&e));
+                tracing::warn!(chat_id, error = %e, "could not keep the summary in Chatwoot");
+            }
+        }
+        Ok(())
     }
 
     /// Idle time after which a chat's cached history expires.
@@ -111,7 +214,7 @@ impl History {
                 if loaded.complete && loaded.source == HistorySource::Chatwoot && !loaded.entries.is_empty() {
                     match self
                         .store
-                        .fill_history(chat_id, &loaded.entries, self.window, self.ttl)
+                        .fill_history(chat_id, &loaded.entries, self.cap(), self.ttl)
                         .await
                     {
                         Ok(()) => loaded.in_store = true,
@@ -170,7 +273,7 @@ impl History {
         }
         if let Err(e) = self
             .store
-            .fill_history(chat_id, &read.entries, self.window, self.ttl)
+            .fill_history(chat_id, &read.entries, self.cap(), self.ttl)
             .await
         {
             tracing::warn!(chat_id, error = %e, "could not complete the history cache");
@@ -195,8 +298,8 @@ impl History {
 
     fn finish(&self, mut loaded: Loaded, exclude: &HashSet<&str>) -> Loaded {
         loaded.entries.retain(|e| !exclude.contains(e.id.as_str()));
-        if loaded.entries.len() > self.window {
-            loaded.entries.drain(..loaded.entries.len() - self.window);
+        if loaded.entries.len() > self.cap() {
+            loaded.entries.drain(..loaded.entries.len() - self.cap());
         }
         loaded
     }
@@ -261,6 +364,10 @@ impl History {
             complete: true,
         }
     }
+}
+
+fn summary_key(chat_id: &str) -> String {
+    format!("summary:{chat_id}")
 }
 
 fn incomplete_key(chat_id: &str) -> String {

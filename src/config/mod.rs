@@ -10,6 +10,7 @@
 
 mod docs;
 mod features;
+mod hours;
 mod mcp;
 mod sources;
 mod validate;
@@ -26,6 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use docs::{SETTINGS, SettingDoc, settings_help};
 pub use features::TranscribeSettings;
+pub use hours::HoursSettings;
 pub use sources::{DEFAULT_CONFIG_FILE, config_file_path};
 
 /// Which parts of the service this process runs.
@@ -191,6 +193,8 @@ pub struct Settings {
     pub playground: bool,
     /// `PLAYGROUND_TOKEN`: the bearer token the playground asks for; required when it is on with Redis.
     pub playground_token: Option<SecretString>,
+    /// `BOT_HOURS`, `WORKING_HOURS`, `TIMEZONE` (unset: `None`), `OUT_OF_OFFICE_MESSAGE`, `HISTORY_SUMMARY`.
+    pub hours: HoursSettings,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).

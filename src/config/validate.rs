@@ -60,6 +60,7 @@ pub(super) fn settings(v: &Sources, env: &impl Fn(&str) -> Option<String>) -> Re
         media_max_bytes: v.number_or("MEDIA_MAX_BYTES", 16_777_216, 1, u64::MAX)?,
         playground: features::playground(v)?,
         playground_token: v.secret("PLAYGROUND_TOKEN"),
+        hours: super::hours::hours(v, v.is_set("LLM_BASE_URL"))?,
     };
     check_signatures(&settings)?;
     features::check_playground(&settings)?;

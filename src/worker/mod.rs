@@ -17,10 +17,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::agent::prompt::{PromptContext, changing_tail};
 use crate::agent::{Agent, AgentInput};
 use crate::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role, now_ms};
+use crate::gate::{self, Decision, GateInput, Team};
 use crate::gateway::Gateway;
 use crate::history::History;
+use crate::hours::source::HoursSource;
 use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{ChatContext, ChatHandler, Lease};
 use crate::retry::with_retries;
@@ -28,6 +31,8 @@ use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
 
 mod chatwoot_events;
 mod delivery;
+mod hours;
+mod memory;
 
 use delivery::TypingGuard;
 
@@ -133,6 +138,10 @@ pub struct Worker {
     /// The service's own Chatwoot user, learnt in the background at start-up (its assignments are
     /// not a human's); see [`learn_bot_user`].
     pub bot_user: Arc<OnceLock<u64>>,
+    /// Working hours, `BOT_HOURS` and the out-of-office message (settings, else the Chatwoot inbox).
+    pub hours: Arc<HoursSource>,
+    /// `HISTORY_SUMMARY`: fold blocks leaving the window into the chat's summary.
+    pub history_summary: bool,
 }
 
 /// How one turn ended.
@@ -141,6 +150,7 @@ enum Outcome {
     Replied,
     Superseded,
     Silenced,
+    OutOfOffice,
     Handoff,
     AgentFailed,
     SendFailed,
@@ -153,6 +163,7 @@ impl Outcome {
             Outcome::Replied => "replied",
             Outcome::Superseded => "superseded",
             Outcome::Silenced => "silenced",
+            Outcome::OutOfOffice => "out_of_office",
             Outcome::Handoff => "handoff",
             Outcome::AgentFailed => "agent_failed",
             Outcome::SendFailed => "send_failed",
@@ -169,6 +180,8 @@ struct Record {
     dead_letter: Option<DeadLetter>,
     /// Why the turn handed the chat to a human, when it did.
     handoff_reason: Option<String>,
+    /// When the team is back (`Monday 09:00`), while it is not working: a handoff says so.
+    team_back: Option<String>,
 }
 
 #[async_trait]
@@ -238,7 +251,7 @@ impl Worker {
         let commit = TurnCommit {
             consumed,
             entries: &record.entries,
-            window: self.history.window(),
+            window: self.history.cap(),
             ttl: self.history.ttl(),
             mirror_jobs: if self.mirror.enabled() { &record.jobs } else { &[] },
             dead_letter: record
@@ -367,6 +380,19 @@ impl Worker {
         let bot_user = self.bot_user();
         // An operator's replay of a dead letter is answered whoever owns the conversation now.
         let replay = run.iter().all(|e| e.replayed);
+        let hours = self.hours.at(jiff::Timestamp::now());
+        if !hours.status.open {
+            record.team_back = hours.status.next_change_phrase();
+        }
+        let decision = if replay {
+            Decision::Answer
+        } else {
+            gate::decide(&GateInput {
+                bot_hours: hours.bot_hours,
+                team: Team::from(&hours.status),
+                human_holds: !state.agent_may_answer(bot_user),
+            })
+        };
         let outcome = if let Some(intent) = intent {
             self.resume(
                 chat_id,
@@ -379,13 +405,36 @@ impl Worker {
                 lease,
             )
             .await?
-        } else if !replay && !state.agent_may_answer(bot_user) {
-            tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), "a human owns the chat; the agent stays silent");
+        } else if decision == Decision::Silent {
+            tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), bot_hours = %hours.bot_hours, team_working = hours.status.open, "humans answer this chat; the agent stays silent");
             Outcome::Silenced
+        } else if let Decision::OutOfOffice { period_id } = &decision {
+            self.out_of_office(
+                chat_id,
+                last.gateway,
+                &turn_id,
+                period_id,
+                &hours,
+                &mut state,
+                &mut record,
+                run,
+                lease,
+            )
+            .await?
         } else {
             let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
             self.presence(chat_id, last.gateway, Some(ids));
             let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
+            let cold = loaded.source == crate::history::HistorySource::Chatwoot;
+            let summary = match self.history_summary {
+                true => self.history.summary(chat_id, state.conversation_id, cold).await,
+                false => None,
+            };
+            let tail = changing_tail(&PromptContext {
+                time: Some(hours.status.describe()),
+                summary,
+                ..PromptContext::default()
+            });
             let asked = Instant::now();
             let reply = with_retries("llm", ATTEMPTS, BACKOFF, || {
                 self.agent.reply(AgentInput {
@@ -393,6 +442,7 @@ impl Worker {
                     history: &loaded.entries,
                     new_messages: &texts,
                     offer_handoff: self.mirror.enabled(),
+                    tail: tail.as_deref(),
                 })
             })
             .await;
@@ -451,7 +501,9 @@ impl Worker {
         if !loaded.complete {
             self.history.mark_incomplete(chat_id).await;
         }
-        Ok(self.finish(outcome, started))
+        let outcome = self.finish(outcome, started);
+        self.fold_history(chat_id, &state, lease).await?;
+        Ok(outcome)
     }
 
     /// Whether new customer messages arrived behind the `consumed` ones.
