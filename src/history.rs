@@ -357,6 +357,10 @@ impl History {
             before = Some(oldest);
         }
         dedupe_ids(&mut entries);
+        // A cold read starts a fresh block: what lies before the window is in the summary.
+        if entries.len() > self.window {
+            entries.drain(..entries.len() - self.window);
+        }
         Loaded {
             entries,
             source: HistorySource::Chatwoot,
@@ -407,4 +411,36 @@ pub fn from_chatwoot(messages: &[Message]) -> Vec<HistoryEntry> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::{block_drop, block_limit, store_cap};
+
+    #[test]
+    fn the_window_moves_in_whole_blocks() {
+        assert_eq!(block_limit(20), 30);
+        assert_eq!(block_limit(1), 2, "at least one entry of slack");
+        assert_eq!(block_drop(30, 20), 0, "up to 1.5 × the window nothing leaves");
+        assert_eq!(
+            block_drop(31, 20),
+            11,
+            "over it, everything but the newest window leaves"
+        );
+        assert_eq!(block_drop(32, 20), 12);
+        let mut len = 0;
+        let mut drops = 0;
+        for _ in 0..100 {
+            len += 2;
+            let d = block_drop(len, 20);
+            drops += usize::from(d > 0);
+            len -= d;
+            assert!((0..=30).contains(&len));
+        }
+        assert_eq!(
+            drops, 15,
+            "one drop every 6 turns of two entries, not one per turn"
+        );
+        assert_eq!(store_cap(20), 60);
+    }
 }
