@@ -25,6 +25,9 @@ const SYSTEM: &str = "You are the assistant of Autobedrijf Van Dijk, a car deale
 #[derive(Default)]
 struct Series {
     chars: Vec<usize>,
+    /// Characters of each prompt beyond the messages it shares, from the start, with the previous
+    /// prompt: what a provider's prefix cache cannot serve.
+    uncached: Vec<usize>,
     reused: usize,
     compared: usize,
     fact_in_last: bool,
@@ -84,6 +87,13 @@ fn replay(messages: usize, window: usize, block: bool) -> Series {
         series
             .chars
             .push(serde_json::to_string(&p).map(|s| s.len()).unwrap_or(0));
+        let shared = previous.as_ref().map_or(0, |(prev, _)| {
+            p.iter().zip(prev).take_while(|(a, b)| a == b).count()
+        });
+        let shared_chars: usize = p[..shared].iter().map(|m| m.to_string().len() + 1).sum();
+        series
+            .uncached
+            .push(series.chars[series.chars.len() - 1].saturating_sub(shared_chars));
         if let Some((prev, prev_changing)) = &previous {
             series.compared += 1;
             let stable = &prev[..prev.len() - prev_changing];
@@ -132,6 +142,7 @@ fn figures(name: &str, s: &Series) -> Value {
         "prompt_chars_max": sorted.last().copied().unwrap_or(0),
         "prompt_tokens_est_mean": total / s.chars.len().max(1) / 4,
         "prompt_tokens_est_total": total / 4,
+        "uncached_tokens_est_total": s.uncached.iter().sum::<usize>() / 4,
         "prefix_reuse_pct": (share * 10.0).round() / 10.0,
         "fact_in_last_prompt": s.fact_in_last,
     })
@@ -148,16 +159,18 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         "sliding": figures("sliding", &sliding),
         "block": figures("block+summary", &block),
         "per_turn_chars": { "sliding": sliding.chars, "block": block.chars },
+        "per_turn_uncached_chars": { "sliding": sliding.uncached, "block": block.uncached },
     });
     println!("RESULT {result}");
     for (name, s) in [("sliding", &sliding), ("block+summary", &block)] {
         let f = figures(name, s);
         println!(
-            "{name:>14}: mean prompt {} chars (~{} tokens), max {} chars, total ~{} tokens, prefix reused {}% of turns, first message's car in the last prompt: {}",
+            "{name:>14}: mean prompt {} chars (~{} tokens), max {} chars, total ~{} tokens (~{} beyond a cached prefix), prefix reused {}% of turns, first message's car in the last prompt: {}",
             f["prompt_chars_mean"],
             f["prompt_tokens_est_mean"],
             f["prompt_chars_max"],
             f["prompt_tokens_est_total"],
+            f["uncached_tokens_est_total"],
             f["prefix_reuse_pct"],
             f["fact_in_last_prompt"]
         );
