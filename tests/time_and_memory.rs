@@ -361,3 +361,83 @@ async fn the_summary_keeps_the_first_car_beyond_the_window_and_survives_a_cold_c
         "history restored: {cold:?}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_summary_keeps_the_block_and_is_tried_again_after_the_next_turn() {
+    let w = world(json!({}), &[("HISTORY_WINDOW", "6")]).await;
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sent_at_summary = Arc::new(Mutex::new(Vec::new()));
+    let inner = summarising_brain(w.waha.clone(), sent_at_summary.clone());
+    let fail = failing.clone();
+    // An empty answer is an unusable reply: the summary call fails.
+    w.llm.set_brain(Arc::new(move |req: &Value| {
+        let text = inner(req);
+        if is_summary(req) && fail.load(std::sync::atomic::Ordering::SeqCst) {
+            String::new()
+        } else {
+            text
+        }
+    }));
+    let history = format!("wa-agent:history:{CHAT}");
+    for n in 1..=5 {
+        let text = if n == 1 {
+            "I want the BMW X5".to_owned()
+        } else {
+            format!("Question {n}")
+        };
+        say(&w, &format!("FAIL{n}"), &text).await;
+        assert!(w.waha.wait_for_sent(n, WAIT).await);
+    }
+    assert!(
+        eventually(WAIT, || !sent_at_summary.lock().unwrap().is_empty()).await,
+        "summary tried after turn 5"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        w.redis.list(&history).len(),
+        10,
+        "the block stays while the summary fails"
+    );
+    assert!(
+        w.chatwoot
+            .conversation_attributes(81)
+            .get("wa_agent_summary")
+            .is_none()
+    );
+
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    say(&w, "FAIL6", "Question 6").await;
+    assert!(w.waha.wait_for_sent(6, WAIT).await);
+    assert!(
+        eventually(WAIT, || w.redis.list(&history).len() == 6).await,
+        "tried again after turn 6; the block left"
+    );
+    let attributes = w.chatwoot.conversation_attributes(81);
+    assert!(
+        attributes["wa_agent_summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("BMW X5"),
+        "{attributes}"
+    );
+}
+
+#[tokio::test]
+async fn without_history_summary_the_block_leaves_without_a_model_call() {
+    let w = world(
+        json!({}),
+        &[("HISTORY_WINDOW", "6"), ("HISTORY_SUMMARY", "false")],
+    )
+    .await;
+    for n in 1..=5 {
+        say(&w, &format!("NOSUM{n}"), &format!("Question {n}")).await;
+        assert!(w.waha.wait_for_sent(n, WAIT).await);
+    }
+    let history = format!("wa-agent:history:{CHAT}");
+    assert!(
+        eventually(WAIT, || w.redis.list(&history).len() == 6).await,
+        "a whole block left after turn 5"
+    );
+    assert!(w.llm.requests().iter().all(|r| !is_summary(r)), "no summary call");
+    assert_eq!(w.llm.requests().len(), 5);
+}
