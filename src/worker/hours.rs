@@ -1,4 +1,4 @@
-//! The out-of-office message: sent once per chat and closed period to a customer whom neither the
+//! The turn's gate over working hours ([`Worker::gate`]) and the out-of-office message: sent once per chat and closed period to a customer whom neither the
 //! bot nor a human will answer now (behaviour 10; the decision is [`crate::gate::decide`]'s).
 //!
 //! Invariant: the mark `ooo:{chat}:{period}` is written only after the message went out, under the
@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::{Outcome, Record, Worker};
 use crate::agent::AgentReply;
 use crate::domain::{Envelope, GatewayKind};
+use crate::gate::{self, Decision, GateInput, Team};
 use crate::hours::source::HoursNow;
 use crate::mirror::ChatState;
 use crate::queue::Lease;
@@ -23,6 +24,26 @@ fn mark_key(chat_id: &str, period_id: &str) -> String {
 }
 
 impl Worker {
+    /// The hours now and the gate's decision for this turn (an operator's replay is always answered).
+    pub(super) fn gate(
+        &self,
+        state: &ChatState,
+        replay: bool,
+        bot_user: Option<u64>,
+    ) -> (HoursNow, Decision) {
+        let hours = self.hours.at(jiff::Timestamp::now());
+        let decision = if replay {
+            Decision::Answer
+        } else {
+            gate::decide(&GateInput {
+                bot_hours: hours.bot_hours,
+                team: Team::from(&hours.status),
+                human_holds: !state.agent_may_answer(bot_user),
+            })
+        };
+        (hours, decision)
+    }
+
     /// Send the out-of-office message unless this chat had it in this closed period (or it is empty).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn out_of_office(

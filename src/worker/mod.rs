@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::agent::prompt::{PromptContext, changing_tail};
 use crate::agent::{Agent, AgentInput};
 use crate::domain::{ChatEvent, Envelope, GatewayKind, HistoryEntry, InboundMessage, Role, now_ms};
-use crate::gate::{self, Decision, GateInput, Team};
+use crate::gate::Decision;
 use crate::gateway::Gateway;
 use crate::history::History;
 use crate::hours::source::HoursSource;
@@ -380,19 +380,10 @@ impl Worker {
         let bot_user = self.bot_user();
         // An operator's replay of a dead letter is answered whoever owns the conversation now.
         let replay = run.iter().all(|e| e.replayed);
-        let hours = self.hours.at(jiff::Timestamp::now());
+        let (hours, decision) = self.gate(&state, replay, bot_user);
         if !hours.status.open {
             record.team_back = hours.status.next_change_phrase();
         }
-        let decision = if replay {
-            Decision::Answer
-        } else {
-            gate::decide(&GateInput {
-                bot_hours: hours.bot_hours,
-                team: Team::from(&hours.status),
-                human_holds: !state.agent_may_answer(bot_user),
-            })
-        };
         let outcome = if let Some(intent) = intent {
             self.resume(
                 chat_id,
