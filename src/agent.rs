@@ -8,6 +8,8 @@
 //! connection failures, 408, 429 and 5xx; [`AgentError::Fatal`] for every other failure), the API key
 //! never appears in an error or a log line, and message contents are never logged at `info`.
 
+pub mod prompt;
+pub mod summary;
 pub mod tool_loop;
 pub mod tools;
 
@@ -37,6 +39,9 @@ pub struct AgentInput<'a> {
     pub new_messages: &'a [String],
     /// Whether the `handoff_to_human` tool is offered (only when a human can take over: Chatwoot).
     pub offer_handoff: bool,
+    /// What changes every turn ([`prompt::changing_tail`]): sent as a system message after the
+    /// history, just before the new messages, so the prompt's beginning stays the same.
+    pub tail: Option<&'a str>,
 }
 
 /// The model asked to hand the chat to a human.
@@ -162,6 +167,15 @@ pub trait Agent: Send + Sync {
             .await?;
         completion.into_reply()
     }
+    /// Condenses `entries` (leaving the window) and the `previous` summary into a new summary;
+    /// `Ok(None)`: this agent makes no summaries (the default, and the echo agent).
+    async fn summarize(
+        &self,
+        _previous: Option<&str>,
+        _entries: &[HistoryEntry],
+    ) -> Result<Option<String>, AgentError> {
+        Ok(None)
+    }
 }
 
 impl Completion {
@@ -200,7 +214,8 @@ pub fn handoff_of(arguments: &str) -> Handoff {
 
 /// The chat-completions `messages` for one turn: the system prompt, then the history oldest first
 /// (customer → `user`; agent and human → `assistant`; a tool call → `assistant` `[tool] name args →
-/// result`), then each new message as its own `user` message.
+/// result`), then the changing tail as a `system` message (when there is one), then each new message
+/// as its own `user` message.
 pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
     let mut messages = Vec::with_capacity(1 + input.history.len() + input.new_messages.len());
     messages.push(json!({ "role": "system", "content": input.system_prompt }));
@@ -214,6 +229,9 @@ pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
             _ => entry.text.clone(),
         };
         messages.push(json!({ "role": role, "content": content }));
+    }
+    if let Some(tail) = input.tail {
+        messages.push(json!({ "role": "system", "content": tail }));
     }
     for text in input.new_messages {
         messages.push(json!({ "role": "user", "content": text }));
@@ -324,6 +342,14 @@ impl OpenAiAgent {
 impl Agent for OpenAiAgent {
     fn name(&self) -> &'static str {
         "openai"
+    }
+
+    async fn summarize(
+        &self,
+        previous: Option<&str>,
+        entries: &[HistoryEntry],
+    ) -> Result<Option<String>, AgentError> {
+        self.summarize_with_model(previous, entries).await
     }
 
     async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError> {

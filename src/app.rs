@@ -210,6 +210,10 @@ pub async fn run(
     if let (Some(cw), true) = (mirror.chatwoot(), settings.role.runs_workers()) {
         crate::worker::learn_bot_user(cw.clone(), bot_user.clone());
     }
+    let hours = crate::hours::source::HoursSource::new(settings.hours.clone());
+    if let (Some(cw), true) = (mirror.chatwoot(), settings.role.runs_workers()) {
+        hours.spawn_refresh(cw.clone(), crate::hours::source::REFRESH_EVERY);
+    }
     let workers = if settings.role.runs_workers() {
         let tools = tool_registry(&settings, mirror.enabled(), &shutdown)?;
         let worker = Arc::new(Worker {
@@ -226,6 +230,8 @@ pub async fn run(
             tools,
             max_steps: settings.tools.max_steps,
             tool_timeout: settings.tools.timeout,
+            hours,
+            history_summary: settings.hours.history_summary,
         });
         let tuning = Tuning::new(
             settings.debounce,

@@ -712,7 +712,9 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 mod attachments;
+mod custom_attributes;
 pub mod events;
+mod inbox;
 mod profile;
 
 pub use attachments::{Attachment, webhook_attachments};

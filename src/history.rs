@@ -6,6 +6,10 @@
 //! - A store error falls back to Chatwoot, so the turn goes on while Redis is down.
 //! - Chatwoot messages map back to history ids through their `wa-agent:` `source_id`, so a message the
 //!   service mirrored is never counted twice. Private notes, activity messages and empty ones are skipped.
+//! - The window moves in blocks: the list grows from `HISTORY_WINDOW` to 1.5 × that many entries
+//!   ([`block_limit`]), then a whole block leaves at once ([`block_drop`]), folded into the chat's
+//!   summary (kept in the store and as a Chatwoot conversation custom attribute), so consecutive
+//!   prompts share their beginning. The store never holds more than [`store_cap`] entries.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,9 +20,12 @@ use crate::domain::{HistoryEntry, Role};
 use crate::mirror::{ChatState, Mirror, MirrorError, SOURCE_ID_PREFIX};
 use crate::store::Store;
 
+mod memory;
+
+pub use memory::{SUMMARY_ATTRIBUTE, block_drop, block_limit, store_cap};
+
 /// Pages read back at most on a miss (20 messages a page).
 const MAX_PAGES: usize = 50;
-
 /// Where a turn's history came from; logged and counted per turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistorySource {
@@ -76,9 +83,14 @@ impl History {
         }
     }
 
-    /// Entries kept per chat.
+    /// `HISTORY_WINDOW`: the fewest entries kept after a block leaves.
     pub fn window(&self) -> usize {
         self.window
+    }
+
+    /// Most entries the store keeps ([`store_cap`]).
+    pub fn cap(&self) -> usize {
+        store_cap(self.window)
     }
 
     /// Idle time after which a chat's cached history expires.
@@ -111,7 +123,7 @@ impl History {
                 if loaded.complete && loaded.source == HistorySource::Chatwoot && !loaded.entries.is_empty() {
                     match self
                         .store
-                        .fill_history(chat_id, &loaded.entries, self.window, self.ttl)
+                        .fill_history(chat_id, &loaded.entries, self.cap(), self.ttl)
                         .await
                     {
                         Ok(()) => loaded.in_store = true,
@@ -170,7 +182,7 @@ impl History {
         }
         if let Err(e) = self
             .store
-            .fill_history(chat_id, &read.entries, self.window, self.ttl)
+            .fill_history(chat_id, &read.entries, self.cap(), self.ttl)
             .await
         {
             tracing::warn!(chat_id, error = %e, "could not complete the history cache");
@@ -195,8 +207,8 @@ impl History {
 
     fn finish(&self, mut loaded: Loaded, exclude: &HashSet<&str>) -> Loaded {
         loaded.entries.retain(|e| !exclude.contains(e.id.as_str()));
-        if loaded.entries.len() > self.window {
-            loaded.entries.drain(..loaded.entries.len() - self.window);
+        if loaded.entries.len() > self.cap() {
+            loaded.entries.drain(..loaded.entries.len() - self.cap());
         }
         loaded
     }
@@ -254,6 +266,10 @@ impl History {
             before = Some(oldest);
         }
         dedupe_ids(&mut entries);
+        // A cold read starts a fresh block: what lies before the window is in the summary.
+        if entries.len() > self.window {
+            entries.drain(..entries.len() - self.window);
+        }
         Loaded {
             entries,
             source: HistorySource::Chatwoot,

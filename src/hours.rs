@@ -16,6 +16,7 @@
 //! one stretch. Everything here is pure: no clock is read, nothing is logged.
 
 mod parse;
+pub mod source;
 #[cfg(test)]
 mod tests;
 

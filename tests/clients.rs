@@ -62,6 +62,7 @@ async fn ask(agent: &OpenAiAgent, new: &[&str]) -> Result<String, AgentError> {
         history: &history,
         new_messages: &new_messages,
         offer_handoff: false,
+        tail: None,
     };
     agent.reply(input).await.map(|r| r.text)
 }

@@ -77,7 +77,8 @@ async fn two_instances_sharing_one_chat_answer_in_order_once_per_turn() {
     assert_eq!(sent, expected, "one reply per turn, in order");
     // Each request saw every earlier exchange, whichever instance ran it.
     let last = f.llm.requests().pop().unwrap();
-    assert_eq!(last["messages"].as_array().unwrap().len(), 1 + 10 + 1);
+    // System prompt, ten earlier entries, the changing tail (time and hours), the new message.
+    assert_eq!(last["messages"].as_array().unwrap().len(), 1 + 10 + 1 + 1);
 }
 
 #[tokio::test]

@@ -12,6 +12,8 @@
 //! - `catalogue`: `search_catalogue` calls on a generated 10,000-row catalogue of cars, in process
 //!   (`bench/catalogue.sh`).
 //! - `toolloop`: what the tool loop adds to a turn with an instant model and instant tools, in process.
+//! - `window`: a 100-message conversation's prompts, sliding window versus block window and summary
+//!   (prompt size, prefix reuse, the first message's fact), in process.
 //! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
 //!   out-of-order counts and the slowest turn.
 
@@ -29,6 +31,7 @@ mod stats;
 mod toolloop;
 mod turns;
 mod webhook;
+mod window;
 
 use std::process::ExitCode;
 
@@ -47,6 +50,7 @@ Usage:
                          [--kill-every 4] [--settle 120]
   wa-agent-bench catalogue [--rows 10000] [--iterations 2000]
   wa-agent-bench toolloop  [--rows 10000] [--iterations 2000]
+  wa-agent-bench window  [--messages 100] [--window 20]
 
 `ingest` posts to URL as given (e.g. http://127.0.0.1:3000/webhooks/waha); `turns` and `memory` take
 wa-agent's base URL. Results are printed as one JSON line (prefixed `RESULT `) and one human line.";
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
             "intent" => intent::run(&args).await,
             "catalogue" => catalogue::run(&args).await,
             "toolloop" => toolloop::run(&args).await,
+            "window" => window::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())

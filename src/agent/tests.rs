@@ -35,6 +35,7 @@ fn build_messages_orders_system_history_then_each_new_message() {
         history: &history,
         new_messages: &new_messages,
         offer_handoff: false,
+        tail: None,
     };
 
     let messages = build_messages(&input);
@@ -63,6 +64,7 @@ fn build_messages_without_history_matches_the_fixture_request() {
         history: &[],
         new_messages: &new_messages,
         offer_handoff: false,
+        tail: None,
     };
     assert_eq!(&build_messages(&input), expected);
 }
@@ -80,6 +82,7 @@ fn request_body_has_model_temperature_and_no_stream_and_omits_absent_model() {
         history: &[],
         new_messages: &new_messages,
         offer_handoff: false,
+        tail: None,
     };
 
     let agent = OpenAiAgent::new(&settings, Duration::from_secs(5));
@@ -237,6 +240,7 @@ async fn echo_agent_repeats_new_messages_and_shows_memory() {
             history: &[],
             new_messages: &new_messages,
             offer_handoff: false,
+            tail: None,
         })
         .await
         .unwrap();
@@ -249,6 +253,7 @@ async fn echo_agent_repeats_new_messages_and_shows_memory() {
             history: &history,
             new_messages: &new_messages,
             offer_handoff: false,
+            tail: None,
         })
         .await
         .unwrap();

@@ -287,9 +287,9 @@ pub const SETTINGS: &[SettingDoc] = &[
         "this instance's stable name in the work stream; an instance restarted under the same name \
          resumes its own unfinished turns at once",
     ),
-    doc(
+    derived(
         "TIMEZONE",
-        "UTC",
+        "the Chatwoot inbox's timezone, else UTC",
         "the business's IANA time zone, e.g. Europe/Amsterdam",
     ),
     derived(
@@ -326,6 +326,27 @@ pub const SETTINGS: &[SettingDoc] = &[
         "interest,budget,timeline",
         "the contact fields the agent may record with update_contact (Chatwoot contact custom attributes; \
          none: the tool records only name and email)",
+    ),
+    doc(
+        "BOT_HOURS",
+        "always",
+        "when the agent answers: always, outside_working_hours (humans answer during working hours) or \
+         inside_working_hours",
+    ),
+    derived(
+        "WORKING_HOURS",
+        "the Chatwoot inbox's working hours, else always working",
+        "the team's weekly hours in TIMEZONE, e.g. mon-fri 09:00-18:00, sat 10:00-14:00",
+    ),
+    derived(
+        "OUT_OF_OFFICE_MESSAGE",
+        "the Chatwoot inbox's out_of_office_message, else empty",
+        "sent once per closed period to a customer whom neither the bot nor a human will answer now",
+    ),
+    derived(
+        "HISTORY_SUMMARY",
+        "true when an LLM is configured",
+        "messages leaving the window are condensed into the chat's summary, carried by every later prompt",
     ),
 ];
 

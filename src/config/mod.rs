@@ -11,6 +11,7 @@
 mod channels;
 mod docs;
 mod features;
+mod hours;
 mod mcp;
 mod sources;
 mod tools;
@@ -29,6 +30,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use channels::{AgentBotSettings, EvolutionSettings};
 pub use docs::{SETTINGS, SettingDoc, settings_help};
 pub use features::TranscribeSettings;
+pub use hours::HoursSettings;
 pub use sources::{DEFAULT_CONFIG_FILE, config_file_path};
 pub use tools::{DEFAULT_CONTACT_ATTRIBUTES, ToolSettings};
 
@@ -201,6 +203,8 @@ pub struct Settings {
     pub agent_bot: Option<AgentBotSettings>,
     /// `AGENT_MAX_STEPS`, `TOOL_TIMEOUT_SECS`, `CATALOGUE_FILE`, `CONTACT_ATTRIBUTES`.
     pub tools: ToolSettings,
+    /// `BOT_HOURS`, `WORKING_HOURS`, `TIMEZONE` (unset: `None`), `OUT_OF_OFFICE_MESSAGE`, `HISTORY_SUMMARY`.
+    pub hours: HoursSettings,
 }
 
 /// Attempts per external call in a turn (the retry policy of `queue`).

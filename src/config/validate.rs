@@ -63,6 +63,7 @@ pub(super) fn settings(v: &Sources, env: &impl Fn(&str) -> Option<String>) -> Re
         evolution: super::channels::evolution(v)?,
         agent_bot: super::channels::agent_bot(v)?,
         tools: tools::tools(v)?,
+        hours: super::hours::hours(v, v.is_set("LLM_BASE_URL"))?,
     };
     check_signatures(&settings)?;
     features::check_playground(&settings)?;

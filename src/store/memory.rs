@@ -476,6 +476,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn drop_history_front(&self, chat_id: &str, n: usize) -> Result<(), StoreError> {
+        if let Some(entries) = self.lock().live_history(chat_id) {
+            entries.drain(..n.min(entries.len()));
+        }
+        Ok(())
+    }
+
     async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
         let s = self.lock();
         let now = Instant::now();

@@ -213,6 +213,10 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<(), StoreError>;
 
+    /// Drop the `n` oldest history entries: a whole block leaving the window (behaviour 11). Called
+    /// by the chat's lease holder only, after the block was folded into the summary.
+    async fn drop_history_front(&self, chat_id: &str, n: usize) -> Result<(), StoreError>;
+
     /// A small JSON value (chat state, mappings) by key suffix.
     async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError>;
 

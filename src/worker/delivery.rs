@@ -56,7 +56,7 @@ impl Worker {
                 let reason = format!("the AI agent handed the chat over: {}", h.reason);
                 self.hand_over(chat_id, state, record, turn_id, &reason);
                 (
-                    self.handoff_message.trim().to_owned(),
+                    handoff_text(&self.handoff_message, record.team_back.as_deref()),
                     Outcome::Handoff,
                     Some(reason),
                 )
@@ -328,5 +328,15 @@ impl Worker {
             }
         }
         state.agent_may_answer(bot_user)
+    }
+}
+
+/// What the customer is told on a handoff: `HANDOFF_MESSAGE`, plus when the team is back while it is
+/// not working. An empty `HANDOFF_MESSAGE` stays silent.
+pub(super) fn handoff_text(message: &str, team_back: Option<&str>) -> String {
+    let message = message.trim();
+    match team_back {
+        Some(back) if !message.is_empty() => format!("{message} Our team is back {back}."),
+        _ => message.to_owned(),
     }
 }

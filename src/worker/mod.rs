@@ -17,12 +17,15 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::agent::prompt::{PromptContext, changing_tail};
 use crate::agent::tool_loop::{self, LoopSettings, TurnMemo};
 use crate::agent::tools::ToolRegistry;
 use crate::agent::{Agent, AgentInput};
 use crate::channel::ConversationLink;
 use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role, now_ms};
+use crate::gate::Decision;
 use crate::history::History;
+use crate::hours::source::HoursSource;
 use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{ChatContext, ChatHandler, Lease};
 use crate::retry::with_retries;
@@ -30,6 +33,8 @@ use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
 
 mod chatwoot_events;
 mod delivery;
+mod hours;
+mod memory;
 mod tool_calls;
 
 use delivery::TypingGuard;
@@ -116,6 +121,10 @@ pub struct Worker {
     pub max_steps: u32,
     /// `TOOL_TIMEOUT_SECS`: the limit of one tool call.
     pub tool_timeout: Duration,
+    /// Working hours, `BOT_HOURS` and the out-of-office message (settings, else the Chatwoot inbox).
+    pub hours: Arc<HoursSource>,
+    /// `HISTORY_SUMMARY`: fold blocks leaving the window into the chat's summary.
+    pub history_summary: bool,
 }
 
 /// How one turn ended.
@@ -124,6 +133,7 @@ enum Outcome {
     Replied,
     Superseded,
     Silenced,
+    OutOfOffice,
     Handoff,
     AgentFailed,
     SendFailed,
@@ -136,6 +146,7 @@ impl Outcome {
             Outcome::Replied => "replied",
             Outcome::Superseded => "superseded",
             Outcome::Silenced => "silenced",
+            Outcome::OutOfOffice => "out_of_office",
             Outcome::Handoff => "handoff",
             Outcome::AgentFailed => "agent_failed",
             Outcome::SendFailed => "send_failed",
@@ -154,6 +165,8 @@ struct Record {
     handoff_reason: Option<String>,
     /// The chat is its own Chatwoot conversation (Agent Bot): nothing goes to the mirror's outbox.
     unmirrored: bool,
+    /// When the team is back (`Monday 09:00`), while it is not working: a handoff says so.
+    team_back: Option<String>,
 }
 
 #[async_trait]
@@ -231,7 +244,7 @@ impl Worker {
         let commit = TurnCommit {
             consumed,
             entries: &record.entries,
-            window: self.history.window(),
+            window: self.history.cap(),
             ttl: self.history.ttl(),
             mirror_jobs: if self.mirror.enabled() && !record.unmirrored {
                 &record.jobs
@@ -378,6 +391,10 @@ impl Worker {
         let bot_user = self.bot_user();
         // An operator's replay of a dead letter is answered whoever owns the conversation now.
         let replay = run.iter().all(|e| e.replayed);
+        let (hours, decision) = self.gate(&state, replay, bot_user);
+        if !hours.status.open {
+            record.team_back = hours.status.next_change_phrase();
+        }
         let outcome = if let Some(intent) = intent {
             self.resume(
                 chat_id,
@@ -390,13 +407,36 @@ impl Worker {
                 lease,
             )
             .await?
-        } else if !replay && !state.agent_may_answer(bot_user) {
-            tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), "a human owns the chat; the agent stays silent");
+        } else if decision == Decision::Silent {
+            tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), bot_hours = %hours.bot_hours, team_working = hours.status.open, "humans answer this chat; the agent stays silent");
             Outcome::Silenced
+        } else if let Decision::OutOfOffice { period_id } = &decision {
+            self.out_of_office(
+                chat_id,
+                last.channel,
+                &turn_id,
+                period_id,
+                &hours,
+                &mut state,
+                &mut record,
+                run,
+                lease,
+            )
+            .await?
         } else {
             let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
             self.presence(chat_id, last.channel, Some(ids));
             let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
+            let cold = loaded.source == crate::history::HistorySource::Chatwoot;
+            let summary = match self.history_summary {
+                true => self.history.summary(chat_id, state.conversation_id, cold).await,
+                false => None,
+            };
+            let tail = changing_tail(&PromptContext {
+                time: Some(hours.status.describe()),
+                summary,
+                ..PromptContext::default()
+            });
             let asked = Instant::now();
             let profile = state.profile.clone();
             let input = AgentInput {
@@ -404,6 +444,7 @@ impl Worker {
                 history: &loaded.entries,
                 new_messages: &texts,
                 offer_handoff: self.mirror.enabled() || link != ConversationLink::Mirror,
+                tail: tail.as_deref(),
             };
             let settings = LoopSettings {
                 registry: &self.tools,
@@ -478,7 +519,9 @@ impl Worker {
         if !loaded.complete {
             self.history.mark_incomplete(chat_id).await;
         }
-        Ok(self.finish(outcome, started))
+        let outcome = self.finish(outcome, started);
+        self.fold_history(chat_id, &state, lease).await?;
+        Ok(outcome)
     }
 
     /// Whether new customer messages arrived behind the `consumed` ones.

@@ -25,6 +25,9 @@
 //!   (conversation create/update/`toggle_status`/`toggle_priority`/`custom_attributes`, message create,
 //!   assignment create; anything else is 401 "Access to this endpoint is not authorized for bots"),
 //!   and makes the bot the sender (`agent_bot`) of the messages it creates.
+//! - shows its one inbox on `GET inboxes/{id}` (the fixture `api_inbox_working_hours.json`, with working
+//!   hours off until `set_inbox`), and replaces a conversation's whole `custom_attributes` hash on
+//!   `POST conversations/{id}/custom_attributes`.
 //!
 //! Webhooks (after `set_webhook`): an account webhook subscribed to `conversation_created`,
 //! `conversation_status_changed`, `conversation_updated`, `message_created` and `message_updated`. Each
@@ -75,6 +78,7 @@ const CREATED_CONTACT: &str = include_str!("../fixtures/chatwoot/api_create_cont
 const CREATED_MESSAGE: &str = include_str!("../fixtures/chatwoot/api_create_message_response.json");
 const CONTACT_CONVERSATIONS: &str = include_str!("../fixtures/chatwoot/api_contact_conversations.json");
 const WEBHOOK_INCOMING: &str = include_str!("../fixtures/chatwoot/webhook_message_created_incoming.json");
+const INBOX: &str = include_str!("../fixtures/chatwoot/api_inbox_working_hours.json");
 
 /// The user the access token belongs to; sender of every `outgoing` message posted through the API.
 pub const API_USER_ID: u64 = 21;
@@ -297,6 +301,8 @@ struct Db {
     outbox: mpsc::UnboundedSender<Delivery>,
     /// Event name and HTTP status (0 when no answer came) of every delivery, in order.
     deliveries: Vec<(String, u16)>,
+    /// The inbox as `GET inboxes/{id}` shows it (working hours off until `set_inbox`).
+    inbox: Value,
 }
 
 type Shared = Arc<Mutex<Db>>;
@@ -347,6 +353,13 @@ impl FakeChatwoot {
             status_in_message_webhooks: false,
             outbox,
             deliveries: Vec::new(),
+            inbox: {
+                let mut inbox: Value = serde_json::from_str(INBOX).expect("inbox fixture");
+                inbox["id"] = json!(inbox_id);
+                inbox["working_hours_enabled"] = json!(false);
+                inbox["out_of_office_message"] = Value::Null;
+                inbox
+            },
         }));
         let base = "/api/v1/accounts/{account_id}";
         let app = Router::new()
@@ -380,6 +393,11 @@ impl FakeChatwoot {
                 &format!("{base}/conversations/{{id}}/toggle_typing_status"),
                 post(toggle_typing_status),
             )
+            .route(
+                &format!("{base}/conversations/{{id}}/custom_attributes"),
+                post(set_custom_attributes),
+            )
+            .route(&format!("{base}/inboxes/{{id}}"), get(show_inbox))
             .layer(middleware::from_fn_with_state(db.clone(), gatekeeper))
             .with_state(db.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -413,7 +431,21 @@ impl FakeChatwoot {
         self.db.lock().expect("fake Chatwoot state").bot_token = Some(token.to_owned());
     }
 
-    /// Every request is answered 503 while `down`.
+    /// Changes the inbox's fields (`working_hours_enabled`, `working_hours`, `timezone`,
+    /// `out_of_office_message`, …): each key of `fields` replaces the inbox's.
+    pub fn set_inbox(&self, fields: Value) {
+        let mut db = self.db();
+        for (k, v) in fields.as_object().expect("inbox fields are an object") {
+            db.inbox[k] = v.clone();
+        }
+    }
+
+    /// A conversation's `custom_attributes`.
+    pub fn conversation_attributes(&self, id: u64) -> Value {
+        self.db().conversations[&id].custom_attributes.clone()
+    }
+
+    /// While down, every request answers 503.
     pub fn set_down(&self, down: bool) {
         self.db().down = down;
     }
@@ -919,6 +951,30 @@ async fn update_message(
     let status = str_field(&body, "status").unwrap_or_default();
     db.update_message_status(message_id, &status, str_field(&body, "external_error"));
     Ok(Json(db.render_message(db.message(message_id))))
+}
+
+async fn show_inbox(State(db): State<Shared>, Path((_, id)): Path<(String, String)>) -> Reply {
+    let db = db.lock().expect("fake Chatwoot state");
+    if parse_id(&id) != Some(db.inbox_id) {
+        return Err(Failure::not_found());
+    }
+    Ok(Json(db.inbox.clone()))
+}
+
+/// Like Chatwoot's `ConversationsController#custom_attributes`: the whole hash is replaced.
+async fn set_custom_attributes(
+    State(db): State<Shared>,
+    Path((_, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
+    let body = request_json(&body);
+    let mut db = db.lock().expect("fake Chatwoot state");
+    let id = db.conversation(&id)?.id;
+    let conversation = db.conversations.get_mut(&id).expect("conversation");
+    conversation.custom_attributes = object_field(&body, "custom_attributes");
+    Ok(Json(
+        json!({ "custom_attributes": conversation.custom_attributes }),
+    ))
 }
 
 async fn toggle_status(

@@ -412,6 +412,16 @@ impl Store for RedisStore {
             .map(|_| ())
     }
 
+    async fn drop_history_front(&self, chat_id: &str, n: usize) -> Result<(), StoreError> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.client()
+            .ltrim::<(), _>(self.keys.history(chat_id), n as i64, -1)
+            .await
+            .map_err(err)
+    }
+
     async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.client().get(self.keys.raw(key)).await.map_err(err)
     }
