@@ -141,7 +141,8 @@ pub async fn run(
     if chatwoot.is_none() {
         tracing::warn!("Chatwoot is not configured: no mirroring; history lives in the store only");
     }
-    let mirror = Mirror::new(store.clone(), chatwoot);
+    let media = Arc::new(crate::media::Media::from_settings(&settings));
+    let mirror = Mirror::new(store.clone(), chatwoot).with_media(media.clone());
     let history = History::new(
         store.clone(),
         mirror.clone(),
@@ -166,6 +167,7 @@ pub async fn run(
             reply_max_chars: settings.reply_max_chars,
             send_presence: settings.send_presence,
             bot_user: bot_user.clone(),
+            media,
         });
         let tuning = Tuning::new(
             settings.debounce,
