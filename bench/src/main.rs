@@ -11,6 +11,8 @@
 //! - `intent`: the Redis cost of send intents per turn, with and without, on wa-agent's own store.
 //! - `catalogue`: `search_catalogue` calls on a generated 10,000-row catalogue of cars, in process
 //!   (`bench/catalogue.sh`).
+//! - `voice`: what a 1 MiB voice note adds to a turn (download, transcription upload, history), with
+//!   an instant transcriber (`bench/voice.sh`).
 //! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
 //!   out-of-order counts and the slowest turn.
 
@@ -26,6 +28,7 @@ mod resp;
 mod soak;
 mod stats;
 mod turns;
+mod voice;
 mod webhook;
 
 use std::process::ExitCode;
@@ -44,6 +47,8 @@ Usage:
   wa-agent-bench soak    --binary PATH --redis URL [--chats 200] [--messages 10] [--seconds 40]
                          [--kill-every 4] [--settle 120]
   wa-agent-bench catalogue [--rows 10000] [--iterations 2000]
+  wa-agent-bench voice   --url URL --llm-addr ADDR --waha-addr ADDR [--turns 100] [--voice-bytes 1048576]
+                         [--hmac-key K] [--pid PID] [--max-seconds 300]
 
 `ingest` posts to URL as given (e.g. http://127.0.0.1:3000/webhooks/waha); `turns` and `memory` take
 wa-agent's base URL. Results are printed as one JSON line (prefixed `RESULT `) and one human line.";
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
             "soak" => soak::run(&args).await,
             "intent" => intent::run(&args).await,
             "catalogue" => catalogue::run(&args).await,
+            "voice" => voice::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())

@@ -48,3 +48,32 @@ impl Mirror {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::MirrorJob;
+    use crate::domain::{MediaKind, MediaRef, MediaSource};
+
+    #[test]
+    fn jobs_carry_the_file_reference_never_the_bytes_and_old_jobs_still_read() {
+        let media = MediaRef {
+            kind: MediaKind::Voice,
+            mime_type: Some("audio/ogg; codecs=opus".into()),
+            file_name: None,
+            caption: None,
+            source: MediaSource::Meta { id: "1298".into() },
+        };
+        let job = MirrorJob::customer("wamid.A", "[voice note] hallo", Some(&media));
+        let raw = job.encode();
+        assert!(raw.contains(r#""media":{"kind":"voice""#), "{raw}");
+        assert!(raw.len() < 200, "{raw}");
+        assert_eq!(serde_json::from_str::<MirrorJob>(&raw).unwrap(), job);
+
+        let old = r#"{"op":"message","id":"wamid.B","incoming":true,"text":"hoi"}"#;
+        let MirrorJob::Message { media, .. } = serde_json::from_str::<MirrorJob>(old).unwrap() else {
+            panic!("a message job")
+        };
+        assert_eq!(media, None);
+        assert!(!MirrorJob::customer("x", "hoi", None).encode().contains("media"));
+    }
+}
