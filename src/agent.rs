@@ -37,6 +37,9 @@ pub struct AgentInput<'a> {
     pub history: &'a [HistoryEntry],
     /// The customer's messages this turn answers, in arrival order.
     pub new_messages: &'a [String],
+    /// Images of those messages, by position (`new_images[i]` belongs to `new_messages[i]`; shorter
+    /// or empty: no image): `data:` URLs sent as `image_url` parts in this turn only (`LLM_VISION`).
+    pub new_images: &'a [Option<String>],
     /// Whether the `handoff_to_human` tool is offered (only when a human can take over: Chatwoot).
     pub offer_handoff: bool,
     /// What changes every turn ([`prompt::changing_tail`]): sent as a system message after the
@@ -215,7 +218,8 @@ pub fn handoff_of(arguments: &str) -> Handoff {
 /// The chat-completions `messages` for one turn: the system prompt, then the history oldest first
 /// (customer → `user`; agent and human → `assistant`; a tool call → `assistant` `[tool] name args →
 /// result`), then the changing tail as a `system` message (when there is one), then each new message
-/// as its own `user` message.
+/// as its own `user` message. A new message with an image has content parts: its text, then the image
+/// as an `image_url` part.
 pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
     let mut messages = Vec::with_capacity(1 + input.history.len() + input.new_messages.len());
     messages.push(json!({ "role": "system", "content": input.system_prompt }));
@@ -233,8 +237,15 @@ pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
     if let Some(tail) = input.tail {
         messages.push(json!({ "role": "system", "content": tail }));
     }
-    for text in input.new_messages {
-        messages.push(json!({ "role": "user", "content": text }));
+    for (n, text) in input.new_messages.iter().enumerate() {
+        let content = match input.new_images.get(n).and_then(Option::as_deref) {
+            Some(url) => json!([
+                { "type": "text", "text": text },
+                { "type": "image_url", "image_url": { "url": url } },
+            ]),
+            None => json!(text),
+        };
+        messages.push(json!({ "role": "user", "content": content }));
     }
     messages
 }

@@ -197,7 +197,8 @@ pub async fn run(
     if chatwoot.is_none() {
         tracing::warn!("Chatwoot is not configured: no mirroring; history lives in the store only");
     }
-    let mirror = Mirror::new(store.clone(), chatwoot);
+    let media = Arc::new(crate::media::Media::from_settings(&settings));
+    let mirror = Mirror::new(store.clone(), chatwoot).with_media(media.clone());
     let history = History::new(
         store.clone(),
         mirror.clone(),
@@ -232,6 +233,7 @@ pub async fn run(
             tool_timeout: settings.tools.timeout,
             hours,
             history_summary: settings.hours.history_summary,
+            media,
         });
         let tuning = Tuning::new(
             settings.debounce,

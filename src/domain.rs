@@ -191,8 +191,31 @@ pub struct HumanReply {
     pub conversation_id: u64,
     /// The Chatwoot message id.
     pub message_id: u64,
-    /// The text.
+    /// The text (empty when the reply is only files).
     pub text: String,
+    /// The files attached to it, fetched from Chatwoot when the reply is sent. Replies queued
+    /// before this field existed read as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a Chatwoot message, as its webhook tells it (see
+/// [`crate::chatwoot::webhook_attachments`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The attachment id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// How to send it on WhatsApp (`file` becomes a document).
+    pub kind: MediaKind,
+    /// Where to fetch it.
+    pub data_url: String,
+    /// Its size in bytes, when told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    /// Its file name: the last segment of `data_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
 }
 
 /// A Chatwoot conversation's status or assignee changed.

@@ -5,7 +5,9 @@
 //! echoes it back on webhooks (that is how echoes are recognised) and a read-through maps it back to
 //! the same history entry. Jobs leave the outbox only once Chatwoot took them, in order; a chat whose
 //! Chatwoot is down keeps its jobs and is retried later, while its customer is still answered.
+//! A customer message with a file is created with the file attached (see [`files`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,8 +15,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::chatwoot::{ChatwootClient, ChatwootError, MessageType, NewMessage};
-use crate::domain::ChannelKind;
+use crate::domain::{ChannelKind, MediaRef};
+use crate::media::{Downloaded, Media};
 use crate::store::{Store, StoreError};
+
+mod files;
 
 /// Prefix of every `source_id` the service writes to Chatwoot (defined in `domain`, so `chatwoot`
 /// reads it without depending on the mirror).
@@ -92,6 +97,10 @@ pub enum MirrorJob {
         /// An earlier attempt may have reached Chatwoot (its answer was lost): look before creating.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         tried: bool,
+        /// The customer's file, attached to the message; fetched from the gateway when the job runs
+        /// unless the turn hands it over (see [`files`]). Never the bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<Box<MediaRef>>,
     },
     /// Set the conversation's status (the handoff: `open`).
     Status {
@@ -126,6 +135,19 @@ impl MirrorJob {
             private: false,
             text: text.to_owned(),
             tried: false,
+            media: None,
+        }
+    }
+
+    /// A customer's message with its file (`None`: text only).
+    pub fn customer(id: &str, text: &str, media: Option<&MediaRef>) -> Self {
+        MirrorJob::Message {
+            id: id.to_owned(),
+            incoming: true,
+            private: false,
+            text: text.to_owned(),
+            tried: false,
+            media: media.cloned().map(Box::new),
         }
     }
 
@@ -137,6 +159,7 @@ impl MirrorJob {
             private: true,
             text: text.to_owned(),
             tried: false,
+            media: None,
         }
     }
 
@@ -173,6 +196,8 @@ pub struct Mirror {
     store: Arc<dyn Store>,
     chatwoot: Option<ChatwootClient>,
     breaker: Arc<Mutex<Breaker>>,
+    /// Downloads customers' files for jobs whose turn did not hand them over.
+    media: Option<Arc<Media>>,
 }
 
 /// Chatwoot's health as this process last saw it. After a failure worth retrying, Chatwoot is left
@@ -200,7 +225,14 @@ impl Mirror {
             store,
             chatwoot,
             breaker: Arc::default(),
+            media: None,
         }
+    }
+
+    /// The mirror, fetching customers' files with `media` for the messages that carry one.
+    pub fn with_media(mut self, media: Arc<Media>) -> Self {
+        self.media = Some(media);
+        self
     }
 
     fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
@@ -333,13 +365,23 @@ impl Mirror {
     /// Make the chat's waiting outbox changes in Chatwoot, in order. Returns how many were made;
     /// stops at the first retryable failure and leaves that job and the rest for a later attempt.
     pub async fn drain(&self, chat_id: &str) -> Result<usize, MirrorError> {
+        self.drain_with(chat_id, &HashMap::new()).await
+    }
+
+    /// [`Self::drain`], with files the turn already downloaded, by history entry id: a job for one
+    /// of them attaches it instead of fetching it again.
+    pub async fn drain_with(
+        &self,
+        chat_id: &str,
+        files: &HashMap<String, Downloaded>,
+    ) -> Result<usize, MirrorError> {
         if self.chatwoot.is_none() {
             return Ok(0);
         }
         if self.reachable().is_none() {
             return Err(MirrorError::Paused);
         }
-        let result = self.drain_reachable(chat_id).await;
+        let result = self.drain_reachable(chat_id, files).await;
         match &result {
             Err(MirrorError::Chatwoot(e)) => self.record(Err(e)),
             Ok(n) if *n > 0 => self.record(Ok(())),
@@ -348,7 +390,11 @@ impl Mirror {
         result
     }
 
-    async fn drain_reachable(&self, chat_id: &str) -> Result<usize, MirrorError> {
+    async fn drain_reachable(
+        &self,
+        chat_id: &str,
+        files: &HashMap<String, Downloaded>,
+    ) -> Result<usize, MirrorError> {
         let Some(cw) = &self.chatwoot else { return Ok(0) };
         let mut done = 0;
         let mut forgot = false;
@@ -368,7 +414,7 @@ impl Mirror {
                     continue;
                 };
                 let mut raw = raw;
-                match self.apply(cw, chat_id, conversation, &job, &mut raw).await {
+                match self.apply(cw, chat_id, conversation, &job, &mut raw, files).await {
                     Ok(()) => {
                         self.store.outbox_pop(chat_id, &raw).await?;
                         done += 1;
@@ -403,6 +449,7 @@ impl Mirror {
         conversation: u64,
         job: &MirrorJob,
         raw: &mut String,
+        files: &HashMap<String, Downloaded>,
     ) -> Result<(), MirrorError> {
         match job {
             MirrorJob::Contact {
@@ -438,6 +485,7 @@ impl Mirror {
                 private,
                 text,
                 tried,
+                media,
             } => {
                 let source_id = format!("{SOURCE_ID_PREFIX}{id}");
                 if *tried && self.exists(cw, conversation, &source_id).await? {
@@ -449,13 +497,10 @@ impl Mirror {
                     return Ok(());
                 }
                 if !*tried {
-                    let marked = MirrorJob::Message {
-                        id: id.clone(),
-                        incoming: *incoming,
-                        private: *private,
-                        text: text.clone(),
-                        tried: true,
-                    };
+                    let mut marked = job.clone();
+                    if let MirrorJob::Message { tried, .. } = &mut marked {
+                        *tried = true;
+                    }
                     let marked = marked.encode();
                     self.store.outbox_replace_head(chat_id, raw, &marked).await?;
                     *raw = marked;
@@ -470,7 +515,13 @@ impl Mirror {
                     private: *private,
                     source_id: Some(source_id),
                 };
-                cw.create_message(conversation, &msg).await?;
+                match self.file_for(chat_id, id, media.as_deref(), files).await {
+                    Some(file) => {
+                        cw.create_message_with_attachments(conversation, &msg, &[file])
+                            .await?
+                    }
+                    None => cw.create_message(conversation, &msg).await?,
+                };
                 Ok(())
             }
         }

@@ -61,6 +61,7 @@ async fn ask(agent: &OpenAiAgent, new: &[&str]) -> Result<String, AgentError> {
         system_prompt: "Wees kort.",
         history: &history,
         new_messages: &new_messages,
+        new_images: &[],
         offer_handoff: false,
         tail: None,
     };

@@ -14,6 +14,8 @@
 //! - `toolloop`: what the tool loop adds to a turn with an instant model and instant tools, in process.
 //! - `window`: a 100-message conversation's prompts, sliding window versus block window and summary
 //!   (prompt size, prefix reuse, the first message's fact), in process.
+//! - `voice`: what a 1 MiB voice note adds to a turn (download, transcription upload, history), with
+//!   an instant transcriber (`bench/voice.sh`).
 //! - `soak`: two instances, one killed and restarted every few seconds; lost, duplicated and
 //!   out-of-order counts and the slowest turn.
 
@@ -30,6 +32,7 @@ mod soak;
 mod stats;
 mod toolloop;
 mod turns;
+mod voice;
 mod webhook;
 mod window;
 
@@ -51,6 +54,8 @@ Usage:
   wa-agent-bench catalogue [--rows 10000] [--iterations 2000]
   wa-agent-bench toolloop  [--rows 10000] [--iterations 2000]
   wa-agent-bench window  [--messages 100] [--window 20]
+  wa-agent-bench voice   --url URL --llm-addr ADDR --waha-addr ADDR [--turns 100] [--voice-bytes 1048576]
+                         [--hmac-key K] [--pid PID] [--max-seconds 300]
 
 `ingest` posts to URL as given (e.g. http://127.0.0.1:3000/webhooks/waha); `turns` and `memory` take
 wa-agent's base URL. Results are printed as one JSON line (prefixed `RESULT `) and one human line.";
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
             "catalogue" => catalogue::run(&args).await,
             "toolloop" => toolloop::run(&args).await,
             "window" => window::run(&args).await,
+            "voice" => voice::run(&args).await,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 Ok(())

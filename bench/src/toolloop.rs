@@ -100,6 +100,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         history: &history,
         new_messages: &new,
         offer_handoff: true,
+        new_images: &[],
         tail: None,
     };
     let mut results = Vec::new();

@@ -54,6 +54,7 @@ fn prompt(history: &[HistoryEntry], tail: Option<&str>, new: &[String]) -> Vec<V
         system_prompt: SYSTEM,
         history,
         new_messages: new,
+        new_images: &[],
         offer_handoff: false,
         tail,
     })

@@ -34,6 +34,7 @@ fn build_messages_orders_system_history_then_each_new_message() {
         system_prompt: "Wees kort.",
         history: &history,
         new_messages: &new_messages,
+        new_images: &[],
         offer_handoff: false,
         tail: None,
     };
@@ -55,6 +56,29 @@ fn build_messages_orders_system_history_then_each_new_message() {
 }
 
 #[test]
+fn a_new_message_with_an_image_becomes_text_and_image_parts() {
+    let new_messages = vec!["Eerst dit".to_owned(), "[image] Mijn auto".to_owned()];
+    let images = vec![None, Some("data:image/jpeg;base64,/9j/".to_owned())];
+    let input = AgentInput {
+        system_prompt: "s",
+        history: &[],
+        new_messages: &new_messages,
+        new_images: &images,
+        offer_handoff: false,
+        tail: None,
+    };
+    let messages = build_messages(&input);
+    assert_eq!(messages[1]["content"], "Eerst dit");
+    assert_eq!(
+        messages[2]["content"],
+        serde_json::json!([
+            {"type": "text", "text": "[image] Mijn auto"},
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/"}}
+        ])
+    );
+}
+
+#[test]
 fn build_messages_without_history_matches_the_fixture_request() {
     let fixture: Value = serde_json::from_str(REQUEST_SIMPLE).unwrap();
     let expected = fixture["messages"].as_array().unwrap();
@@ -63,6 +87,7 @@ fn build_messages_without_history_matches_the_fixture_request() {
         system_prompt: expected[0]["content"].as_str().unwrap(),
         history: &[],
         new_messages: &new_messages,
+        new_images: &[],
         offer_handoff: false,
         tail: None,
     };
@@ -81,6 +106,7 @@ fn request_body_has_model_temperature_and_no_stream_and_omits_absent_model() {
         system_prompt: "s",
         history: &[],
         new_messages: &new_messages,
+        new_images: &[],
         offer_handoff: false,
         tail: None,
     };
@@ -239,6 +265,7 @@ async fn echo_agent_repeats_new_messages_and_shows_memory() {
             system_prompt: "",
             history: &[],
             new_messages: &new_messages,
+            new_images: &[],
             offer_handoff: false,
             tail: None,
         })
@@ -252,6 +279,7 @@ async fn echo_agent_repeats_new_messages_and_shows_memory() {
             system_prompt: "",
             history: &history,
             new_messages: &new_messages,
+            new_images: &[],
             offer_handoff: false,
             tail: None,
         })

@@ -152,6 +152,7 @@ fn message_event(v: &Value, event: &str, account: u64) -> Result<ChatwootEvent, 
                     conversation_id: conversation,
                     message_id: id,
                     text,
+                    attachments: Vec::new(),
                 }),
             })
         }

@@ -25,20 +25,7 @@ use crate::domain::MediaKind;
 use crate::media::download::{check_status, content_type, read_limited, transport_error};
 use crate::media::{Downloaded, MediaError};
 
-/// A file attached to a Chatwoot message, as its webhook tells it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
-    /// The attachment id.
-    pub id: Option<u64>,
-    /// How to send it on WhatsApp (`file` becomes a document).
-    pub kind: MediaKind,
-    /// Where to fetch it.
-    pub data_url: String,
-    /// Its size in bytes, when told.
-    pub file_size: Option<u64>,
-    /// Its file name: the last segment of `data_url`.
-    pub file_name: Option<String>,
-}
+pub use crate::domain::Attachment;
 
 /// The file attachments of a `message_created` webhook body (`attachments[]`); locations, contacts
 /// and other non-file attachments are left out.

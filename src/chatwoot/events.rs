@@ -1,7 +1,7 @@
 //! Chatwoot webhook events (account webhooks, API-inbox callbacks, agent bots), read leniently.
 //!
-//! Only two things matter to the service: a human agent's reply that must reach WhatsApp, and a
-//! conversation's status or assignee (the handoff gate). Everything else is acknowledged and ignored,
+//! Only two things matter to the service: a human agent's reply (text, files or both) that must
+//! reach WhatsApp, and a conversation's status or assignee (the handoff gate). Everything else is acknowledged and ignored,
 //! with a reason: the service's own echoes (`source_id` `wa-agent:…`), customer messages (they arrive
 //! through the gateway), private notes, activity, messages by bots, other accounts and inboxes.
 //!
@@ -139,8 +139,9 @@ fn message_event(
         return ignored("the failure report wa-agent made");
     }
     let text = v["content"].as_str().map(str::trim).unwrap_or("");
-    if text.is_empty() {
-        return ignored("no text (attachments are not forwarded)");
+    let attachments = super::webhook_attachments(v);
+    if text.is_empty() && attachments.is_empty() {
+        return ignored("neither text nor a file");
     }
     let conversation_id =
         as_u64(&conversation["id"]).ok_or_else(|| invalid("conversation.id", "missing or not a number"))?;
@@ -159,6 +160,7 @@ fn message_event(
         conversation_id,
         message_id: id,
         text: text.to_owned(),
+        attachments,
     };
     Ok(ChatwootEvent::Queue {
         dedupe_key,
@@ -224,6 +226,41 @@ mod tests {
             ("31641238876@c.us", 87, 48262)
         );
         assert!(r.text.contains("Proefrit & taxatie"));
+    }
+
+    #[test]
+    fn a_human_reply_with_files_carries_them() {
+        let ChatwootEvent::Queue {
+            event: ChatEvent::HumanReply(r),
+            ..
+        } = parse("webhook_message_created_outgoing_human_attachment.json")
+        else {
+            panic!("queued")
+        };
+        assert!(r.text.starts_with("Hierbij de offerte"));
+        let names: Vec<_> = r.attachments.iter().map(|a| a.file_name.as_deref()).collect();
+        assert_eq!(names, [Some("offerte-xc60.pdf"), Some("interieur-xc60.jpg")]);
+
+        // Files without text are sent too; a message with neither is not.
+        let mut v: Value =
+            serde_json::from_slice(&fixture("webhook_message_created_outgoing_human_attachment.json"))
+                .unwrap();
+        v["content"] = Value::Null;
+        let files_only = serde_json::to_vec(&v).unwrap();
+        let Ok(ChatwootEvent::Queue {
+            event: ChatEvent::HumanReply(r),
+            ..
+        }) = parse_webhook(&files_only, 3, 7)
+        else {
+            panic!("files only is queued")
+        };
+        assert_eq!((r.text.as_str(), r.attachments.len()), ("", 2));
+        v["attachments"] = serde_json::json!([]);
+        let nothing = serde_json::to_vec(&v).unwrap();
+        assert!(matches!(
+            parse_webhook(&nothing, 3, 7).unwrap(),
+            ChatwootEvent::Ignored(_)
+        ));
     }
 
     #[test]

@@ -175,7 +175,8 @@ impl Media {
     }
 }
 
-fn count(kind: MediaKind, outcome: &'static str) {
+/// Counts one file of `kind` in `wa_agent_media_total{kind, outcome}`.
+pub fn count(kind: MediaKind, outcome: &'static str) {
     metrics::counter!("wa_agent_media_total", "kind" => kind.as_str(), "outcome" => outcome).increment(1);
 }
 

@@ -1,5 +1,5 @@
-//! What Chatwoot asks of a chat, handled in the chat's order: a human agent's reply to send to
-//! WhatsApp, and a conversation's status or assignee (the handoff gate).
+//! What Chatwoot asks of a chat, handled in the chat's order: a human agent's reply (text and files)
+//! to send to WhatsApp, and a conversation's status or assignee (the handoff gate).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -9,6 +9,7 @@ use tracing::Instrument;
 use super::{ATTEMPTS, BACKOFF, DeadLetter, Record, Worker, channel_of};
 use crate::channel::{ConversationLink, Note};
 use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role, now_ms};
+use crate::mirror::MirrorJob;
 use crate::queue::Lease;
 use crate::retry::with_retries;
 use crate::store::StoreError;
@@ -82,10 +83,7 @@ impl Worker {
             if !lease.confirm().await? {
                 return Ok(());
             }
-            let sent = with_retries("gateway", ATTEMPTS, BACKOFF, || {
-                gateway.send_text(chat_id, &reply.text)
-            })
-            .await;
+            let sent = self.send_human_reply(chat_id, gateway, reply).await;
             let mut record = Record::default();
             match sent {
                 Ok(sent) => {
@@ -94,7 +92,22 @@ impl Worker {
                     if let Err(e) = gateway.note(chat_id, &note).await {
                         tracing::debug!(error = %e, "human reply note not shown");
                     }
-                    record.entries.push(human_entry(reply));
+                    record.entries.push(HistoryEntry {
+                        id: format!("cw-{}", reply.message_id),
+                        role: Role::Human,
+                        text: sent.text,
+                        at: now_ms(),
+                    });
+                    if !sent.missing.is_empty() {
+                        tracing::warn!(
+                            missing = sent.missing.len(),
+                            "human reply sent without some of its files"
+                        );
+                        let note = format!("wa-agent: sent to WhatsApp without {}", sent.missing.join("; "));
+                        record
+                            .jobs
+                            .push(MirrorJob::note(&format!("files-cw-{}", reply.message_id), &note).encode());
+                    }
                     metrics::counter!("wa_agent_human_replies_total", "outcome" => "sent").increment(1);
                     tracing::info!("human reply sent to WhatsApp");
                 }

@@ -6,10 +6,13 @@
 //! agent, make sure nothing new arrived meanwhile and that the conversation is still the bot's, send
 //! the reply through the chat's gateway, then commit (history append + inbox trim + mirror jobs +
 //! dead letter + send intent removal, atomically) and mirror to Chatwoot. A turn that finds the send
-//! intent of an earlier run that died mid-send finishes that reply instead of asking the agent. Customer messages are recorded even when the agent
-//! stays silent or fails, so the chat's memory never loses what the customer said.
+//! intent of an earlier run that died mid-send finishes that reply instead of asking the agent.
+//! Customer messages are recorded even when the agent stays silent or fails, so the chat's memory
+//! never loses what the customer said. Their files are prepared first (see [`media`]): the
+//! transcript or placeholder is the message's text everywhere, an image reaches the model in this
+//! turn only.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,7 @@ use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessa
 use crate::gate::Decision;
 use crate::history::History;
 use crate::hours::source::HoursSource;
+use crate::media::{Downloaded, Media};
 use crate::mirror::{ChatState, Mirror, MirrorJob};
 use crate::queue::{ChatContext, ChatHandler, Lease};
 use crate::retry::with_retries;
@@ -34,6 +38,7 @@ use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
 mod chatwoot_events;
 mod delivery;
 mod hours;
+mod media;
 mod memory;
 mod tool_calls;
 
@@ -125,6 +130,8 @@ pub struct Worker {
     pub hours: Arc<HoursSource>,
     /// `HISTORY_SUMMARY`: fold blocks leaving the window into the chat's summary.
     pub history_summary: bool,
+    /// Downloads, transcription and vision for customers' files; fetch limit for human replies'.
+    pub media: Arc<Media>,
 }
 
 /// How one turn ended.
@@ -167,6 +174,8 @@ struct Record {
     unmirrored: bool,
     /// When the team is back (`Monday 09:00`), while it is not working: a handoff says so.
     team_back: Option<String>,
+    /// Customers' files the turn downloaded, by history entry id, for the mirror to attach.
+    files: HashMap<String, Downloaded>,
 }
 
 #[async_trait]
@@ -268,7 +277,7 @@ impl Worker {
         if !record.jobs.is_empty()
             && !record.unmirrored
             && self.mirror.enabled()
-            && let Err(e) = self.mirror.drain(chat_id).await
+            && let Err(e) = self.mirror.drain_with(chat_id, &record.files).await
         {
             tracing::warn!(chat_id, error = %e, "Chatwoot mirror waits in the outbox");
         }
@@ -364,6 +373,7 @@ impl Worker {
         metrics::counter!("wa_agent_history_loads_total", "source" => loaded.source.as_str()).increment(1);
         metrics::histogram!("wa_agent_history_entries").record(loaded.entries.len() as f64);
 
+        let prepared = self.prepare_media(messages).await;
         let mut record = Record {
             unmirrored: link != ConversationLink::Mirror,
             ..Record::default()
@@ -371,7 +381,10 @@ impl Worker {
         if !loaded.in_store {
             record.entries.extend(loaded.entries.iter().cloned());
         }
-        for (m, env) in messages.iter().zip(run).filter(|(_, env)| !env.replayed) {
+        for ((m, env), prepared) in messages.iter().zip(run).zip(&prepared) {
+            if env.replayed {
+                continue;
+            }
             let at = if m.timestamp > 0 {
                 m.timestamp.saturating_mul(1000)
             } else {
@@ -380,12 +393,15 @@ impl Worker {
             record.entries.push(HistoryEntry {
                 id: m.message_id.clone(),
                 role: Role::Customer,
-                text: m.text.clone(),
+                text: prepared.text.clone(),
                 at,
             });
             record
                 .jobs
-                .push(MirrorJob::message(&m.message_id, true, &m.text).encode());
+                .push(MirrorJob::customer(&m.message_id, &prepared.text, m.media.as_deref()).encode());
+            if let Some(file) = &prepared.file {
+                record.files.insert(m.message_id.clone(), file.clone());
+            }
         }
 
         let bot_user = self.bot_user();
@@ -426,7 +442,8 @@ impl Worker {
         } else {
             let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
             self.presence(chat_id, last.channel, Some(ids));
-            let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
+            let texts: Vec<String> = prepared.iter().map(|p| p.text.clone()).collect();
+            let images: Vec<Option<String>> = prepared.iter().map(|p| p.image_url.clone()).collect();
             let cold = loaded.source == crate::history::HistorySource::Chatwoot;
             let summary = match self.history_summary {
                 true => self.history.summary(chat_id, state.conversation_id, cold).await,
@@ -443,6 +460,7 @@ impl Worker {
                 system_prompt: &self.system_prompt,
                 history: &loaded.entries,
                 new_messages: &texts,
+                new_images: &images,
                 offer_handoff: self.mirror.enabled() || link != ConversationLink::Mirror,
                 tail: tail.as_deref(),
             };

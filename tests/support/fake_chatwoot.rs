@@ -28,6 +28,8 @@
 //! - shows its one inbox on `GET inboxes/{id}` (the fixture `api_inbox_working_hours.json`, with working
 //!   hours off until `set_inbox`), and replaces a conversation's whole `custom_attributes` hash on
 //!   `POST conversations/{id}/custom_attributes`.
+//! - takes a message as JSON or as multipart (`content`, `message_type`, …, plus `attachments[]` files,
+//!   kept per message: see `attachments`).
 //!
 //! Webhooks (after `set_webhook`): an account webhook subscribed to `conversation_created`,
 //! `conversation_status_changed`, `conversation_updated`, `message_created` and `message_updated`. Each
@@ -303,6 +305,19 @@ struct Db {
     deliveries: Vec<(String, u16)>,
     /// The inbox as `GET inboxes/{id}` shows it (working hours off until `set_inbox`).
     inbox: Value,
+    /// Files posted with a message (multipart `attachments[]`), by message id.
+    files: HashMap<u64, Vec<PostedFile>>,
+}
+
+/// A file posted with a message.
+#[derive(Debug, Clone)]
+pub struct PostedFile {
+    /// The part's file name.
+    pub file_name: Option<String>,
+    /// The part's content type.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub data: Bytes,
 }
 
 type Shared = Arc<Mutex<Db>>;
@@ -360,6 +375,7 @@ impl FakeChatwoot {
                 inbox["out_of_office_message"] = Value::Null;
                 inbox
             },
+            files: HashMap::new(),
         }));
         let base = "/api/v1/accounts/{account_id}";
         let app = Router::new()
@@ -541,6 +557,11 @@ impl FakeChatwoot {
     /// helper fires for any message, so a test can replay a lost delivery).
     pub fn retry_message(&self, message_id: u64) {
         self.db().retry_message(message_id);
+    }
+
+    /// The files posted with message `id` (multipart `attachments[]`), in order.
+    pub fn attachments(&self, id: u64) -> Vec<PostedFile> {
+        self.db().files.get(&id).cloned().unwrap_or_default()
     }
 
     /// One stored message in the REST shape, wherever it is.
@@ -897,13 +918,59 @@ async fn list_messages(
     ))
 }
 
+/// A multipart body as a JSON object of its text fields, plus its `attachments[]` files.
+async fn read_multipart(headers: &axum::http::HeaderMap, body: Bytes) -> (Value, Vec<PostedFile>) {
+    use axum::extract::FromRequest;
+    let mut request = Request::new(Body::from(body));
+    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
+        request
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, ct.clone());
+    }
+    let (mut fields, mut files) = (Map::new(), Vec::new());
+    let Ok(mut form) = axum::extract::Multipart::from_request(request, &()).await else {
+        return (Value::Object(fields), files);
+    };
+    while let Ok(Some(field)) = form.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(str::to_owned);
+        let data = field.bytes().await.unwrap_or_default();
+        if name == "attachments[]" {
+            files.push(PostedFile {
+                file_name,
+                content_type,
+                data,
+            });
+        } else {
+            let text = String::from_utf8_lossy(&data).into_owned();
+            let value = match text.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => Value::String(text),
+            };
+            fields.insert(name, value);
+        }
+    }
+    (Value::Object(fields), files)
+}
+
 async fn create_message(
     State(db): State<Shared>,
     Path((_, id)): Path<(String, String)>,
     bot: Option<axum::Extension<BotCaller>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let body = request_json(&body);
+    let multipart = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (body, files) = if multipart {
+        read_multipart(&headers, body).await
+    } else {
+        (request_json(&body), Vec::new())
+    };
     let mut db = db.lock().expect("fake Chatwoot state");
     let conversation_id = db.conversation(&id)?.id;
     let kind = str_field(&body, "message_type").unwrap_or_else(|| "outgoing".to_owned());
@@ -930,6 +997,9 @@ async fn create_message(
         content_attributes: object_field(&body, "content_attributes"),
     };
     let id = db.write_message(conversation_id, draft);
+    if !files.is_empty() {
+        db.files.insert(id, files);
+    }
     Ok(Json(db.render_message(db.message(id))))
 }
 

@@ -4,6 +4,7 @@
 //! - `POST /api/sendImage|sendFile|sendVoice` (WAHA): needs `X-Api-Key`; records `(action, body)`.
 //! - `GET /graph/{id}` and `GET /lookaside/{id}` (Graph): need the bearer token; the first answers
 //!   `{url, mime_type, file_size, id}` pointing at the second, which serves the bytes. Unknown ids 404.
+//!   An id set with [`FakeMedia::serve_elsewhere`] points at another server, with no `file_size`.
 //! - `POST /graph/{phone}/media` (multipart upload) answers `{id}`; `POST /graph/{phone}/messages`
 //!   records the JSON and answers a wamid.
 //! - `POST /v1/audio/transcriptions`: records every multipart request; answers `{text}`, or 503 while
@@ -69,6 +70,7 @@ struct MediaState {
     waha_key: String,
     token: String,
     files: HashMap<String, (Bytes, String)>,
+    elsewhere: HashMap<String, String>,
     waha_sends: Vec<(String, Value)>,
     waha_file_requests: usize,
     graph_requests: Vec<(String, Option<String>)>,
@@ -140,6 +142,12 @@ impl FakeMedia {
     pub fn add_file(&self, key: &str, bytes: &[u8], mime: &str) {
         let file = (Bytes::copy_from_slice(bytes), mime.to_owned());
         self.state.lock().unwrap().files.insert(key.to_owned(), file);
+    }
+
+    /// Makes the Graph lookup of media `id` answer `url` (another server), `image/jpeg`, no size.
+    pub fn serve_elsewhere(&self, id: &str, url: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.elsewhere.insert(id.to_owned(), url.to_owned());
     }
 
     /// Switches the speech-to-text endpoint to answering 503.
@@ -235,6 +243,11 @@ async fn graph_lookup(State(state): State<Shared>, Path(id): Path<String>, heade
         .push((format!("/graph/{id}"), header_text(&headers, "authorization")));
     if !bearer_ok(&s, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if let Some(url) = s.elsewhere.get(&id) {
+        let answer =
+            json!({"url": url, "mime_type": "image/jpeg", "id": id, "messaging_product": "whatsapp"});
+        return axum::Json(answer).into_response();
     }
     let Some((bytes, mime)) = s.files.get(&id).cloned() else {
         let error = json!({"error": {"message": "Unsupported get request.", "code": 100}});

@@ -72,6 +72,7 @@ async fn run_with(agent: &Script, echo: &Arc<Echo>, max_steps: u32, memo: &mut T
         history: &[],
         new_messages: &new,
         offer_handoff: false,
+        new_images: &[],
         tail: None,
     };
     let mut profile = BTreeMap::new();
