@@ -136,11 +136,9 @@ async fn a_tool_that_times_out_answers_the_model_with_an_error() {
         w.f.waha.sent_to(CHAT)[0],
         "Gevonden: error: the tool did not answer within 1 s"
     );
-    let metrics = w.app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(r#"wa_agent_tool_calls_total{tool="dealer__slow_quote",outcome="timeout"} 1"#),
-        "{metrics}"
-    );
+    // At least once: the recorder is process-wide, so other tests of this process may count too.
+    let series = r#"wa_agent_tool_calls_total{tool="dealer__slow_quote",outcome="timeout"}"#;
+    assert!(w.app.metric(series).await >= 1.0, "{series}");
     w.app.stop().await;
 }
 

@@ -94,7 +94,6 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let none = ToolRegistry::new();
     let history = history();
     let new = vec!["Ik ben geïnteresseerd in een BMW X5. Wat heeft jullie op voorraad?".to_owned()];
-    let profile = Default::default();
     let input = AgentInput {
         system_prompt: wa_agent::config::DEFAULT_SYSTEM_PROMPT,
         history: &history,
@@ -115,7 +114,6 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             registry,
             max_steps: 5,
             timeout: Duration::from_secs(15),
-            profile: &profile,
         };
         let mut samples = Vec::with_capacity(iterations);
         for i in 0..iterations + iterations / 10 {

@@ -18,7 +18,7 @@
 //! Compact text rather than replayed `tool_calls`/`tool` pairs because a history window may cut a pair
 //! in half, which providers reject, while a text line is always valid and costs fewer tokens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -41,8 +41,6 @@ pub struct LoopSettings<'a> {
     pub max_steps: u32,
     /// `TOOL_TIMEOUT_SECS`.
     pub timeout: Duration,
-    /// What `update_contact` recorded earlier: shown to the model as the customer's profile.
-    pub profile: &'a BTreeMap<String, String>,
 }
 
 /// One tool call of the turn and how it ended.
@@ -98,18 +96,6 @@ fn key(call: &ToolCall) -> (String, String) {
     (call.name.clone(), args)
 }
 
-/// The system prompt plus the customer's profile, when one was recorded.
-fn with_profile(system_prompt: &str, profile: &BTreeMap<String, String>) -> String {
-    if profile.is_empty() {
-        return system_prompt.to_owned();
-    }
-    let lines: Vec<String> = profile.iter().map(|(k, v)| format!("- {k}: {v}")).collect();
-    format!(
-        "{system_prompt}\n\nWhat is known about this customer (recorded earlier):\n{}",
-        lines.join("\n")
-    )
-}
-
 /// Run the loop for one turn.
 pub async fn run(
     agent: &dyn Agent,
@@ -117,11 +103,7 @@ pub async fn run(
     settings: LoopSettings<'_>,
     memo: &mut TurnMemo,
 ) -> LoopOutcome {
-    let system_prompt = with_profile(input.system_prompt, settings.profile);
-    let mut messages = build_messages(&AgentInput {
-        system_prompt: &system_prompt,
-        ..input
-    });
+    let mut messages = build_messages(&input);
     let tools = settings.registry.definitions();
     let mut calls: Vec<ExecutedCall> = Vec::new();
     let mut steps = 0;

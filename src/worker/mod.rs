@@ -449,13 +449,19 @@ impl Worker {
                 true => self.history.summary(chat_id, state.conversation_id, cold).await,
                 false => None,
             };
+            // The profile changes as `update_contact` records it: it belongs to the changing tail, so
+            // the system prompt and the history stay a stable, cacheable prefix.
+            let profile = state
+                .profile
+                .iter()
+                .map(|(k, v)| format!("- {k}: {v}"))
+                .collect::<Vec<_>>();
             let tail = changing_tail(&PromptContext {
                 time: Some(hours.status.describe()),
                 summary,
-                ..PromptContext::default()
+                profile: Some(profile.join("\n")),
             });
             let asked = Instant::now();
-            let profile = state.profile.clone();
             let input = AgentInput {
                 system_prompt: &self.system_prompt,
                 history: &loaded.entries,
@@ -468,7 +474,6 @@ impl Worker {
                 registry: &self.tools,
                 max_steps: self.max_steps,
                 timeout: self.tool_timeout,
-                profile: &profile,
             };
             let looped = tool_loop::run(self.agent.as_ref(), input, settings, memo).await;
             metrics::histogram!("wa_agent_agent_duration_seconds").record(asked.elapsed().as_secs_f64());

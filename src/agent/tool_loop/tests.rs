@@ -75,13 +75,10 @@ async fn run_with(agent: &Script, echo: &Arc<Echo>, max_steps: u32, memo: &mut T
         new_images: &[],
         tail: None,
     };
-    let mut profile = BTreeMap::new();
-    profile.insert("budget".to_owned(), "60000".to_owned());
     let settings = LoopSettings {
         registry: &registry,
         max_steps,
         timeout: Duration::from_secs(1),
-        profile: &profile,
     };
     run(agent, input, settings, memo).await
 }
@@ -99,13 +96,6 @@ async fn results_go_back_as_tool_messages_and_unknown_tools_answer_with_an_error
     assert_eq!(out.reply.unwrap().text, "klaar");
     assert_eq!(out.steps, 2);
     let seen = agent.seen.lock().unwrap().clone();
-    assert!(
-        seen[0][0]["content"]
-            .as_str()
-            .unwrap()
-            .ends_with("- budget: 60000"),
-        "profile in the prompt"
-    );
     let second = &seen[1];
     assert_eq!(second[2]["tool_calls"][1]["function"]["name"], "nope");
     assert_eq!(
