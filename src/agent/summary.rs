@@ -61,7 +61,13 @@ impl OpenAiAgent {
                 tools: &[],
             })
             .await?;
-        Ok(Some(bound(&completion.text)).filter(|s| !s.is_empty()))
+        // An empty answer is a failed summary (the old one stays and the block is tried again), never
+        // "this agent makes no summaries".
+        let summary = bound(&completion.text);
+        if summary.is_empty() {
+            return Err(AgentError::fatal("empty summary"));
+        }
+        Ok(Some(summary))
     }
 }
 
