@@ -216,16 +216,7 @@ pub enum Note {
 /// body): retryable, but for a request that could not even be built. The message walks the error's
 /// sources, never the URL or headers (they carry credentials).
 pub(crate) fn transport_error(service: &str, error: &reqwest::Error) -> ChannelError {
-    let mut message = format!("{service} request failed");
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(err) = source {
-        message.push_str(": ");
-        message.push_str(&err.to_string());
-        source = err.source();
-    }
-    if error.is_timeout() && !message.contains("timed out") {
-        message.push_str(": timed out");
-    }
+    let message = crate::outbound::transport_message(service, error);
     if error.is_builder() {
         ChannelError::Fatal { message }
     } else {

@@ -226,16 +226,7 @@ pub fn content_type(response: &reqwest::Response) -> Option<String> {
 /// A request that got no usable answer: retryable, but for one that could not be built. The message
 /// walks the error's sources and never carries the URL or headers.
 pub fn transport_error(what: &str, error: &reqwest::Error) -> MediaError {
-    let mut message = format!("{what} request failed");
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(err) = source {
-        message.push_str(": ");
-        message.push_str(&err.to_string());
-        source = err.source();
-    }
-    if error.is_timeout() && !message.contains("timed out") {
-        message.push_str(": timed out");
-    }
+    let message = crate::outbound::transport_message(what, error);
     if error.is_builder() {
         MediaError::Fatal { message }
     } else {
