@@ -42,12 +42,12 @@ pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceL
     });
 }
 
-/// The history entry of a human agent's reply.
-fn human_entry(reply: &HumanReply) -> HistoryEntry {
+/// The history entry of a human agent's reply, remembered as `text` (what the customer got).
+fn human_entry(reply: &HumanReply, text: String) -> HistoryEntry {
     HistoryEntry {
         id: format!("cw-{}", reply.message_id),
         role: Role::Human,
-        text: reply.text.clone(),
+        text,
         at: now_ms(),
     }
 }
@@ -68,11 +68,11 @@ impl Worker {
                 return self.commit(chat_id, 1, &Record::default()).await;
             }
             let state = self.mirror.state(chat_id).await.unwrap_or_default();
-            let gateway = self.channels.get(channel_of(&state, chat_id));
-            if gateway.conversation(chat_id) != ConversationLink::Mirror {
+            let channel = self.channels.get(channel_of(&state, chat_id));
+            if channel.conversation(chat_id) != ConversationLink::Mirror {
                 // The chat is the Chatwoot conversation: Chatwoot already delivered the reply.
                 let record = Record {
-                    entries: vec![human_entry(reply)],
+                    entries: vec![human_entry(reply, reply.text.clone())],
                     unmirrored: true,
                     ..Record::default()
                 };
@@ -83,21 +83,16 @@ impl Worker {
             if !lease.confirm().await? {
                 return Ok(());
             }
-            let sent = self.send_human_reply(chat_id, gateway, reply).await;
+            let sent = self.send_human_reply(chat_id, channel, reply).await;
             let mut record = Record::default();
             match sent {
                 Ok(sent) => {
                     self.store.set_value(&delivered, "1", Some(MARKER_TTL)).await?;
                     let note = Note::HumanReply { reply_id: sent.id };
-                    if let Err(e) = gateway.note(chat_id, &note).await {
+                    if let Err(e) = channel.note(chat_id, &note).await {
                         tracing::debug!(error = %e, "human reply note not shown");
                     }
-                    record.entries.push(HistoryEntry {
-                        id: format!("cw-{}", reply.message_id),
-                        role: Role::Human,
-                        text: sent.text,
-                        at: now_ms(),
-                    });
+                    record.entries.push(human_entry(reply, sent.text));
                     if !sent.missing.is_empty() {
                         tracing::warn!(
                             missing = sent.missing.len(),

@@ -134,16 +134,7 @@ impl FakeMeta {
 
     /// Waits until an answer is being held; `false` on timeout.
     pub async fn wait_for_held(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.state.lock().unwrap().held > 0 {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::app::eventually(timeout, || self.state.lock().unwrap().held > 0).await
     }
 
     /// Waits until at least `n` sends were accepted; `false` on timeout.
