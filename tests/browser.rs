@@ -1,7 +1,8 @@
 //! The playground in a real browser: headless Chromium through chromedriver (WebDriver), against the
 //! built binary with real Redis, the fake LLM and fake Chatwoot. A person enters the token, writes the
 //! seed's two messages 8 s apart with the keyboard alone, sees "typing…" and the agent's replies (the
-//! second names the car from the first), then a human's reply from Chatwoot; the page is saved as
+//! second names the car from the first; the first is preceded by a catalogue lookup, shown as a
+//! note), then a human's reply from Chatwoot; the page is saved as
 //! `docs/playground.png` (phone-sized) for the README.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test.sh` installs them). Without them the
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use support::fake_chatwoot::FakeChatwoot;
-use support::fake_llm::{FakeLlm, default_brain};
+use support::fake_llm::{FakeLlm, default_brain, tool_call};
 use support::proc::Instance;
 use support::redis::RedisServer;
 
@@ -195,6 +196,14 @@ async fn a_person_chats_in_the_playground_and_a_human_takes_over() {
         ("PLAYGROUND", "on".into()),
         ("PLAYGROUND_TOKEN", TOKEN.into()),
         ("DEBOUNCE_MS", "400".into()),
+        (
+            "CATALOGUE_FILE",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/catalogue/voorraad.csv"
+            )
+            .into(),
+        ),
     ]);
     assert!(app.wait_up(Duration::from_secs(20)).await, "{}", app.logs());
     cw.set_webhook(&format!("{}/webhooks/chatwoot", app.url), None);
@@ -215,8 +224,13 @@ async fn a_person_chats_in_the_playground_and_a_human_takes_over() {
         .unwrap();
     assert_eq!(active_id(&client).await, "text", "focus moves to the message box");
 
-    // First message: Enter sends; the customer's bubble shows at once, then "typing…", then the reply.
+    // First message: the model looks the car up first (a tool call, shown as a note); Enter sends; the customer's bubble shows at once, then "typing…", then the reply.
     let text = client.find(Locator::Id("text")).await.unwrap();
+    llm.call_tools_next(vec![tool_call(
+        "c1",
+        "search_catalogue",
+        json!({"query": "BMW X5"}),
+    )]);
     let first_sent = Instant::now();
     text.send_keys(&format!("{FIRST}{ENTER}")).await.unwrap();
     assert!(wait_for_text(&client, ".bubble.customer", "BMW X5", Duration::from_secs(5)).await);
@@ -239,6 +253,11 @@ async fn a_person_chats_in_the_playground_and_a_human_takes_over() {
         texts(&client, "#typing").await,
         [""],
         "typing is gone with the reply"
+    );
+    assert!(
+        wait_for_text(&client, ".note", "Tool: search_catalogue", Duration::from_secs(5)).await,
+        "the tool call's note: {:?}",
+        texts(&client, "#log li").await
     );
 
     // The second message 8 s after the first: its reply names the car from the first.

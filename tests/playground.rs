@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::app::{TestApp, eventually, spawn_app};
 use support::fake_chatwoot::FakeChatwoot;
-use support::fake_llm::FakeLlm;
+use support::fake_llm::{FakeLlm, tool_call};
 use support::proc::run_command;
 use support::redis::RedisServer;
 
@@ -425,5 +425,53 @@ async fn a_web_chat_is_mirrored_and_a_human_reply_and_a_handoff_reach_the_page()
             .contains("wants_a_salesperson"),
         "{note:?}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tool_calls_reach_the_page_as_notes_before_the_reply() {
+    let (redis, llm) = (RedisServer::start(), FakeLlm::start().await);
+    let catalogue = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/catalogue/voorraad.csv"
+    );
+    let app = with_redis(&llm, &redis, &[("CATALOGUE_FILE", catalogue.to_owned())]).await;
+    llm.call_tools_next(vec![
+        tool_call("c1", "search_catalogue", json!({"query": "BMW X5"})),
+        tool_call("c2", "no_such_tool", json!({})),
+    ]);
+    let (status, body) = send(&app, json!({"text": "Hebben jullie een BMW X5?"}), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    let chat = body["chat_id"].as_str().unwrap().to_owned();
+    let mut sse = SseReader::open(&app, &format!("chat_id={chat}"), None).await;
+    let mut seen = Vec::new();
+    while let Some(e) = sse.next(Duration::from_secs(10)).await {
+        if e.event == "typing" {
+            continue;
+        }
+        let done = e.event == "reply";
+        seen.push((e.event, e.data));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        seen[..2],
+        [
+            (
+                "note".to_owned(),
+                json!({"kind": "tool_call", "name": "search_catalogue", "ok": true})
+            ),
+            (
+                "note".to_owned(),
+                json!({"kind": "tool_call", "name": "no_such_tool", "ok": false})
+            ),
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 3, "two notes, then the reply: {seen:?}");
+    assert_eq!(seen[2].0, "reply");
+    let reply = seen[2].1["text"].as_str().unwrap_or_default();
+    assert!(!reply.is_empty() && !reply.contains("no_such_tool"), "{reply}");
     app.stop().await;
 }

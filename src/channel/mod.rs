@@ -210,6 +210,14 @@ pub enum Note {
         #[serde(skip_serializing_if = "Option::is_none")]
         reply_id: Option<String>,
     },
+    /// The agent called a tool during the turn (the playground shows it; the result stays in the
+    /// history and the Chatwoot note, never in the page).
+    ToolCall {
+        /// The tool's name.
+        name: String,
+        /// Whether it answered (`false`: it failed or timed out).
+        ok: bool,
+    },
 }
 
 /// A request to `service` that got no usable answer (timeout, refused or reset connection, broken

@@ -153,19 +153,28 @@ mod tests {
         )
         .await
         .unwrap();
+        let tool = Note::ToolCall {
+            name: "search_catalogue".into(),
+            ok: false,
+        };
+        web.note(chat, &tool).await.unwrap();
         let events = store.chat_events_after(chat, None, 10).await.unwrap();
         let parsed: Vec<WebEvent> = events
             .iter()
             .map(|e| serde_json::from_str(&e.body).unwrap())
             .collect();
         let names: Vec<&str> = parsed.iter().map(|e| e.event.as_str()).collect();
-        assert_eq!(names, ["typing", "reply", "note"]);
+        assert_eq!(names, ["typing", "reply", "note", "note"]);
         assert_eq!(parsed[0].data["on"], true);
         assert_eq!(parsed[1].data["text"], "Hallo!");
         assert_eq!(Some(events[1].id.to_string()), sent.id);
         assert_eq!(
             parsed[2].data,
             json!({"kind": "human_reply", "reply_id": sent.id.unwrap()})
+        );
+        assert_eq!(
+            parsed[3].data,
+            json!({"kind": "tool_call", "name": "search_catalogue", "ok": false})
         );
     }
 }

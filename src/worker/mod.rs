@@ -497,6 +497,7 @@ impl Worker {
             }
             self.record_tool_calls(chat_id, &turn_id, &looped.calls, &mut state, &mut record)
                 .await;
+            self.note_tool_calls(chat_id, last.channel, &looped.calls).await;
             match reply {
                 Err(e) => {
                     let reason = format!("the agent failed: {e}");

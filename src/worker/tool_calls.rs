@@ -5,12 +5,15 @@
 //! Invariants: an entry's result part is at most [`RESULT_CHARS`] characters and its arguments at most
 //! [`ARGUMENT_CHARS`]; a note shows one line of the result; ids are `t-{turn}-{n}` (history) and
 //! `tool-{turn}-{n}` (notes), so a replayed commit never duplicates them; the profile is saved in the
-//! chat's state whether or not Chatwoot is configured. The handoff effect is not made here: it is the
+//! chat's state whether or not Chatwoot is configured. The channel is told of each call (name and
+//! whether it answered) for the playground's notes. The handoff effect is not made here: it is the
 //! loop's reply, delivered like any handoff.
 
 use super::{Record, Worker};
 use crate::agent::tool_loop::ExecutedCall;
 use crate::agent::tools::Effect;
+use crate::channel::Note;
+use crate::domain::ChannelKind;
 use crate::domain::{HistoryEntry, Role, now_ms};
 use crate::mirror::{ChatState, MirrorJob};
 
@@ -77,6 +80,25 @@ pub fn summary(calls: &[ExecutedCall]) -> String {
 }
 
 impl Worker {
+    /// Show the turn's tool calls in the chat's channel (the playground draws them as notes; gateways
+    /// ignore them), a handoff aside (it has its own note). Best effort: a note that cannot be shown
+    /// never fails the turn.
+    pub(super) async fn note_tool_calls(&self, chat_id: &str, channel: ChannelKind, calls: &[ExecutedCall]) {
+        let channel = self.channels.get(channel);
+        for call in calls {
+            if call.effects.iter().any(|e| matches!(e, Effect::Handoff { .. })) {
+                continue;
+            }
+            let note = Note::ToolCall {
+                name: call.call.name.clone(),
+                ok: call.result.is_ok(),
+            };
+            if let Err(e) = channel.note(chat_id, &note).await {
+                tracing::debug!(chat_id, error = %e, "tool call note not shown");
+            }
+        }
+    }
+
     /// Record the turn's tool calls and make their effects part of the turn's commit.
     pub(super) async fn record_tool_calls(
         &self,

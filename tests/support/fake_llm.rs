@@ -281,9 +281,10 @@ pub fn default_brain(request: &Value) -> String {
             };
         }
     }
+    // An assistant message without content is a tool-call round, not an answer to the customer.
     let since_assistant = messages
         .iter()
-        .rposition(|(r, _)| *r == "assistant")
+        .rposition(|(r, c)| *r == "assistant" && !c.is_empty())
         .map_or(0, |i| i + 1);
     let recent: Vec<&str> = messages[since_assistant..]
         .iter()
