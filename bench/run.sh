@@ -5,18 +5,19 @@
 #
 # It builds release binaries, starts its own redis-server (AOF everysec, as production should run it)
 # on a free port, a bare-axum ceiling server and wa-agent, then runs side by side: signed WAHA ingest
-# against wa-agent and against the ceiling (ROUNDS times, medians reported), redis-benchmark of the
+# against wa-agent at RUST_LOG=info and at warn (LOG_FORMAT=json, logs to a file) and against the
+# ceiling, in ROUNDS alternating rounds (the median of the rounds' ratios is reported), redis-benchmark of the
 # accept script, the turn overhead with instant fake LLM and WAHA, wa-agent's RSS during ingest, and
 # Redis bytes per chat. Everything binds to 127.0.0.1, every load is bounded in time, and everything
 # it started is stopped when it exits.
 #
-# Knobs (environment): ROUNDS (3), INGEST_SECONDS (10), CONNECTIONS (64), TURN_CHATS (50), TURNS (200),
+# Knobs (environment): ROUNDS (5), INGEST_SECONDS (5), CONNECTIONS (64), TURN_CHATS (50), TURNS (200),
 # MEMORY_CHATS (200), REDIS_BENCH_REQUESTS (200000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-3}
-INGEST_SECONDS=${INGEST_SECONDS:-10}
+ROUNDS=${ROUNDS:-5}
+INGEST_SECONDS=${INGEST_SECONDS:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 TURN_CHATS=${TURN_CHATS:-50}
 TURNS=${TURNS:-200}
@@ -93,40 +94,58 @@ start_agent() { # PORT LOG then env assignments
     local port=$1 log=$2
     shift 2
     env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" REDIS_URL="$REDIS" WAHA_WEBHOOK_HMAC_KEY="$HMAC_KEY" \
-        LOG_FORMAT=json RUST_LOG=warn "$@" "$AGENT" >"$log" 2>&1 &
+        LOG_FORMAT=json RUST_LOG=info "$@" "$AGENT" >"$log" 2>&1 &
     AGENT_PID=$!
     PIDS+=($AGENT_PID)
     wait_for "http://127.0.0.1:$port/health"
 }
 
-# --- ingest: wa-agent (intake only, ROLE=api) against the ceiling, side by side ----------------------
+# --- ingest: wa-agent (intake only, ROLE=api) against the ceiling, in alternating rounds --------------
+# Two intake-only instances, as operators run them (`LOG_FORMAT=json`, the log going to a file): one at
+# RUST_LOG=info, one at RUST_LOG=warn, so the cost of logging is a figure of its own. Each round runs
+# info, then the bare axum ceiling, then warn, back to back; each instance's ratio is taken within its
+# round (the machine's state drifts between rounds) and the report gives the median of the ratios.
 AP=$(free_port)
-start_agent "$AP" "$WORK/agent-ingest.log" ROLE=api REDIS_KEY_PREFIX=bench-ingest:
-INGEST_PID=$AGENT_PID
+start_agent "$AP" "$WORK/agent-ingest-info.log" RUST_LOG=info ROLE=api REDIS_KEY_PREFIX=bench-ingest:
+INFO_PID=$AGENT_PID
+AW=$(free_port)
+start_agent "$AW" "$WORK/agent-ingest-warn.log" RUST_LOG=warn ROLE=api REDIS_KEY_PREFIX=bench-ingest-warn:
+WARN_PID=$AGENT_PID
 wait_for "http://127.0.0.1:$CP/webhooks/waha" 2>/dev/null || true
-sample_rss "$INGEST_PID" "$WORK/rss-ingest.json" "$WORK/stop-rss-ingest" &
+sample_rss "$INFO_PID" "$WORK/rss-ingest.json" "$WORK/stop-rss-ingest" &
 PIDS+=($!)
-AGENT_CPU0=$(cpu_ticks "$INGEST_PID")
-REDIS_CPU0=$(cpu_ticks "$REDIS_PID")
+ingest() { # URL OUT
+    timeout 120 "$BENCH" ingest --url "$1" --connections "$CONNECTIONS" --seconds "$INGEST_SECONDS" \
+        --hmac-key "$HMAC_KEY" | tee -a "$2"
+}
+INFO_TICKS=0
+REDIS_TICKS=0
 for round in $(seq "$ROUNDS"); do
     redis-cli -p "$RP" FLUSHALL >/dev/null
-    echo "==> ingest round $round/$ROUNDS: wa-agent"
-    timeout 120 "$BENCH" ingest --url "http://127.0.0.1:$AP/webhooks/waha" --connections "$CONNECTIONS" \
-        --seconds "$INGEST_SECONDS" --hmac-key "$HMAC_KEY" | tee -a "$WORK/ingest-agent.txt"
+    echo "==> ingest round $round/$ROUNDS: wa-agent at RUST_LOG=info"
+    a0=$(cpu_ticks "$INFO_PID"); r0=$(cpu_ticks "$REDIS_PID")
+    ingest "http://127.0.0.1:$AP/webhooks/waha" "$WORK/ingest-agent.txt"
+    INFO_TICKS=$(( INFO_TICKS + $(cpu_ticks "$INFO_PID") - a0 ))
+    REDIS_TICKS=$(( REDIS_TICKS + $(cpu_ticks "$REDIS_PID") - r0 ))
     echo "==> ingest round $round/$ROUNDS: bare axum ceiling"
-    timeout 120 "$BENCH" ingest --url "http://127.0.0.1:$CP/webhooks/waha" --connections "$CONNECTIONS" \
-        --seconds "$INGEST_SECONDS" --hmac-key "$HMAC_KEY" | tee -a "$WORK/ingest-ceiling.txt"
+    ingest "http://127.0.0.1:$CP/webhooks/waha" "$WORK/ingest-ceiling.txt"
+    redis-cli -p "$RP" FLUSHALL >/dev/null
+    echo "==> ingest round $round/$ROUNDS: wa-agent at RUST_LOG=warn"
+    ingest "http://127.0.0.1:$AW/webhooks/waha" "$WORK/ingest-warn.txt"
 done
 touch "$WORK/stop-rss-ingest"
-# CPU spent by wa-agent and Redis over the wa-agent rounds (the ceiling rounds leave both idle).
-echo "{\"agent_ticks\": $(( $(cpu_ticks "$INGEST_PID") - AGENT_CPU0 )), \"redis_ticks\": $(( $(cpu_ticks "$REDIS_PID") - REDIS_CPU0 )), \"hz\": $(getconf CLK_TCK)}" >"$WORK/cpu-ingest.json"
+# CPU spent by the info instance and Redis over the info rounds only.
+echo "{\"agent_ticks\": $INFO_TICKS, \"redis_ticks\": $REDIS_TICKS, \"hz\": $(getconf CLK_TCK)}" >"$WORK/cpu-ingest.json"
+wc -c <"$WORK/agent-ingest-info.log" >"$WORK/info-log-bytes.txt"
 sleep 0.3
-kill "$INGEST_PID" 2>/dev/null || true
-wait "$INGEST_PID" 2>/dev/null || true
+for pid in "$INFO_PID" "$WARN_PID"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+done
 
 # --- the accept script alone, through redis-benchmark ------------------------------------------------
 redis-cli -p "$RP" FLUSHALL >/dev/null
-ACCEPT_LUA=$(awk '/^const ACCEPT_LUA: &str = r#"/ {f = 1; next} f && /^"#;/ {exit} f' src/store/redis.rs)
+ACCEPT_LUA=$(awk '/^const ACCEPT_LUA: &str = r#"/ {f = 1; next} f && /^"#;/ {exit} f' src/store/redis/scripts.rs)
 SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$ACCEPT_LUA")
 ENVELOPE='{"accepted_ms":1784016891694,"event":{"kind":"customer","gateway":"waha","chat_id":"31641238876@c.us","message_id":"A5C1E0F7B2D94C6E8A13F0B7D2E95C41","text":"Hallo, is de auto nog beschikbaar?","sender_name":"Bench Customer","timestamp":1784016891}}'
 echo "==> redis-benchmark: EVALSHA accept ($REDIS_BENCH_REQUESTS requests, 64 clients, random keys)"
@@ -164,7 +183,7 @@ touch "$WORK/stop-rss-turns"
 sleep 0.3
 
 # --- the report ------------------------------------------------------------------------------------
-export WORK COMMAND ROUNDS LOAD_BEFORE
+export WORK COMMAND ROUNDS LOAD_BEFORE INGEST_SECONDS
 export LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 export MACHINE_CPUS=$(nproc)
 export MACHINE_CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -177,6 +196,8 @@ export RUSTC_VERSION=$(rustc --version)
 CATALOGUE_SECTION=$(sed -n '/<!-- catalogue:begin/,/<!-- catalogue:end -->/p' bench/RESULTS.md 2>/dev/null || true)
 # bench/toolloop.sh owns the tool loop section the same way.
 TOOLLOOP_SECTION=$(sed -n '/<!-- toolloop:begin/,/<!-- toolloop:end -->/p' bench/RESULTS.md 2>/dev/null || true)
+# bench/profile.sh owns the CPU profile section the same way.
+PROFILE_SECTION=$(sed -n '/<!-- profile:begin/,/<!-- profile:end -->/p' bench/RESULTS.md 2>/dev/null || true)
 python3 - >bench/RESULTS.md <<'PY'
 import json, os, statistics
 
@@ -195,7 +216,7 @@ def load(name):
     path = os.path.join(work, name)
     return json.load(open(path)) if os.path.exists(path) else {}
 
-agent, ceiling = results("ingest-agent.txt"), results("ingest-ceiling.txt")
+agent, ceiling, warn = results("ingest-agent.txt"), results("ingest-ceiling.txt"), results("ingest-warn.txt")
 turns = (results("turns.txt") or [{}])[0]
 seq = (results("turns-seq.txt") or [{}])[0]
 sat = (results("turns-sat.txt") or [{}])[0]
@@ -208,8 +229,14 @@ def med(rows, key):
     vals = [r[key] for r in rows if key in r]
     return statistics.median(vals) if vals else float("nan")
 
-a_rps, c_rps = med(agent, "rps"), med(ceiling, "rps")
-ratio = a_rps / c_rps if c_rps else float("nan")
+a_rps, c_rps, w_rps = med(agent, "rps"), med(ceiling, "rps"), med(warn, "rps")
+def ratios(rows):
+    return [a["rps"] / c["rps"] for a, c in zip(rows, ceiling) if c.get("rps")]
+ratio = statistics.median(ratios(agent)) if ratios(agent) else float("nan")
+w_ratio = statistics.median(ratios(warn)) if ratios(warn) else float("nan")
+w_p99 = med(warn, "p99_ms")
+w_non2xx = sum(r.get("non_2xx", 0) + r.get("errors", 0) for r in warn)
+log_bytes = int(open(os.path.join(work, "info-log-bytes.txt")).read().strip() or 0) if os.path.exists(os.path.join(work, "info-log-bytes.txt")) else 0
 a_p99 = med(agent, "p99_ms")
 non2xx = sum(r.get("non_2xx", 0) + r.get("errors", 0) for r in agent)
 rss_mib = max(rss_ingest.get("rss_max_kib", 0), rss_ingest.get("hwm_kib", 0)) / 1024
@@ -232,9 +259,10 @@ print("  relative to this machine, and the generator's own CPU use is part of th
 print("## Against the targets\n")
 print("| what | target | measured | |")
 print("|---|---|---|---|")
-print(f"| ingest vs bare axum (median of {len(agent)} rounds) | ≥ 30 % | {ratio*100:.1f} % ({a_rps:.0f} vs {c_rps:.0f} req/s) | {verdict(ratio >= 0.30)} |")
-print(f"| ingest non-2xx and errors | 0 | {non2xx} | {verdict(non2xx == 0)} |")
-print(f"| ingest p99 (median of rounds) | ≤ 10 ms | {a_p99:.2f} ms | {verdict(a_p99 <= 10)} |")
+print(f"| ingest vs bare axum at `RUST_LOG=info` (median of {len(agent)} rounds' ratios) | ≥ 45 % | {ratio*100:.1f} % ({a_rps:.0f} vs {c_rps:.0f} req/s, medians) | {verdict(ratio >= 0.45)} |")
+print(f"| ingest non-2xx and errors at info | 0 | {non2xx} | {verdict(non2xx == 0)} |")
+print(f"| ingest p99 at info, 64 connections (median of rounds) | ≤ 10 ms | {a_p99:.2f} ms | {verdict(a_p99 <= 10)} |")
+print(f"| (for comparison) the same at `RUST_LOG=warn`: ratio, p99, non-2xx | | {w_ratio*100:.1f} % ({w_rps:.0f} req/s), {w_p99:.2f} ms, {w_non2xx} | |")
 tp50, tp99 = turns.get("p50_ms", float("nan")), turns.get("p99_ms", float("nan"))
 print(f"| turn overhead p50 | ≤ 3 ms | {tp50:.2f} ms | {verdict(tp50 <= 3)} |")
 print(f"| turn overhead p99 | ≤ 20 ms | {tp99:.2f} ms | {verdict(tp99 <= 20)} |")
@@ -247,12 +275,14 @@ print()
 print("## Ingest, round by round\n")
 print(f"Signed WAHA `message` webhooks (HMAC-SHA512, ~1.2 KB), every id new, spread over 10 000 chats; {agent[0]['connections'] if agent else '?'} connections,")
 print("each a worker sending back to back. wa-agent runs `ROLE=api` (intake only: verify, parse, accept script")
-print("into Redis, 200), `LOG_FORMAT=json RUST_LOG=warn`; the ceiling is a bare axum route that reads the body.\n")
-print("| round | wa-agent req/s | p50 | p90 | p99 | max | non-2xx | errors | ceiling req/s | p50 | p99 | ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for i, (a, c) in enumerate(zip(agent, ceiling), 1):
-    print(f"| {i} | {a['rps']:.0f} | {a['p50_ms']} | {a['p90_ms']} | {a['p99_ms']} | {a['max_ms']} | {a['non_2xx']} | {a['errors']} | {c['rps']:.0f} | {c['p50_ms']} | {c['p99_ms']} | {a['rps']/c['rps']*100:.1f} % |")
-print(f"| median | {a_rps:.0f} | {med(agent,'p50_ms')} | {med(agent,'p90_ms')} | {a_p99} | {med(agent,'max_ms')} | | | {c_rps:.0f} | {med(ceiling,'p50_ms')} | {med(ceiling,'p99_ms')} | {ratio*100:.1f} % |")
+print("into Redis, 200), `LOG_FORMAT=json`, its log written to a file; the ceiling is a bare axum route that")
+print("reads the body. Each round runs wa-agent at `RUST_LOG=info`, the ceiling, then wa-agent at `RUST_LOG=warn`,")
+print(f"{os.environ.get('INGEST_SECONDS', '?')} s each; a ratio is taken within its round. The info instance wrote {log_bytes} bytes of log.\n")
+print("| round | info req/s | p50 | p90 | p99 | max | non-2xx | errors | ceiling req/s | p50 | p99 | info ratio | warn req/s | warn p99 | warn ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for i, (a, c, w) in enumerate(zip(agent, ceiling, warn), 1):
+    print(f"| {i} | {a['rps']:.0f} | {a['p50_ms']} | {a['p90_ms']} | {a['p99_ms']} | {a['max_ms']} | {a['non_2xx']} | {a['errors']} | {c['rps']:.0f} | {c['p50_ms']} | {c['p99_ms']} | {a['rps']/c['rps']*100:.1f} % | {w['rps']:.0f} | {w['p99_ms']} | {w['rps']/c['rps']*100:.1f} % |")
+print(f"| median | {a_rps:.0f} | {med(agent,'p50_ms')} | {med(agent,'p90_ms')} | {a_p99} | {med(agent,'max_ms')} | | | {c_rps:.0f} | {med(ceiling,'p50_ms')} | {med(ceiling,'p99_ms')} | {ratio*100:.1f} % | {w_rps:.0f} | {w_p99} | {w_ratio*100:.1f} % |")
 print()
 print("## The accept script alone\n")
 print("`redis-benchmark -n REQUESTS -c 64 -r 100000000 EVALSHA <accept> 3 d:__rand_int__ i:__rand_int__ w 86400 <envelope> c 1000000`")
@@ -283,7 +313,7 @@ if cpu and total_req:
     hz = cpu["hz"]
     a_s, r_s = cpu["agent_ticks"] / hz, cpu["redis_ticks"] / hz
     secs = sum(r.get("seconds", 0) for r in agent)
-    print(f"Over the {len(agent)} wa-agent rounds ({secs:.0f} s, {total_req} requests) wa-agent used {a_s:.1f} CPU-s")
+    print(f"Over the {len(agent)} wa-agent rounds at info ({secs:.0f} s, {total_req} requests) wa-agent used {a_s:.1f} CPU-s")
     print(f"({a_s / secs * 100:.0f} % of one core on average, {a_s / total_req * 1e6:.0f} µs per webhook) and Redis {r_s:.1f} CPU-s")
     print(f"({r_s / secs * 100:.0f} % of a core, {r_s / total_req * 1e6:.0f} µs per webhook); the load generator had the rest of the")
     print(f"{os.environ['MACHINE_CPUS']} CPUs. Against the ceiling, only the generator and the bare server share them.")
@@ -307,6 +337,7 @@ for (name, level, msg), n in sorted(seen.items()):
 PY
 if [ -n "$CATALOGUE_SECTION" ]; then printf '\n%s\n' "$CATALOGUE_SECTION" >>bench/RESULTS.md; fi
 if [ -n "$TOOLLOOP_SECTION" ]; then printf '\n%s\n' "$TOOLLOOP_SECTION" >>bench/RESULTS.md; fi
+if [ -n "$PROFILE_SECTION" ]; then printf '\n%s\n' "$PROFILE_SECTION" >>bench/RESULTS.md; fi
 echo "==> wrote bench/RESULTS.md"
 # The send-intent cost, measured on its own Redis, appended as its own section.
 bench/intent.sh
