@@ -4,9 +4,12 @@
 //! (`{LLM_BASE_URL}/chat/completions`), and [`EchoAgent`] is the built-in stand-in used when no model
 //! is configured. Prompt assembly ([`build_messages`]) is a pure function shared by both.
 //!
-//! Invariants: errors are classified by HTTP status only ([`AgentError::Retryable`] for timeouts,
-//! connection failures, 408, 429 and 5xx; [`AgentError::Fatal`] for every other failure), the API key
-//! never appears in an error or a log line, and message contents are never logged at `info`.
+//! Invariants: every failure is an [`OutboundError`] of service `agent`, classified by HTTP status
+//! only, like every outbound call ([`crate::outbound`]: retryable for timeouts, connection failures,
+//! 408, 425, 429 and 5xx; fatal for every other status); an answer the turn cannot use (not JSON, no
+//! `choices[0].message`, neither text nor a handoff, an empty summary) is fatal too. The API key never
+//! appears in an error or a log line (an error body contributes only its `error.code`), and message
+//! contents are never logged at `info`.
 
 pub mod prompt;
 pub mod summary;
@@ -16,17 +19,19 @@ pub mod tools;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::config::LlmSettings;
 use crate::domain::{HistoryEntry, Role};
+use crate::outbound::OutboundError;
+
+/// The service name of every agent failure.
+pub const SERVICE: &str = "agent";
 
 /// Sampling temperature sent with every request: low, so answers stay factual and repeatable.
 const TEMPERATURE: f64 = 0.3;
-/// How much of an error body's `error.message` goes into an error (never the whole body).
-const ERROR_DETAIL_CHARS: usize = 200;
 
 /// Everything the agent needs for one turn.
 #[derive(Debug, Clone, Copy)]
@@ -85,36 +90,9 @@ pub fn handoff_tool() -> Value {
     })
 }
 
-/// Why the agent produced no reply.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    /// Worth trying again later (timeouts, connection errors, 429, 5xx).
-    #[error("agent temporarily unavailable: {message}")]
-    Retryable {
-        /// What went wrong, without secrets or message contents.
-        message: String,
-        /// How long the server asked us to wait (`Retry-After`), when it said.
-        retry_after: Option<Duration>,
-    },
-    /// Trying again will not help (bad request, bad credentials, unusable answer).
-    #[error("agent failed: {message}")]
-    Fatal {
-        /// What went wrong, without secrets or message contents.
-        message: String,
-    },
-}
-
-impl AgentError {
-    /// Whether the queue should retry the turn.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, AgentError::Retryable { .. })
-    }
-
-    fn fatal(message: impl Into<String>) -> Self {
-        AgentError::Fatal {
-            message: message.into(),
-        }
-    }
+/// An agent failure that trying again will not fix (an unusable answer).
+fn fatal(message: impl Into<String>) -> OutboundError {
+    OutboundError::fatal(SERVICE, message)
 }
 
 /// One tool call the model asked for.
@@ -152,10 +130,10 @@ pub trait Agent: Send + Sync {
     /// A short name for logs and metrics (`openai`, `echo`).
     fn name(&self) -> &'static str;
     /// One model call.
-    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError>;
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, OutboundError>;
     /// One model call over a turn's input, offering only `handoff_to_human` (when asked to); tool
     /// calls other than the handoff are ignored. The worker runs the full loop ([`tool_loop`]).
-    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, AgentError> {
+    async fn reply(&self, input: AgentInput<'_>) -> Result<AgentReply, OutboundError> {
         let messages = build_messages(&input);
         let tools = if input.offer_handoff {
             vec![handoff_tool()]
@@ -176,22 +154,22 @@ pub trait Agent: Send + Sync {
         &self,
         _previous: Option<&str>,
         _entries: &[HistoryEntry],
-    ) -> Result<Option<String>, AgentError> {
+    ) -> Result<Option<String>, OutboundError> {
         Ok(None)
     }
 }
 
 impl Completion {
     /// The answer as a reply: the text, and the first `handoff_to_human` call as the handoff.
-    /// Neither text nor a handoff is [`AgentError::Fatal`].
-    pub fn into_reply(self) -> Result<AgentReply, AgentError> {
+    /// Neither text nor a handoff is fatal.
+    pub fn into_reply(self) -> Result<AgentReply, OutboundError> {
         let handoff = self
             .tool_calls
             .iter()
             .find(|call| call.name == HANDOFF_TOOL)
             .map(|call| handoff_of(&call.arguments));
         if self.text.is_empty() && handoff.is_none() {
-            return Err(AgentError::fatal("empty reply"));
+            return Err(fatal("empty reply"));
         }
         Ok(AgentReply {
             text: self.text,
@@ -253,23 +231,23 @@ pub fn build_messages(input: &AgentInput<'_>) -> Vec<Value> {
 /// The answer in a chat-completions response body: `choices[0].message.content` (trimmed) and a
 /// `handoff_to_human` tool call, if any. Tool calls never become customer text.
 ///
-/// A body that is not JSON, or has no `choices[0].message`, is [`AgentError::Fatal`]; so is an answer
+/// A body that is not JSON, or has no `choices[0].message`, is fatal; so is an answer
 /// with neither text nor a handoff.
-pub fn parse_chat_response(body: &[u8]) -> Result<AgentReply, AgentError> {
+pub fn parse_chat_response(body: &[u8]) -> Result<AgentReply, OutboundError> {
     parse_completion(body)?.into_reply()
 }
 
 /// The model's text and tool calls in a chat-completions response body. A body that is not JSON, or
-/// has no `choices[0].message`, is [`AgentError::Fatal`]; a call without a name is left out.
-pub fn parse_completion(body: &[u8]) -> Result<Completion, AgentError> {
+/// has no `choices[0].message`, is fatal; a call without a name is left out.
+pub fn parse_completion(body: &[u8]) -> Result<Completion, OutboundError> {
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AgentError::fatal(format!("unparseable chat-completions response: {e}")))?;
+        .map_err(|e| fatal(format!("unparseable chat-completions response: {e}")))?;
     let message = value
         .get("choices")
         .and_then(|c| c.get(0))
         .and_then(|c| c.get("message"))
         .filter(|m| m.is_object())
-        .ok_or_else(|| AgentError::fatal("unparseable chat-completions response: no choices[0].message"))?;
+        .ok_or_else(|| fatal("unparseable chat-completions response: no choices[0].message"))?;
     let tool_calls = message
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -359,11 +337,11 @@ impl Agent for OpenAiAgent {
         &self,
         previous: Option<&str>,
         entries: &[HistoryEntry],
-    ) -> Result<Option<String>, AgentError> {
+    ) -> Result<Option<String>, OutboundError> {
         self.summarize_with_model(previous, entries).await
     }
 
-    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError> {
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, OutboundError> {
         let started = Instant::now();
         let mut http = self.client.post(&self.endpoint).json(&self.request_body(request));
         if let Some(key) = &self.api_key {
@@ -387,52 +365,16 @@ impl Agent for OpenAiAgent {
     }
 }
 
-/// Classifies a failure to send the request or read the response.
-fn transport_error(error: reqwest::Error) -> AgentError {
-    let message = format!("LLM request failed: {}", error_chain(&error));
-    if error.is_builder() {
-        AgentError::Fatal { message }
-    } else {
-        // Timeouts, refused or reset connections, broken bodies: all transient from our side.
-        AgentError::Retryable {
-            message,
-            retry_after: None,
-        }
-    }
+/// A failure to send the request or read the response ([`OutboundError::from_transport`]).
+fn transport_error(error: reqwest::Error) -> OutboundError {
+    OutboundError::from_transport(SERVICE, "LLM", &error)
 }
 
-/// The error and its sources, without the URL (which may carry credentials in odd setups).
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(err) = source {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&err.to_string());
-        source = err.source();
-    }
-    match (text.is_empty(), error.is_timeout()) {
-        (false, _) => text,
-        (true, true) => "timed out".to_owned(),
-        (true, false) => "request error".to_owned(),
-    }
-}
-
-/// Classifies a non-2xx answer by its status; the body only contributes a short, safe detail.
-fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> AgentError {
+/// A non-2xx answer, classified by its status ([`OutboundError::from_status`]); the body only
+/// contributes a short, safe detail.
+fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> OutboundError {
     let message = format!("LLM answered {}{}", status.as_u16(), error_detail(body));
-    let retryable = status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error();
-    if retryable {
-        AgentError::Retryable {
-            message,
-            retry_after: retry_after(headers),
-        }
-    } else {
-        AgentError::Fatal { message }
-    }
+    OutboundError::from_status(SERVICE, status, headers, message)
 }
 
 /// `: <error.code or error.type>` from an OpenAI-style error body, when there is one. The free-text
@@ -447,16 +389,14 @@ fn error_detail(body: &[u8]) -> String {
         .and_then(Value::as_str)
         .or_else(|| error.and_then(|e| e.get("type")).and_then(Value::as_str));
     match code {
-        Some(code) => format!(": {}", code.chars().take(ERROR_DETAIL_CHARS).collect::<String>()),
+        Some(code) => format!(
+            ": {}",
+            code.chars()
+                .take(crate::outbound::SNIPPET_CHARS)
+                .collect::<String>()
+        ),
         None => String::new(),
     }
-}
-
-/// `Retry-After` as delay seconds (integer or decimal); the HTTP-date form is ignored.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = value.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
 }
 
 /// The built-in agent used when `LLM_BASE_URL` is unset: it repeats the customer's messages and says
@@ -470,7 +410,7 @@ impl Agent for EchoAgent {
         "echo"
     }
 
-    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError> {
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, OutboundError> {
         // The trailing `user` messages are the new ones; every other non-system message is memory.
         let messages = request.messages;
         let new_from = messages

@@ -6,9 +6,11 @@
 //!
 //! Invariants:
 //! - every request carries the `api_access_token` header; the token never appears in an error or a log;
-//! - every failure is either [`ChatwootError::Retryable`] (timeouts, connection failures, 429 with its
-//!   `Retry-After`, 5xx, the 422 of the 200-messages-a-minute flood limit) or [`ChatwootError::Fatal`]
-//!   (every other 4xx, unreadable bodies), so the queue knows what to try again;
+//! - every failure is an [`OutboundError`] of service `chatwoot`, classified like every outbound call
+//!   ([`crate::outbound`]: retryable for timeouts, connection failures, 408, 425, 429 with its
+//!   `Retry-After`, 5xx), plus the 422 of the 200-messages-a-minute flood limit, which is retryable
+//!   after its `Retry-After`, else a minute; every other 4xx and an unreadable body are fatal and keep
+//!   their status (the mirror maps a chat afresh on a 404), so the queue knows what to try again;
 //! - responses are parsed leniently: unknown fields are ignored and optional ones may be missing. REST
 //!   `message_type` is an integer (0 incoming, 1 outgoing, 2 activity, 3 template), times are unix;
 //! - conversation ids are the per-account display ids that API paths take.
@@ -17,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -25,7 +27,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::ChatwootSettings;
-use crate::outbound::retry_after;
+use crate::outbound::{OutboundError, retry_after};
+
+/// The service name of every Chatwoot API failure.
+pub const SERVICE: &str = "chatwoot";
 
 /// Pages of `contacts/search` read before giving up on finding a chat's contact.
 const MAX_SEARCH_PAGES: u32 = 5;
@@ -121,43 +126,6 @@ pub struct Message {
     pub sender_type: Option<String>,
 }
 
-/// A failed Chatwoot call, split by what the caller should do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum ChatwootError {
-    /// Worth trying again later: timeouts, connection failures, 429 and 5xx.
-    #[error("chatwoot (retryable): {message}")]
-    Retryable {
-        /// HTTP status, when a response arrived.
-        status: Option<u16>,
-        /// What failed, with the status and the body's error text.
-        message: String,
-        /// The server's `Retry-After`, when it sent one.
-        retry_after: Option<Duration>,
-    },
-    /// Will fail again the same way: a 4xx other than 429, or a body that cannot be read.
-    #[error("chatwoot: {message}")]
-    Fatal {
-        /// HTTP status, when a response arrived.
-        status: Option<u16>,
-        /// What failed, with the status and the body's error text.
-        message: String,
-    },
-}
-
-impl ChatwootError {
-    /// Whether trying again later may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, ChatwootError::Retryable { .. })
-    }
-
-    /// The HTTP status of the failed response, if one arrived.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ChatwootError::Retryable { status, .. } | ChatwootError::Fatal { status, .. } => *status,
-        }
-    }
-}
-
 impl ChatwootClient {
     /// A client for `settings`; every request times out after `timeout`.
     pub fn new(settings: &ChatwootSettings, timeout: Duration) -> Self {
@@ -184,7 +152,7 @@ impl ChatwootClient {
     /// The contact of `chat_id`: its identifier is the chat id, or it has a contact_inbox in our inbox
     /// with the chat id as `source_id`, or (phone chats only) its phone is `+<digits>`, in that order
     /// of preference. Searches by the phone digits (phone chats) or the chat id, up to 5 pages.
-    pub async fn find_contact(&self, chat_id: &str) -> Result<Option<Contact>, ChatwootError> {
+    pub async fn find_contact(&self, chat_id: &str) -> Result<Option<Contact>, OutboundError> {
         let phone = phone_digits(chat_id).map(|d| format!("+{d}"));
         let q = phone_digits(chat_id).unwrap_or(chat_id).to_string();
         let mut best: Option<(u8, RawContact)> = None;
@@ -210,29 +178,27 @@ impl ChatwootClient {
 
     /// Creates the contact of `chat_id` with a contact_inbox in our inbox. When Chatwoot answers that
     /// it already exists (422 "already been taken"), returns the existing one.
-    pub async fn create_contact(&self, chat_id: &str, name: Option<&str>) -> Result<Contact, ChatwootError> {
+    pub async fn create_contact(&self, chat_id: &str, name: Option<&str>) -> Result<Contact, OutboundError> {
         let body = contact_request(self.inbox_id, chat_id, name);
         match self
             .call::<CreateContactResponse>(Method::POST, "contacts", &[], Some(&body))
             .await
         {
             Ok(created) => Ok(created.payload.contact.into()),
-            Err(ChatwootError::Fatal {
-                status: Some(422),
-                message,
-            }) if message.contains("already been taken") => match self.find_contact(chat_id).await? {
+            Err(
+                e @ OutboundError::Fatal {
+                    status: Some(422), ..
+                },
+            ) if e.message().contains("already been taken") => match self.find_contact(chat_id).await? {
                 Some(contact) => Ok(contact),
-                None => Err(ChatwootError::Fatal {
-                    status: Some(422),
-                    message,
-                }),
+                None => Err(e),
             },
             Err(e) => Err(e),
         }
     }
 
     /// The contact's most recently active conversation in our inbox that is not resolved.
-    pub async fn find_conversation(&self, contact_id: u64) -> Result<Option<Conversation>, ChatwootError> {
+    pub async fn find_conversation(&self, contact_id: u64) -> Result<Option<Conversation>, OutboundError> {
         let path = format!("contacts/{contact_id}/conversations");
         let list: ConversationList = self.call(Method::GET, &path, &[], None).await?;
         Ok(pick_conversation(list.payload.unwrap_or_default(), self.inbox_id))
@@ -244,14 +210,14 @@ impl ChatwootClient {
         contact_id: u64,
         chat_id: &str,
         gateway: &str,
-    ) -> Result<Conversation, ChatwootError> {
+    ) -> Result<Conversation, OutboundError> {
         let body = conversation_request(self.inbox_id, contact_id, chat_id, gateway);
         let raw: RawConversation = self.call(Method::POST, "conversations", &[], Some(&body)).await?;
         Ok(raw.into())
     }
 
     /// One conversation by display id.
-    pub async fn get_conversation(&self, conversation_id: u64) -> Result<Conversation, ChatwootError> {
+    pub async fn get_conversation(&self, conversation_id: u64) -> Result<Conversation, OutboundError> {
         let path = format!("conversations/{conversation_id}");
         let raw: RawConversation = self.call(Method::GET, &path, &[], None).await?;
         Ok(raw.into())
@@ -262,7 +228,7 @@ impl ChatwootClient {
         &self,
         conversation_id: u64,
         msg: &NewMessage,
-    ) -> Result<Message, ChatwootError> {
+    ) -> Result<Message, OutboundError> {
         let path = format!("conversations/{conversation_id}/messages");
         let body = message_request(msg);
         let raw: RawMessage = self.call(Method::POST, &path, &[], Some(&body)).await?;
@@ -275,7 +241,7 @@ impl ChatwootClient {
         &self,
         conversation_id: u64,
         before: Option<u64>,
-    ) -> Result<Vec<Message>, ChatwootError> {
+    ) -> Result<Vec<Message>, OutboundError> {
         let path = format!("conversations/{conversation_id}/messages");
         let query: Vec<_> = before.map(|id| ("before", id.to_string())).into_iter().collect();
         let list: MessageList = self.call(Method::GET, &path, &query, None).await?;
@@ -290,7 +256,7 @@ impl ChatwootClient {
     }
 
     /// Sets the conversation's status (`open`, `pending`, `resolved`, `snoozed`).
-    pub async fn toggle_status(&self, conversation_id: u64, status: &str) -> Result<(), ChatwootError> {
+    pub async fn toggle_status(&self, conversation_id: u64, status: &str) -> Result<(), OutboundError> {
         let path = format!("conversations/{conversation_id}/toggle_status");
         let body = json!({ "status": status });
         let _: Value = self.call(Method::POST, &path, &[], Some(&body)).await?;
@@ -304,7 +270,7 @@ impl ChatwootClient {
         message_id: u64,
         status: &str,
         error: Option<&str>,
-    ) -> Result<(), ChatwootError> {
+    ) -> Result<(), OutboundError> {
         let path = format!("conversations/{conversation_id}/messages/{message_id}");
         let mut body = json!({ "status": status });
         if let Some(error) = error {
@@ -316,17 +282,14 @@ impl ChatwootClient {
 
     /// The id of the user whose token the service uses (`GET /api/v1/profile`): messages and
     /// assignments by that user are the service's own, not a human's.
-    pub async fn profile_id(&self) -> Result<u64, ChatwootError> {
+    pub async fn profile_id(&self) -> Result<u64, OutboundError> {
         let url = format!("{}/api/v1/profile", self.base_url);
         let v: Value = self
             .call_url(Method::GET, url, "GET profile".into(), &[], None)
             .await?;
         v.get("id")
             .and_then(Value::as_u64)
-            .ok_or_else(|| ChatwootError::Fatal {
-                status: None,
-                message: "GET profile: no id in the answer".into(),
-            })
+            .ok_or_else(|| OutboundError::fatal(SERVICE, "GET profile: no id in the answer"))
     }
 
     /// Sends one request to `{base}/api/v1/accounts/{account}/{path}` and decodes a 2xx JSON body.
@@ -336,7 +299,7 @@ impl ChatwootClient {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<T, ChatwootError> {
+    ) -> Result<T, OutboundError> {
         let what = format!("{method} {path}");
         let url = format!("{}/api/v1/accounts/{}/{path}", self.base_url, self.account_id);
         self.call_url(method, url, what, query, body).await
@@ -350,14 +313,11 @@ impl ChatwootClient {
         what: String,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<T, ChatwootError> {
-        let mut token =
-            HeaderValue::from_str(self.token.expose_secret()).map_err(|_| ChatwootError::Fatal {
-                status: None,
-                message: "the API token is not a valid header value".into(),
-            })?;
-        token.set_sensitive(true);
-        let mut request = self.http.request(method, url).header("api_access_token", token);
+    ) -> Result<T, OutboundError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .header("api_access_token", self.token_header()?);
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -365,10 +325,10 @@ impl ChatwootClient {
             request = request.json(body);
         }
         let started = Instant::now();
-        let response = request.send().await.map_err(|e| transport_error(&what, e))?;
+        let response = request.send().await.map_err(|e| transport_error(&what, &e))?;
         let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| transport_error(&what, e))?;
+        let headers = response.headers().clone();
+        let text = response.text().await.map_err(|e| transport_error(&what, &e))?;
         tracing::debug!(
             request = %what,
             status = status.as_u16(),
@@ -376,12 +336,17 @@ impl ChatwootClient {
             "chatwoot request"
         );
         if !status.is_success() {
-            return Err(status_error(&what, status, retry_after, &text));
+            return Err(status_error(&what, status, &headers, &text));
         }
-        serde_json::from_str(&text).map_err(|e| ChatwootError::Fatal {
-            status: Some(status.as_u16()),
-            message: format!("{what}: unexpected response body: {e}"),
-        })
+        serde_json::from_str(&text).map_err(|e| unreadable(&what, status, &e))
+    }
+
+    /// The `api_access_token` header, marked sensitive.
+    fn token_header(&self) -> Result<HeaderValue, OutboundError> {
+        let mut token = HeaderValue::from_str(self.token.expose_secret())
+            .map_err(|_| OutboundError::fatal(SERVICE, "the API token is not a valid header value"))?;
+        token.set_sensitive(true);
+        Ok(token)
     }
 }
 
@@ -464,59 +429,30 @@ fn pick_conversation(list: Vec<RawConversation>, inbox_id: u64) -> Option<Conver
         .map(Into::into)
 }
 
-fn transport_error(what: &str, e: reqwest::Error) -> ChatwootError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let fatal = e.is_builder();
-    let e = e.without_url();
-    let mut message = format!("{what}: {kind}: {e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    if fatal {
-        ChatwootError::Fatal {
-            status: None,
-            message,
-        }
-    } else {
-        ChatwootError::Retryable {
-            status: None,
-            message,
-            retry_after: None,
-        }
+/// A request `what` that got no usable answer ([`OutboundError::from_transport`]).
+fn transport_error(what: &str, e: &reqwest::Error) -> OutboundError {
+    OutboundError::from_transport(SERVICE, what, e)
+}
+
+/// A 2xx answer whose body is not what `what` answers: fatal, with its status.
+fn unreadable(what: &str, status: StatusCode, e: &serde_json::Error) -> OutboundError {
+    OutboundError::Fatal {
+        service: SERVICE,
+        status: Some(status.as_u16()),
+        message: format!("{what}: unexpected response body: {e}"),
     }
 }
 
-/// 429, 408 and 5xx are retryable, and so is the 422 of the per-conversation flood limit (200 messages
-/// a minute), which passes within a minute. Every other 4xx is fatal.
-fn status_error(what: &str, status: StatusCode, retry_after: Option<Duration>, body: &str) -> ChatwootError {
+/// A non-2xx answer, classified by its status ([`OutboundError::from_status`]: 408, 425, 429 and 5xx
+/// are retryable), plus the 422 of the per-conversation flood limit (200 messages a minute), which
+/// passes within a minute: retryable after the `Retry-After`, else [`FLOOD_BACKOFF`]. Every other
+/// 4xx is fatal.
+fn status_error(what: &str, status: StatusCode, headers: &HeaderMap, body: &str) -> OutboundError {
     let detail = error_detail(body);
     let flooded = status == StatusCode::UNPROCESSABLE_ENTITY && detail.contains("Too many messages");
-    let retry_after = retry_after.or(flooded.then_some(FLOOD_BACKOFF));
     let message = format!("{what}: HTTP {}: {detail}", status.as_u16());
-    let retryable = status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
-        || flooded;
-    if retryable {
-        ChatwootError::Retryable {
-            status: Some(status.as_u16()),
-            message,
-            retry_after,
-        }
-    } else {
-        ChatwootError::Fatal {
-            status: Some(status.as_u16()),
-            message,
-        }
-    }
+    OutboundError::from_status(SERVICE, status, headers, message)
+        .retryable_if(flooded, Some(retry_after(headers).unwrap_or(FLOOD_BACKOFF)))
 }
 
 /// The error text of a Chatwoot error body: `error`, `message` or `errors`, else the trimmed text.
@@ -537,10 +473,8 @@ fn error_detail(body: &str) -> String {
     field("error")
         .or_else(|| field("message"))
         .or_else(|| field("errors"))
-        .unwrap_or_else(|| body.trim().chars().take(200).collect())
+        .unwrap_or_else(|| crate::outbound::snippet(body.as_bytes()))
 }
-
-/// `Retry-After` in seconds (HTTP dates are ignored).
 
 // ---- wire shapes (lenient) ----
 

@@ -39,7 +39,7 @@ impl ChannelKind {
     ];
 
     /// The lowercase name used in keys, metrics and Chatwoot custom attributes.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Waha => "waha",
             ChannelKind::Meta => "meta",

@@ -6,6 +6,9 @@
 //! the same history entry. Jobs leave the outbox only once Chatwoot took them, in order; a chat whose
 //! Chatwoot is down keeps its jobs and is retried later, while its customer is still answered.
 //! A customer message with a file is created with the file attached (see [`files`]).
+//! Chatwoot's failures are [`OutboundError`]s: a retryable one pauses calls to Chatwoot and defers
+//! the job; a 404 means the conversation was deleted, so the chat is mapped afresh once; any other
+//! fatal one drops the job.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::chatwoot::{ChatwootClient, ChatwootError, MessageType, NewMessage};
+use crate::chatwoot::{ChatwootClient, MessageType, NewMessage};
 use crate::domain::{ChannelKind, MediaRef};
 use crate::media::{Downloaded, Media};
+use crate::outbound::OutboundError;
 use crate::store::{Store, StoreError};
 
 mod files;
@@ -181,7 +185,7 @@ impl MirrorJob {
 pub enum MirrorError {
     /// Chatwoot refused or was unreachable.
     #[error(transparent)]
-    Chatwoot(#[from] ChatwootError),
+    Chatwoot(#[from] OutboundError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -249,7 +253,7 @@ impl Mirror {
     }
 
     /// Record how a Chatwoot call went: a retryable failure pauses Chatwoot, a success ends the pause.
-    pub fn record(&self, outcome: Result<(), &ChatwootError>) {
+    pub fn record(&self, outcome: Result<(), &OutboundError>) {
         let mut b = self.breaker();
         match outcome {
             Ok(()) => *b = Breaker::default(),
@@ -533,7 +537,7 @@ impl Mirror {
         cw: &ChatwootClient,
         conversation: u64,
         source_id: &str,
-    ) -> Result<bool, ChatwootError> {
+    ) -> Result<bool, OutboundError> {
         let mut before = None;
         for _ in 0..3 {
             let page = cw.list_messages(conversation, before).await?;

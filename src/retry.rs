@@ -1,16 +1,20 @@
-//! The retry policy of every external call (LLM, gateways, Chatwoot, the store): which errors are
-//! worth another attempt, the backoff between attempts (exponential, capped, with jitter; a remote's
-//! `Retry-After` wins when longer), and the loop that applies them. It depends on no runtime: the
-//! worker, the mirror and the queue's runtime all use it.
+//! The retry policy of every external call (LLM, gateways, Chatwoot, media, the store): which errors
+//! are worth another attempt, the backoff between attempts (exponential, capped, with jitter; a
+//! remote's `Retry-After` wins when longer), and the loop that applies them. It depends on no runtime:
+//! the worker, the mirror and the queue's runtime all use it.
+//!
+//! Invariant: what is worth another attempt is decided in one place per kind of failure, never per
+//! client: [`OutboundError`] for every outbound call (classified in [`crate::outbound`]),
+//! [`MediaError`] by the outbound failure it wraps (a file over the limit never is), [`StoreError`]
+//! always.
 
 use std::future::Future;
 use std::time::Duration;
 
 use rand::Rng;
 
-use crate::agent::AgentError;
-use crate::channel::ChannelError;
-use crate::chatwoot::ChatwootError;
+use crate::media::MediaError;
+use crate::outbound::OutboundError;
 use crate::store::StoreError;
 
 /// An error that may be worth retrying.
@@ -23,42 +27,28 @@ pub trait Retryable: std::fmt::Display {
     }
 }
 
-impl Retryable for AgentError {
+/// Every external call's failure (LLM, gateways, Chatwoot, media): classified once, in
+/// [`crate::outbound`].
+impl Retryable for OutboundError {
     fn is_retryable(&self) -> bool {
-        AgentError::is_retryable(self)
+        OutboundError::is_retryable(self)
     }
     fn retry_after(&self) -> Option<Duration> {
-        match self {
-            AgentError::Retryable { retry_after, .. } => *retry_after,
-            _ => None,
-        }
+        OutboundError::retry_after(self)
     }
 }
 
-impl Retryable for ChannelError {
+/// A media failure is retried as the outbound failure it wraps ([`MediaError::is_retryable`]).
+impl Retryable for MediaError {
     fn is_retryable(&self) -> bool {
-        ChannelError::is_retryable(self)
+        MediaError::is_retryable(self)
     }
     fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ChannelError::Retryable { retry_after, .. } => *retry_after,
-            _ => None,
-        }
+        MediaError::retry_after(self)
     }
 }
 
-impl Retryable for ChatwootError {
-    fn is_retryable(&self) -> bool {
-        ChatwootError::is_retryable(self)
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ChatwootError::Retryable { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-}
-
+/// The store is ours and every failure of it transient.
 impl Retryable for StoreError {
     fn is_retryable(&self) -> bool {
         true

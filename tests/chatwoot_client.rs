@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use support::fake_chatwoot::{FakeChatwoot, SeedMessage};
 use wa_agent::chatwoot::events::{ChatwootEvent, parse_webhook};
-use wa_agent::chatwoot::{ChatwootClient, ChatwootError, MessageType, NewMessage};
+use wa_agent::chatwoot::{ChatwootClient, MessageType, NewMessage};
 use wa_agent::config::ChatwootSettings;
 use wa_agent::domain::ChatEvent;
+use wa_agent::outbound::OutboundError;
 
 const ACCOUNT: u64 = 3;
 const INBOX: u64 = 7;
@@ -392,7 +393,8 @@ async fn a_bad_token_is_fatal_and_not_echoed() {
     assert!(
         matches!(
             err,
-            ChatwootError::Fatal {
+            OutboundError::Fatal {
+                service: "chatwoot",
                 status: Some(401),
                 ..
             }
@@ -424,7 +426,8 @@ async fn down_is_retryable_until_it_comes_back() {
     assert!(
         matches!(
             err,
-            ChatwootError::Retryable {
+            OutboundError::Retryable {
+                service: "chatwoot",
                 status: Some(503),
                 ..
             }
@@ -442,7 +445,7 @@ async fn connection_refused_is_retryable() {
     drop(listener);
     let err = client_for(&url, TOKEN).get_conversation(1).await.unwrap_err();
     assert!(
-        matches!(err, ChatwootError::Retryable { status: None, .. }),
+        matches!(err, OutboundError::Retryable { status: None, .. }),
         "{err:?}"
     );
 }

@@ -9,11 +9,12 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use support::fake_llm::FakeLlm;
 use support::fake_waha::FakeWaha;
-use wa_agent::agent::{Agent, AgentError, AgentInput, OpenAiAgent};
+use wa_agent::agent::{Agent, AgentInput, OpenAiAgent};
+use wa_agent::channel::Channel;
 use wa_agent::channel::waha::WahaClient;
-use wa_agent::channel::{Channel, ChannelError};
 use wa_agent::config::{LlmSettings, WahaSettings};
 use wa_agent::domain::{HistoryEntry, Role};
+use wa_agent::outbound::OutboundError;
 
 const API_KEY: &str = "sk-test-key-123";
 const WAHA_KEY: &str = "waha-test-key";
@@ -54,7 +55,7 @@ fn history() -> Vec<HistoryEntry> {
     ]
 }
 
-async fn ask(agent: &OpenAiAgent, new: &[&str]) -> Result<String, AgentError> {
+async fn ask(agent: &OpenAiAgent, new: &[&str]) -> Result<String, OutboundError> {
     let history = history();
     let new_messages: Vec<String> = new.iter().map(|s| (*s).to_owned()).collect();
     let input = AgentInput {
@@ -130,7 +131,13 @@ async fn rate_limit_is_retryable_with_retry_after() {
     let agent = agent(&llm, Duration::from_secs(5));
 
     match ask(&agent, &["hoi"]).await {
-        Err(AgentError::Retryable { retry_after, message }) => {
+        Err(OutboundError::Retryable {
+            service,
+            status,
+            retry_after,
+            message,
+        }) => {
+            assert_eq!((service, status), ("agent", Some(429)));
             assert_eq!(retry_after, Some(Duration::from_secs(1)));
             assert!(message.contains("429"), "{message}");
             assert!(!message.contains(API_KEY));
@@ -150,7 +157,16 @@ async fn server_errors_are_retryable_and_client_errors_fatal() {
     assert!(ask(&agent, &["hoi"]).await.unwrap_err().is_retryable());
     llm.set_always_fail(Some(400));
     let err = ask(&agent, &["hoi"]).await.unwrap_err();
-    assert!(matches!(err, AgentError::Fatal { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            OutboundError::Fatal {
+                status: Some(400),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     llm.set_always_fail(Some(401));
     assert!(!ask(&agent, &["hoi"]).await.unwrap_err().is_retryable());
     llm.set_always_fail(None);
@@ -165,7 +181,7 @@ async fn an_empty_answer_is_fatal() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, AgentError::Fatal { message } if message == "empty reply"),
+        matches!(&err, OutboundError::Fatal { message, .. } if message == "empty reply"),
         "{err:?}"
     );
 }
@@ -177,7 +193,11 @@ async fn a_slow_model_times_out_as_retryable() {
     let agent = agent(&llm, Duration::from_millis(200));
 
     let err = ask(&agent, &["hoi"]).await.unwrap_err();
-    assert!(matches!(err, AgentError::Retryable { .. }), "{err:?}");
+    assert!(
+        matches!(err, OutboundError::Retryable { status: None, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("timed out"), "{err}");
     // The request was recorded when it arrived, not when it was answered.
     assert!(llm.wait_for_requests(1, Duration::from_millis(100)).await);
 }
@@ -226,7 +246,11 @@ async fn waha_wrong_or_missing_key_is_fatal() {
     let fake = FakeWaha::start(WAHA_KEY).await;
     for key in [Some("wrong-key"), None] {
         match waha(&fake, key).send_text(CHAT, "hoi").await {
-            Err(ChannelError::Fatal { message }) => {
+            Err(OutboundError::Fatal {
+                service: "waha",
+                status: Some(401),
+                message,
+            }) => {
                 assert!(message.contains("401"), "{message}");
                 assert!(!message.contains("wrong-key"), "{message}");
             }
@@ -244,7 +268,11 @@ async fn waha_session_not_ready_and_server_errors_are_retryable() {
 
     fake.set_fail(Some(422));
     match client.send_text(CHAT, "hoi").await {
-        Err(ChannelError::Retryable { message, .. }) => assert!(message.contains("STARTING"), "{message}"),
+        Err(OutboundError::Retryable {
+            status: Some(422),
+            message,
+            ..
+        }) => assert!(message.contains("STARTING"), "{message}"),
         other => panic!("expected retryable, got {other:?}"),
     }
     fake.set_fail(Some(500));

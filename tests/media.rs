@@ -19,6 +19,7 @@ use wa_agent::chatwoot::{ChatwootClient, MessageType, NewMessage, webhook_attach
 use wa_agent::config::{ChatwootSettings, MetaSettings, Settings, WahaSettings};
 use wa_agent::domain::{InboundMessage, MediaKind};
 use wa_agent::media::{Downloaded, Media, MediaError, prepare};
+use wa_agent::outbound::OutboundError;
 
 const WAHA_KEY: &str = "waha-media-key";
 const TOKEN: &str = "EAAG-media-token";
@@ -176,7 +177,13 @@ async fn an_expired_cloud_api_media_id_is_fatal_and_not_retried() {
     let msg = meta_message(include_str!("fixtures/meta/webhook_audio_voice_message.json"));
     let media = media(&fake, &[]);
     let err = media.download(msg.media.as_deref().unwrap()).await.unwrap_err();
-    assert!(matches!(err, MediaError::Fatal { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            MediaError::Outbound(OutboundError::Fatal { service: "media", .. })
+        ),
+        "{err}"
+    );
     assert!(!err.to_string().contains(TOKEN));
     assert_eq!(fake.graph_requests().len(), 1);
     assert_eq!(prepare(&msg, &media).await.text, "[voice note]");

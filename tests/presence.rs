@@ -11,9 +11,10 @@ use support::fake_meta::FakeMeta;
 use support::fake_waha::FakeWaha;
 use wa_agent::channel::meta::MetaClient;
 use wa_agent::channel::waha::WahaClient;
-use wa_agent::channel::{Channel, ChannelError, LogOnlyChannel};
+use wa_agent::channel::{Channel, LogOnlyChannel};
 use wa_agent::config::{MetaSettings, WahaSettings};
 use wa_agent::domain::ChannelKind;
+use wa_agent::outbound::OutboundError;
 
 const TOKEN: &str = "EAAG-presence-token";
 const PHONE_NUMBER_ID: &str = "618273645019283";
@@ -165,7 +166,10 @@ async fn meta_failures_are_classified_and_never_show_the_token() {
 
     let wrong = meta(&fake, "EAAG-wrong-token");
     let err = wrong.send_text(CUSTOMER, "x").await.unwrap_err();
-    assert!(matches!(err, ChannelError::Fatal { .. }), "{err}");
+    assert!(
+        matches!(err, OutboundError::Fatal { service: "meta", .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("code 190"), "{err}");
     assert!(!err.to_string().contains("EAAG"), "{err}");
     assert!(!format!("{wrong:?}").contains("EAAG"));

@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use wa_agent::agent::tool_loop::{self, LoopSettings, TurnMemo};
 use wa_agent::agent::tools::catalogue::CatalogueHandle;
 use wa_agent::agent::tools::{BuiltinTools, ToolRegistry};
-use wa_agent::agent::{Agent, AgentError, AgentInput, ChatRequest, Completion, ToolCall};
+use wa_agent::agent::{Agent, AgentInput, ChatRequest, Completion, ToolCall};
 use wa_agent::domain::{HistoryEntry, Role};
+use wa_agent::outbound::OutboundError;
 
 use crate::args::Args;
 
@@ -33,7 +34,7 @@ impl Agent for Scripted {
         "scripted"
     }
 
-    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, AgentError> {
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<Completion, OutboundError> {
         let answered = request.messages.last().is_some_and(|m| m["role"] == "tool");
         if self.calls == 0 || answered {
             return Ok(Completion {

@@ -2,12 +2,13 @@
 //! summary, by one chat-completions call (behaviour 11).
 //!
 //! Invariants: the summary is at most [`SUMMARY_MAX_CHARS`] characters (cut at a character boundary);
-//! the request carries no tools; a failure is an [`AgentError`] and the caller keeps the old summary.
+//! the request carries no tools; a failure is an [`OutboundError`] and the caller keeps the old summary.
 
 use serde_json::{Value, json};
 
-use super::{Agent, AgentError, OpenAiAgent};
+use super::{Agent, OpenAiAgent, fatal};
 use crate::domain::{HistoryEntry, Role};
+use crate::outbound::OutboundError;
 
 /// Longest summary kept.
 pub const SUMMARY_MAX_CHARS: usize = 1200;
@@ -53,7 +54,7 @@ impl OpenAiAgent {
         &self,
         previous: Option<&str>,
         entries: &[HistoryEntry],
-    ) -> Result<Option<String>, AgentError> {
+    ) -> Result<Option<String>, OutboundError> {
         let messages = summary_messages(previous, entries);
         let completion = self
             .complete(super::ChatRequest {
@@ -65,7 +66,7 @@ impl OpenAiAgent {
         // "this agent makes no summaries".
         let summary = bound(&completion.text);
         if summary.is_empty() {
-            return Err(AgentError::fatal("empty summary"));
+            return Err(fatal("empty summary"));
         }
         Ok(Some(summary))
     }

@@ -1,4 +1,5 @@
 use super::*;
+use reqwest::header::RETRY_AFTER;
 
 const RESPONSE_SIMPLE: &str = include_str!("../../tests/fixtures/openai/chat_response_simple.json");
 const RESPONSE_TOOL_CALL: &str = include_str!("../../tests/fixtures/openai/chat_response_tool_call.json");
@@ -171,7 +172,7 @@ fn other_tool_calls_without_content_are_an_empty_reply() {
         {"id":"c1","type":"function","function":{"name":"schedule_test_drive","arguments":"{}"}}]}}]}"#;
     let err = parse_chat_response(body).unwrap_err();
     assert!(
-        matches!(&err, AgentError::Fatal { message } if message == "empty reply"),
+        matches!(&err, OutboundError::Fatal { service: "agent", message, .. } if message == "empty reply"),
         "{err:?}"
     );
 }
@@ -191,7 +192,7 @@ fn content_is_trimmed_and_blank_content_is_fatal() {
     let blank = br#"{"choices":[{"message":{"role":"assistant","content":" \n "}}]}"#;
     assert!(matches!(
         parse_chat_response(blank),
-        Err(AgentError::Fatal { .. })
+        Err(OutboundError::Fatal { .. })
     ));
 }
 
@@ -220,7 +221,13 @@ fn statuses_are_classified_by_code_not_by_body() {
         ERROR_RATE_LIMIT.as_bytes(),
     );
     match err {
-        AgentError::Retryable { message, retry_after } => {
+        OutboundError::Retryable {
+            service,
+            status,
+            message,
+            retry_after,
+        } => {
+            assert_eq!((service, status), ("agent", Some(429)));
             assert_eq!(retry_after, Some(Duration::from_secs(7)));
             assert_eq!(message, "LLM answered 429: rate_limit_exceeded");
         }
@@ -233,7 +240,7 @@ fn statuses_are_classified_by_code_not_by_body() {
         ERROR_RATE_LIMIT.as_bytes(),
     );
     assert!(!err.is_retryable());
-    for code in [500u16, 502, 503, 504, 408] {
+    for code in [500u16, 502, 503, 504, 408, 425] {
         let err = status_error(StatusCode::from_u16(code).unwrap(), &HeaderMap::new(), b"oops");
         assert!(err.is_retryable(), "{code}");
     }
@@ -241,20 +248,6 @@ fn statuses_are_classified_by_code_not_by_body() {
         let err = status_error(StatusCode::from_u16(code).unwrap(), &HeaderMap::new(), b"");
         assert!(!err.is_retryable(), "{code}");
     }
-}
-
-#[test]
-fn retry_after_reads_seconds_and_ignores_dates() {
-    let header = |v: &str| {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, v.parse().unwrap());
-        h
-    };
-    assert_eq!(retry_after(&header("2")), Some(Duration::from_secs(2)));
-    assert_eq!(retry_after(&header("0.5")), Some(Duration::from_millis(500)));
-    assert_eq!(retry_after(&header("Wed, 21 Oct 2015 07:28:00 GMT")), None);
-    assert_eq!(retry_after(&header("-1")), None);
-    assert_eq!(retry_after(&HeaderMap::new()), None);
 }
 
 #[tokio::test]

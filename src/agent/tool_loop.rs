@@ -3,7 +3,7 @@
 //!
 //! Invariants:
 //! - At most `max_steps` model calls; a model still asking for tools after the last one fails the
-//!   turn ([`AgentError::Fatal`]), which the worker hands to a human like any LLM failure.
+//!   turn (a fatal [`OutboundError`] of the agent), which the worker hands to a human like any LLM failure.
 //! - The calls of one step run concurrently, each bounded by the tool timeout; a call that fails,
 //!   times out or names an unknown tool answers the model with `error: …` (never the customer).
 //! - A `handoff_to_human` call ends the loop after the step's other calls ran: the reply is the handoff.
@@ -25,7 +25,8 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use super::tools::{Effect, ToolRegistry};
-use super::{Agent, AgentError, AgentInput, AgentReply, ChatRequest, Handoff, ToolCall, build_messages};
+use super::{Agent, AgentInput, AgentReply, ChatRequest, Handoff, ToolCall, build_messages};
+use crate::outbound::OutboundError;
 use crate::retry::with_retries;
 
 /// Attempts and first backoff of each model call.
@@ -81,7 +82,7 @@ impl TurnMemo {
 #[derive(Debug)]
 pub struct LoopOutcome {
     /// The reply, or why there is none.
-    pub reply: Result<AgentReply, AgentError>,
+    pub reply: Result<AgentReply, OutboundError>,
     /// Every call, in order.
     pub calls: Vec<ExecutedCall>,
     /// Model calls made.
@@ -152,9 +153,9 @@ pub async fn run(
             return LoopOutcome { reply, calls, steps };
         }
     }
-    let reply = Err(AgentError::Fatal {
-        message: format!("no answer after {steps} model calls (AGENT_MAX_STEPS)"),
-    });
+    let reply = Err(super::fatal(format!(
+        "no answer after {steps} model calls (AGENT_MAX_STEPS)"
+    )));
     LoopOutcome { reply, calls, steps }
 }
 

@@ -11,18 +11,24 @@
 //! Webhooks ([`parse_webhook`]): the bot's events (and account-webhook events of conversations outside
 //! the mirror's API inbox) become customer messages, human replies and gate updates of `cw:` chats;
 //! events of the mirror's inbox are left to the mirror's parser (`Ok(None)`).
+//!
+//! Failures are [`OutboundError`]s of service `chatwoot_bot`, classified by status like every outbound
+//! call ([`crate::outbound`]): 408, 425, 429, 5xx and transport errors are retryable, other 4xx fatal.
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{Channel, ChannelError, ConversationLink, Note, SentMessage};
+use super::{Channel, ConversationLink, Note, SentMessage};
 use crate::chatwoot::events::ChatwootEvent;
 use crate::domain::{
     ChannelKind, ChatEvent, ConversationUpdate, HumanReply, InboundMessage, ParseError, SOURCE_ID_PREFIX,
 };
+use crate::outbound::{OutboundError, snippet};
+
+/// The service name of every failure of this channel: its kind.
+const SERVICE: &str = ChannelKind::ChatwootBot.as_str();
 
 /// Prefix of every Agent Bot chat id.
 pub const CHAT_PREFIX: &str = "cw:";
@@ -247,9 +253,9 @@ impl ChatwootBotChannel {
         }
     }
 
-    fn conversation_of(chat_id: &str) -> Result<(u64, u64), ChannelError> {
-        parse_chat_id(chat_id).ok_or_else(|| ChannelError::Fatal {
-            message: "not an Agent Bot chat id (cw:{account}:{conversation})".into(),
+    fn conversation_of(chat_id: &str) -> Result<(u64, u64), OutboundError> {
+        parse_chat_id(chat_id).ok_or_else(|| {
+            OutboundError::fatal(SERVICE, "not an Agent Bot chat id (cw:{account}:{conversation})")
         })
     }
 
@@ -260,12 +266,13 @@ impl ChatwootBotChannel {
         action: &str,
         body: &Value,
         token: &SecretString,
-    ) -> Result<Value, ChannelError> {
+    ) -> Result<Value, OutboundError> {
         let (account, conversation) = Self::conversation_of(chat_id)?;
         let url = format!(
             "{}/api/v1/accounts/{account}/conversations/{conversation}/{action}",
             self.base_url
         );
+        let transport = |e: reqwest::Error| OutboundError::from_transport(SERVICE, "Chatwoot", &e);
         let response = self
             .client
             .post(url)
@@ -273,26 +280,19 @@ impl ChatwootBotChannel {
             .json(body)
             .send()
             .await
-            .map_err(|e| super::transport_error("Chatwoot", &e))?;
+            .map_err(transport)?;
         let status = response.status();
-        let retry_after = crate::outbound::retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| super::transport_error("Chatwoot", &e))?;
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(transport)?;
         if status.is_success() {
             return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
         }
-        let detail: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-        let message = format!("Chatwoot {action} answered {}: {detail}", status.as_u16());
-        if status == StatusCode::TOO_MANY_REQUESTS
-            || status.is_server_error()
-            || status == StatusCode::REQUEST_TIMEOUT
-        {
-            Err(ChannelError::Retryable { message, retry_after })
-        } else {
-            Err(ChannelError::Fatal { message })
-        }
+        let message = format!(
+            "Chatwoot {action} answered {}: {}",
+            status.as_u16(),
+            snippet(&bytes)
+        );
+        Err(OutboundError::from_status(SERVICE, status, &headers, message))
     }
 }
 
@@ -302,7 +302,7 @@ impl Channel for ChatwootBotChannel {
         ChannelKind::ChatwootBot
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, OutboundError> {
         let body = json!({ "content": text, "message_type": "outgoing", "private": false });
         let answer = self.post(chat_id, "messages", &body, &self.bot_token).await?;
         Ok(SentMessage {
@@ -310,7 +310,7 @@ impl Channel for ChatwootBotChannel {
         })
     }
 
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), OutboundError> {
         let Some(token) = &self.user_token else {
             return Ok(());
         };
@@ -330,7 +330,7 @@ impl Channel for ChatwootBotChannel {
         }
     }
 
-    async fn note(&self, chat_id: &str, note: &Note) -> Result<(), ChannelError> {
+    async fn note(&self, chat_id: &str, note: &Note) -> Result<(), OutboundError> {
         let Note::Handoff { reason } = note else {
             return Ok(());
         };

@@ -11,18 +11,22 @@
 //! Sending ([`EvolutionClient`]) posts `{base}/message/sendText/{instance}` `{number, text}` with the
 //! `apikey` header (`number`: the JID's digits, or the whole JID for an `@lid` without a phone); typing
 //! posts `chat/sendPresence/{instance}` and read marks `chat/markMessageAsRead/{instance}`. Failures are
-//! classified like WAHA's: 408, 429 and 5xx (and transport errors) are retryable, other 4xx fatal.
+//! [`OutboundError`]s of service `evolution`, classified by status like every outbound call
+//! ([`crate::outbound`]): 408, 425, 429 and 5xx (and transport errors) are retryable, other 4xx fatal.
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::waha::{non_empty_str, timestamp_secs, unanswered_chat};
-use super::{Channel, ChannelError, SentMessage};
+use super::{Channel, SentMessage};
 use crate::config::EvolutionSettings;
 use crate::domain::{ChannelKind, InboundMessage, ParseError, media_text};
+use crate::outbound::{OutboundError, snippet};
+
+/// The service name of every failure of this channel: its kind.
+const SERVICE: &str = ChannelKind::Evolution.as_str();
 
 /// What an Evolution webhook means for the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +210,7 @@ impl EvolutionClient {
     }
 
     /// Posts `body` to `{base}/{path}/{instance}`; the answer's body on 2xx, else a classified error.
-    async fn post(&self, path: &str, body: &Value) -> Result<bytes::Bytes, ChannelError> {
+    async fn post(&self, path: &str, body: &Value) -> Result<bytes::Bytes, OutboundError> {
         let mut request = self
             .client
             .post(format!("{}/{path}/{}", self.base_url, self.instance))
@@ -214,31 +218,21 @@ impl EvolutionClient {
         if let Some(key) = &self.api_key {
             request = request.header("apikey", key.expose_secret());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| super::transport_error("Evolution API", &e))?;
+        let transport = |e: reqwest::Error| OutboundError::from_transport(SERVICE, "Evolution API", &e);
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let retry_after = crate::outbound::retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| super::transport_error("Evolution API", &e))?;
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport)?;
         tracing::debug!(status = status.as_u16(), path, "Evolution API answered");
         if status.is_success() {
             return Ok(body);
         }
-        let detail: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-        let message = format!("Evolution API {path} answered {}: {detail}", status.as_u16());
-        let retryable = matches!(
-            status,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
-        ) || status.is_server_error();
-        Err(if retryable {
-            ChannelError::Retryable { message, retry_after }
-        } else {
-            ChannelError::Fatal { message }
-        })
+        let message = format!(
+            "Evolution API {path} answered {}: {}",
+            status.as_u16(),
+            snippet(&body)
+        );
+        Err(OutboundError::from_status(SERVICE, status, &headers, message))
     }
 }
 
@@ -248,7 +242,7 @@ impl Channel for EvolutionClient {
         ChannelKind::Evolution
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, OutboundError> {
         let body = json!({ "number": number_of(chat_id), "text": text, "linkPreview": false });
         let answer = self.post("message/sendText", &body).await?;
         let id = serde_json::from_slice::<Value>(&answer)
@@ -257,7 +251,7 @@ impl Channel for EvolutionClient {
         Ok(SentMessage { id })
     }
 
-    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), ChannelError> {
+    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), OutboundError> {
         if message_ids.is_empty() {
             return Ok(());
         }
@@ -270,7 +264,7 @@ impl Channel for EvolutionClient {
             .map(drop)
     }
 
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), OutboundError> {
         let presence = if on { "composing" } else { "paused" };
         // `delay` (ms) is required: how long Evolution shows the presence before it answers.
         let body = json!({ "number": number_of(chat_id), "presence": presence, "delay": 1000 });

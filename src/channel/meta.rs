@@ -9,20 +9,28 @@
 //! message id is the wamid, which dedupe keys on.
 //!
 //! Sending ([`MetaClient`]) posts `{graph base}/{phone number id}/messages` with a Bearer token.
-//! Failures are classified by status and Graph error code: 429, 5xx, timeouts, connection errors and
-//! the throttling or temporary codes in [`RETRYABLE_CODES`] are retryable; other 4xx are fatal. Error
-//! messages and logs never contain the token.
+//! Failures are [`OutboundError`]s of service `meta`, classified by status like every outbound call
+//! ([`crate::outbound`]: 408, 425, 429, 5xx, timeouts and connection errors are retryable) and by
+//! Graph error code: the throttling or temporary codes in [`RETRYABLE_CODES`] are retryable whatever
+//! the status; other 4xx are fatal. Error messages and logs never contain the token (a message that
+//! echoes it is redacted).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use super::{Channel, ChannelError, MediaOut, SentMessage};
+use super::{Channel, MediaOut, SentMessage};
 use crate::config::MetaSettings;
 use crate::domain::{ChannelKind, InboundMessage, MediaRef};
+use crate::outbound::{OutboundError, SNIPPET_CHARS, retry_after};
+
+/// The service name of every failure of this channel: its kind.
+const SERVICE: &str = ChannelKind::Meta.as_str();
 
 mod media;
 mod send_media;
@@ -33,8 +41,6 @@ use media::{contacts_text, location_text, media_content};
 /// the business-account rate limits (80007, 130429), spam rate limit (131048) and pair rate limit
 /// (131056).
 pub const RETRYABLE_CODES: [i64; 10] = [1, 2, 4, 17, 32, 613, 80007, 130429, 131048, 131056];
-/// How much of an error body's text goes into an error message.
-const ERROR_DETAIL_CHARS: usize = 200;
 /// Chats whose newest message id the client remembers for the typing indicator.
 const REMEMBERED_CHATS: usize = 10_000;
 
@@ -306,7 +312,7 @@ impl MetaClient {
     }
 
     /// Posts `body` to the messages endpoint; the answer's body on 2xx, else a classified error.
-    async fn post(&self, what: &str, body: &Value) -> Result<bytes::Bytes, ChannelError> {
+    async fn post(&self, what: &str, body: &Value) -> Result<bytes::Bytes, OutboundError> {
         let response = self
             .client
             .post(&self.messages_url)
@@ -314,35 +320,25 @@ impl MetaClient {
             .json(body)
             .send()
             .await
-            .map_err(|e| self.redact(super::transport_error("Graph API", &e)))?;
-        let status = response.status().as_u16();
-        let retry_after = crate::outbound::retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.redact(super::transport_error("Graph API", &e)))?;
-        tracing::debug!(status, what, "Graph API answered");
-        if (200..300).contains(&status) {
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|e| self.transport_error(&e))?;
+        tracing::debug!(status = status.as_u16(), what, "Graph API answered");
+        if status.is_success() {
             return Ok(bytes);
         }
-        Err(self.redact(classify(what, status, &bytes, retry_after)))
+        Err(self.redact(classify(what, status, &headers, &bytes)))
+    }
+
+    /// A request that got no usable answer ([`OutboundError::from_transport`]), redacted.
+    fn transport_error(&self, error: &reqwest::Error) -> OutboundError {
+        self.redact(OutboundError::from_transport(SERVICE, "Graph API", error))
     }
 
     /// The error with any occurrence of the token replaced.
-    fn redact(&self, error: ChannelError) -> ChannelError {
-        let token = self.token.expose_secret();
-        if token.is_empty() {
-            return error;
-        }
-        match error {
-            ChannelError::Retryable { message, retry_after } => ChannelError::Retryable {
-                message: message.replace(token, "[redacted]"),
-                retry_after,
-            },
-            ChannelError::Fatal { message } => ChannelError::Fatal {
-                message: message.replace(token, "[redacted]"),
-            },
-        }
+    fn redact(&self, error: OutboundError) -> OutboundError {
+        error.redacted(self.token.expose_secret())
     }
 
     fn remember_newest(&self, chat_id: &str, message_id: &str) {
@@ -360,7 +356,7 @@ impl Channel for MetaClient {
         ChannelKind::Meta
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, OutboundError> {
         let body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -375,7 +371,7 @@ impl Channel for MetaClient {
     }
 
     /// Uploads the file (`POST {phone number id}/media`), then sends it by its media id.
-    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, ChannelError> {
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, OutboundError> {
         let id = self.upload(media).await?;
         let answer = self
             .post("send media", &send_media::message_body(chat_id, &id, media))
@@ -386,7 +382,7 @@ impl Channel for MetaClient {
     }
 
     /// Marks the newest of `message_ids` read, which marks the earlier ones read too.
-    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), ChannelError> {
+    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), OutboundError> {
         let Some(newest) = message_ids.last() else {
             return Ok(());
         };
@@ -398,7 +394,7 @@ impl Channel for MetaClient {
     /// Shows the typing indicator on the newest message [`Channel::mark_read`] saw in the chat (Meta
     /// needs a message to attach it to). It stops by itself on the reply or after about 25 s, so
     /// hiding it is a no-op.
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), OutboundError> {
         if !on {
             return Ok(());
         }
@@ -428,8 +424,9 @@ pub fn sent_message_id(body: &[u8]) -> Option<String> {
     text_at(value.pointer("/messages/0")?, "id").map(str::to_owned)
 }
 
-/// A Graph API error answer as a retryable or fatal error (see [`RETRYABLE_CODES`]).
-pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Duration>) -> ChannelError {
+/// A Graph API error answer as a retryable or fatal error: by its status like every outbound call,
+/// and retryable for the codes in [`RETRYABLE_CODES`] whatever the status.
+pub fn classify(what: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> OutboundError {
     let error = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").cloned())
@@ -437,16 +434,13 @@ pub fn classify(what: &str, status: u16, body: &[u8], retry_after: Option<Durati
     let code = error.get("code").and_then(Value::as_i64);
     let detail = text_at(&error, "message")
         .or_else(|| error.pointer("/error_data/details").and_then(Value::as_str))
-        .map(|m| format!(": {}", m.chars().take(ERROR_DETAIL_CHARS).collect::<String>()))
+        .map(|m| format!(": {}", m.chars().take(SNIPPET_CHARS).collect::<String>()))
         .unwrap_or_default();
     let code_text = code.map(|c| format!(" (code {c})")).unwrap_or_default();
-    let message = format!("Graph API {what} answered {status}{code_text}{detail}");
-    let retryable = status == 429 || status >= 500 || code.is_some_and(|c| RETRYABLE_CODES.contains(&c));
-    if retryable {
-        ChannelError::Retryable { message, retry_after }
-    } else {
-        ChannelError::Fatal { message }
-    }
+    let message = format!("Graph API {what} answered {}{code_text}{detail}", status.as_u16());
+    let throttled = code.is_some_and(|c| RETRYABLE_CODES.contains(&c));
+    OutboundError::from_status(SERVICE, status, headers, message)
+        .retryable_if(throttled, retry_after(headers))
 }
 
 #[cfg(test)]

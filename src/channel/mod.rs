@@ -10,11 +10,13 @@
 //! ([`Channel::recent_own_texts`], so a rerun of a turn that died mid-send can tell whether a part
 //! already reached the customer), and says how the chat's Chatwoot conversation is found
 //! ([`Channel::conversation`]): through the mirror for gateways, or the conversation itself for the
-//! Agent Bot. Each implementation classifies its failures the same way:
-//! [`ChannelError::Retryable`] when trying later can help (timeouts, connection errors, a session that
-//! is not ready, rate limits, 5xx), [`ChannelError::Fatal`] when it cannot (bad credentials, unknown
-//! route, rejected request). Error messages never contain credentials. When a channel is not
-//! configured, [`LogOnlyChannel`] logs replies instead of sending them.
+//! Agent Bot. Every failure is an [`OutboundError`] named after the channel's kind (`waha`, `meta`,
+//! `evolution`, `chatwoot_bot`, `web`), classified like every outbound call ([`crate::outbound`]):
+//! retryable when trying later can help (timeouts, connection errors, 408, 425, 429, 5xx, and what a
+//! gateway says means "later": a WAHA session that is not ready, a Graph throttling code), fatal when
+//! it cannot (bad credentials, unknown route, rejected request). Error messages never contain
+//! credentials. When a channel is not configured, [`LogOnlyChannel`] logs replies instead of sending
+//! them.
 
 pub mod chatwoot_bot;
 pub mod evolution;
@@ -22,12 +24,11 @@ pub mod meta;
 pub mod waha;
 pub mod web;
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::domain::{ChannelKind, MediaKind};
+use crate::outbound::OutboundError;
 
 /// A file to send to a customer (a human's Chatwoot reply with an attachment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,59 +52,32 @@ pub struct SentMessage {
     pub id: Option<String>,
 }
 
-/// Why a gateway did not take a message.
-#[derive(Debug, thiserror::Error)]
-pub enum ChannelError {
-    /// Worth trying again later.
-    #[error("gateway temporarily unavailable: {message}")]
-    Retryable {
-        /// What went wrong, without secrets.
-        message: String,
-        /// How long the gateway asked us to wait (`Retry-After`), when it said.
-        retry_after: Option<Duration>,
-    },
-    /// Trying again will not help.
-    #[error("gateway failed: {message}")]
-    Fatal {
-        /// What went wrong, without secrets.
-        message: String,
-    },
-}
-
-impl ChannelError {
-    /// Whether the queue should retry the send.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, ChannelError::Retryable { .. })
-    }
-}
-
 /// Sends text to a WhatsApp chat.
 #[async_trait::async_trait]
 pub trait Channel: Send + Sync {
     /// Which gateway this is; a chat is answered through the gateway it came from.
     fn kind(&self) -> ChannelKind;
     /// Sends `text` to `chat_id`.
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError>;
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, OutboundError>;
 
     /// Marks the customer's messages `message_ids` (gateway message ids, oldest first) in `chat_id` as
     /// read. Best effort: the default does nothing.
-    async fn mark_read(&self, _chat_id: &str, _message_ids: &[String]) -> Result<(), ChannelError> {
+    async fn mark_read(&self, _chat_id: &str, _message_ids: &[String]) -> Result<(), OutboundError> {
         Ok(())
     }
 
     /// Shows (`on`) or hides the typing indicator in `chat_id`. Best effort: the default does nothing.
-    async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), ChannelError> {
+    async fn set_typing(&self, _chat_id: &str, _on: bool) -> Result<(), OutboundError> {
         Ok(())
     }
 
     /// Sends a file to `chat_id`. The default (the log-only stand-in) cannot: a fatal error.
-    async fn send_media(&self, _chat_id: &str, _media: &MediaOut) -> Result<SentMessage, ChannelError> {
-        Err(ChannelError::Fatal {
-            message: format!(
-                "sending files is not supported by the {} gateway stand-in",
-                self.kind().as_str()
-            ),
-        })
+    async fn send_media(&self, _chat_id: &str, _media: &MediaOut) -> Result<SentMessage, OutboundError> {
+        let kind = self.kind().as_str();
+        Err(OutboundError::fatal(
+            kind,
+            format!("sending files is not supported by the {kind} gateway stand-in"),
+        ))
     }
 
     /// The texts of our own recent messages in `chat_id` sent at or after `since_ms` (Unix ms, by the
@@ -112,7 +86,7 @@ pub trait Channel: Send + Sync {
         &self,
         _chat_id: &str,
         _since_ms: i64,
-    ) -> Result<Option<Vec<String>>, ChannelError> {
+    ) -> Result<Option<Vec<String>>, OutboundError> {
         Ok(None)
     }
 
@@ -125,7 +99,7 @@ pub trait Channel: Send + Sync {
     /// Tells the chat what happened behind the scenes (a handoff, a human's reply), for
     /// channels that show such things. Best effort: the default does nothing (WhatsApp customers see
     /// only messages).
-    async fn note(&self, _chat_id: &str, _note: &Note) -> Result<(), ChannelError> {
+    async fn note(&self, _chat_id: &str, _note: &Note) -> Result<(), OutboundError> {
         Ok(())
     }
 }
@@ -220,21 +194,6 @@ pub enum Note {
     },
 }
 
-/// A request to `service` that got no usable answer (timeout, refused or reset connection, broken
-/// body): retryable, but for a request that could not even be built. The message walks the error's
-/// sources, never the URL or headers (they carry credentials).
-pub(crate) fn transport_error(service: &str, error: &reqwest::Error) -> ChannelError {
-    let message = crate::outbound::transport_message(service, error);
-    if error.is_builder() {
-        ChannelError::Fatal { message }
-    } else {
-        ChannelError::Retryable {
-            message,
-            retry_after: None,
-        }
-    }
-}
-
 /// Stands in for a gateway that is not configured: replies are logged, not sent.
 #[derive(Debug, Clone, Copy)]
 pub struct LogOnlyChannel {
@@ -254,7 +213,7 @@ impl Channel for LogOnlyChannel {
         self.kind
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, OutboundError> {
         tracing::info!(
             gateway = self.kind.as_str(),
             chat_id,
@@ -296,17 +255,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!err.is_retryable());
+        assert_eq!(err.service(), "waha");
         assert!(err.to_string().contains("not supported"), "{err}");
-    }
-
-    #[test]
-    fn retryable_is_told_apart_from_fatal() {
-        let retry = ChannelError::Retryable {
-            message: "x".into(),
-            retry_after: None,
-        };
-        let fatal = ChannelError::Fatal { message: "x".into() };
-        assert!(retry.is_retryable());
-        assert!(!fatal.is_retryable());
     }
 }

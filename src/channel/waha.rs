@@ -8,8 +8,10 @@
 //!
 //! Sending ([`WahaClient`]) posts `{base}/api/sendText` with the `X-Api-Key` header; presence posts
 //! `sendSeen`, `startTyping` and `stopTyping` the same way; [`Channel::recent_own_texts`] reads the
-//! chat's recent messages (`GET {base}/api/{session}/chats/{chatId}/messages`). Failures are classified by status: 400/401/403/404 (and other 4xx) are fatal; 408, 422 (session not `WORKING`),
-//! 429, 5xx, timeouts and connection errors are retryable.
+//! chat's recent messages (`GET {base}/api/{session}/chats/{chatId}/messages`). Failures are
+//! [`OutboundError`]s of service `waha`, classified like every outbound call ([`crate::outbound`]):
+//! 408, 425, 429, 5xx, timeouts and connection errors are retryable, and so is 422 (the session is not
+//! `WORKING` yet); 400/401/403/404 and other 4xx are fatal.
 
 use std::time::Duration;
 
@@ -17,16 +19,17 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{Channel, ChannelError, MediaOut, SentMessage};
+use super::{Channel, MediaOut, SentMessage};
 use crate::config::WahaSettings;
 use crate::domain::{ChannelKind, InboundMessage};
+use crate::outbound::{OutboundError, retry_after};
+
+/// The service name of every failure of this channel: its kind.
+const SERVICE: &str = ChannelKind::Waha.as_str();
 
 mod media;
 
 use media::message_content;
-
-/// How much of an error body's text goes into an error message.
-const ERROR_DETAIL_CHARS: usize = 200;
 
 /// What a WAHA webhook means for the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +232,7 @@ impl Channel for WahaClient {
         ChannelKind::Waha
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, OutboundError> {
         let body = self.post("sendText", &self.send_text_body(chat_id, text)).await?;
         Ok(SentMessage {
             id: sent_message_id(&body),
@@ -238,7 +241,7 @@ impl Channel for WahaClient {
 
     /// `POST /api/sendSeen {session, chatId, messageIds}`, the ids in their serialized form
     /// (`false_{chatId}_{id}`); without ids, the whole chat is marked seen.
-    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), ChannelError> {
+    async fn mark_read(&self, chat_id: &str, message_ids: &[String]) -> Result<(), OutboundError> {
         let mut body = json!({ "session": self.session, "chatId": chat_id });
         if !message_ids.is_empty() {
             let ids: Vec<String> = message_ids.iter().map(|id| serialized_id(chat_id, id)).collect();
@@ -249,7 +252,7 @@ impl Channel for WahaClient {
 
     /// `POST /api/sendImage` (images), `/api/sendVoice` (voice notes) or `/api/sendFile` (everything
     /// else) with `{session, chatId, file: {mimetype, filename, data}, caption}`, the data base64.
-    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, ChannelError> {
+    async fn send_media(&self, chat_id: &str, media: &MediaOut) -> Result<SentMessage, OutboundError> {
         let (action, body) = send_media_body(&self.session, chat_id, media);
         let answer = self.post(action, &body).await?;
         Ok(SentMessage {
@@ -258,7 +261,7 @@ impl Channel for WahaClient {
     }
 
     /// `POST /api/startTyping` or `/api/stopTyping` with `{session, chatId}`.
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), OutboundError> {
         let action = if on { "startTyping" } else { "stopTyping" };
         let body = json!({ "session": self.session, "chatId": chat_id });
         self.post(action, &body).await.map(drop)
@@ -270,14 +273,14 @@ impl Channel for WahaClient {
         &self,
         chat_id: &str,
         since_ms: i64,
-    ) -> Result<Option<Vec<String>>, ChannelError> {
+    ) -> Result<Option<Vec<String>>, OutboundError> {
         self.own_texts_since(chat_id, since_ms).await.map(Some)
     }
 }
 
 impl WahaClient {
     /// Posts `body` to `{base}/api/{action}`; the answer's body on 2xx, else a classified error.
-    async fn post(&self, action: &str, body: &Value) -> Result<bytes::Bytes, ChannelError> {
+    async fn post(&self, action: &str, body: &Value) -> Result<bytes::Bytes, OutboundError> {
         let request = self
             .client
             .post(format!("{}/api/{action}", self.base_url))
@@ -290,20 +293,15 @@ impl WahaClient {
         &self,
         action: &str,
         mut request: reqwest::RequestBuilder,
-    ) -> Result<bytes::Bytes, ChannelError> {
+    ) -> Result<bytes::Bytes, OutboundError> {
         if let Some(key) = &self.api_key {
             request = request.header("X-Api-Key", key.expose_secret());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| super::transport_error("WAHA", &e))?;
+        let transport = |e: reqwest::Error| OutboundError::from_transport(SERVICE, "WAHA", &e);
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let retry_after = crate::outbound::retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| super::transport_error("WAHA", &e))?;
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport)?;
         tracing::debug!(status = status.as_u16(), action, "WAHA answered");
         if status.is_success() {
             return Ok(body);
@@ -313,15 +311,10 @@ impl WahaClient {
             status.as_u16(),
             error_detail(&body)
         );
-        let retryable = matches!(
-            status,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::UNPROCESSABLE_ENTITY | StatusCode::TOO_MANY_REQUESTS
-        ) || status.is_server_error();
-        Err(if retryable {
-            ChannelError::Retryable { message, retry_after }
-        } else {
-            ChannelError::Fatal { message }
-        })
+        // 422: the session is not `WORKING` yet (starting, scanning the QR code), which passes.
+        let not_ready = status == StatusCode::UNPROCESSABLE_ENTITY;
+        Err(OutboundError::from_status(SERVICE, status, &headers, message)
+            .retryable_if(not_ready, retry_after(&headers)))
     }
 }
 
@@ -386,7 +379,10 @@ fn error_detail(body: &[u8]) -> String {
     let Some(text) = text else {
         return String::new();
     };
-    let mut detail: String = format!(": {text}").chars().take(ERROR_DETAIL_CHARS).collect();
+    let mut detail: String = format!(": {text}")
+        .chars()
+        .take(crate::outbound::SNIPPET_CHARS)
+        .collect();
     if let Some(status) = non_empty_str(&value, "/status") {
         detail.push_str(&format!(" (session status {status})"));
     }

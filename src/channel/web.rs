@@ -5,7 +5,8 @@
 //! reads as a server-sent event stream: a `reply` per sent part, `typing` on and off while a turn runs,
 //! and a `note` for what happens behind the scenes (handoffs, a human's reply from Chatwoot). Every
 //! instance sharing the store serves every web chat, whichever instance ran the turn. The log keeps the
-//! last [`EVENT_LOG_CAP`] events of a chat for [`EVENT_LOG_TTL`] after its last one.
+//! last [`EVENT_LOG_CAP`] events of a chat for [`EVENT_LOG_TTL`] after its last one. A store failure
+//! is a retryable [`OutboundError`] of service `web`, like a gateway that is briefly down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +14,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Channel, ChannelError, Note, SentMessage};
+use super::{Channel, Note, SentMessage};
 use crate::domain::{ChannelKind, now_ms};
+use crate::outbound::OutboundError;
 use crate::store::{EventId, Store};
+
+/// The service name of every failure of this channel: its kind.
+const SERVICE: &str = ChannelKind::Web.as_str();
 
 /// Prefix of every playground chat id.
 pub const CHAT_PREFIX: &str = "web:";
@@ -71,21 +76,16 @@ impl WebChannel {
         chat_id: &str,
         event: &str,
         data: serde_json::Value,
-    ) -> Result<EventId, ChannelError> {
+    ) -> Result<EventId, OutboundError> {
         let body = serde_json::to_string(&WebEvent {
             event: event.to_owned(),
             data,
         })
-        .map_err(|e| ChannelError::Fatal {
-            message: format!("web event: {e}"),
-        })?;
+        .map_err(|e| OutboundError::fatal(SERVICE, format!("web event: {e}")))?;
         self.store
             .append_chat_event(chat_id, &body, EVENT_LOG_CAP, EVENT_LOG_TTL)
             .await
-            .map_err(|e| ChannelError::Retryable {
-                message: e.to_string(),
-                retry_after: None,
-            })
+            .map_err(|e| OutboundError::retryable(SERVICE, e.to_string()))
     }
 }
 
@@ -95,7 +95,7 @@ impl Channel for WebChannel {
         ChannelKind::Web
     }
 
-    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, ChannelError> {
+    async fn send_text(&self, chat_id: &str, text: &str) -> Result<SentMessage, OutboundError> {
         let id = self
             .log(chat_id, "reply", json!({"text": text, "at": now_ms()}))
             .await?;
@@ -104,11 +104,11 @@ impl Channel for WebChannel {
         })
     }
 
-    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), ChannelError> {
+    async fn set_typing(&self, chat_id: &str, on: bool) -> Result<(), OutboundError> {
         self.log(chat_id, "typing", json!({"on": on})).await.map(|_| ())
     }
 
-    async fn note(&self, chat_id: &str, note: &Note) -> Result<(), ChannelError> {
+    async fn note(&self, chat_id: &str, note: &Note) -> Result<(), OutboundError> {
         let data = serde_json::to_value(note).unwrap_or_default();
         self.log(chat_id, "note", data).await.map(|_| ())
     }

@@ -11,19 +11,21 @@
 //! that redirects to the stored file; the signed id is the credential, so it is fetched **without**
 //! the API token (which must not follow the redirect to object storage). Such a path is fetched from
 //! `CHATWOOT_BASE_URL`, since `FRONTEND_URL` may name a host the service cannot reach.
+//!
+//! Creating a message fails like every Chatwoot call (an [`OutboundError`] of service `chatwoot`,
+//! flood limit included); fetching a file fails like every media download (a [`MediaError`]).
 
 use std::time::Instant;
 
 use reqwest::Method;
-use reqwest::header::HeaderValue;
 use reqwest::multipart::{Form, Part};
-use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use super::{ChatwootClient, ChatwootError, Message, MessageType, NewMessage, RawMessage};
+use super::{ChatwootClient, Message, MessageType, NewMessage, RawMessage};
 use crate::domain::MediaKind;
 use crate::media::download::{check_status, content_type, read_limited, transport_error};
 use crate::media::{Downloaded, MediaError};
+use crate::outbound::OutboundError;
 
 pub use crate::domain::Attachment;
 
@@ -68,7 +70,7 @@ impl ChatwootClient {
         conversation_id: u64,
         msg: &NewMessage,
         files: &[Downloaded],
-    ) -> Result<Message, ChatwootError> {
+    ) -> Result<Message, OutboundError> {
         let path = format!("conversations/{conversation_id}/messages");
         let what = format!("POST {path} (multipart)");
         let message_type = match msg.message_type {
@@ -95,12 +97,7 @@ impl ChatwootClient {
                 .file_name(name);
             form = form.part("attachments[]", part);
         }
-        let mut token =
-            HeaderValue::from_str(self.token.expose_secret()).map_err(|_| ChatwootError::Fatal {
-                status: None,
-                message: "the API token is not a valid header value".into(),
-            })?;
-        token.set_sensitive(true);
+        let token = self.token_header()?;
         let url = format!("{}/api/v1/accounts/{}/{path}", self.base_url, self.account_id);
         let started = Instant::now();
         let response = self
@@ -110,21 +107,19 @@ impl ChatwootClient {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| super::transport_error(&what, e))?;
+            .map_err(|e| super::transport_error(&what, &e))?;
         let status = response.status();
-        let retry_after = crate::outbound::retry_after(response.headers());
+        let headers = response.headers().clone();
         let text = response
             .text()
             .await
-            .map_err(|e| super::transport_error(&what, e))?;
+            .map_err(|e| super::transport_error(&what, &e))?;
         tracing::debug!(request = %what, status = status.as_u16(), files = files.len(), elapsed_ms = started.elapsed().as_millis() as u64, "chatwoot request");
         if !status.is_success() {
-            return Err(super::status_error(&what, status, retry_after, &text));
+            return Err(super::status_error(&what, status, &headers, &text));
         }
-        let raw: RawMessage = serde_json::from_str(&text).map_err(|e| ChatwootError::Fatal {
-            status: Some(status.as_u16()),
-            message: format!("{what}: unexpected response body: {e}"),
-        })?;
+        let raw: RawMessage =
+            serde_json::from_str(&text).map_err(|e| super::unreadable(&what, status, &e))?;
         Ok(raw.into())
     }
 
@@ -157,9 +152,8 @@ impl ChatwootClient {
 
     /// `data_url`, with an ActiveStorage path moved onto `CHATWOOT_BASE_URL`.
     fn attachment_url(&self, data_url: &str) -> Result<String, MediaError> {
-        let url = reqwest::Url::parse(data_url).map_err(|_| MediaError::Fatal {
-            message: "Chatwoot attachment: data_url is not a URL".into(),
-        })?;
+        let url = reqwest::Url::parse(data_url)
+            .map_err(|_| MediaError::fatal("Chatwoot attachment: data_url is not a URL"))?;
         if !url.path().starts_with("/rails/active_storage/") {
             return Ok(url.into());
         }

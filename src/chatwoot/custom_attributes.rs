@@ -8,14 +8,15 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::{ChatwootClient, ChatwootError};
+use super::ChatwootClient;
+use crate::outbound::OutboundError;
 
 impl ChatwootClient {
     /// The conversation's `custom_attributes` (an empty object when it has none).
     pub async fn conversation_attributes(
         &self,
         conversation_id: u64,
-    ) -> Result<Map<String, Value>, ChatwootError> {
+    ) -> Result<Map<String, Value>, OutboundError> {
         let path = format!("conversations/{conversation_id}");
         let v: Value = self.call(Method::GET, &path, &[], None).await?;
         Ok(v.get("custom_attributes")
@@ -30,7 +31,7 @@ impl ChatwootClient {
         conversation_id: u64,
         key: &str,
         value: Value,
-    ) -> Result<(), ChatwootError> {
+    ) -> Result<(), OutboundError> {
         let mut attributes = self.conversation_attributes(conversation_id).await?;
         attributes.insert(key.to_owned(), value);
         let path = format!("conversations/{conversation_id}/custom_attributes");

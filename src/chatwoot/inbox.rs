@@ -6,11 +6,12 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{ChatwootClient, ChatwootError};
+use super::ChatwootClient;
+use crate::outbound::OutboundError;
 
 impl ChatwootClient {
     /// The configured inbox (`GET /api/v1/accounts/{a}/inboxes/{id}`), as Chatwoot returns it.
-    pub async fn get_inbox(&self) -> Result<Value, ChatwootError> {
+    pub async fn get_inbox(&self) -> Result<Value, OutboundError> {
         let path = format!("inboxes/{}", self.inbox_id());
         self.call(Method::GET, &path, &[], None).await
     }

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::{ChatwootClient, ChatwootError};
+use super::ChatwootClient;
+use crate::outbound::OutboundError;
 
 impl ChatwootClient {
     /// Set the contact's name and e-mail (when given) and merge `attributes` into its custom attributes.
@@ -24,7 +25,7 @@ impl ChatwootClient {
         name: Option<&str>,
         email: Option<&str>,
         attributes: &BTreeMap<String, String>,
-    ) -> Result<(), ChatwootError> {
+    ) -> Result<(), OutboundError> {
         let mut body = Map::new();
         if let Some(name) = name {
             body.insert("name".into(), json!(name));
@@ -43,7 +44,7 @@ impl ChatwootClient {
     }
 
     /// The conversation's labels.
-    pub async fn conversation_labels(&self, conversation_id: u64) -> Result<Vec<String>, ChatwootError> {
+    pub async fn conversation_labels(&self, conversation_id: u64) -> Result<Vec<String>, OutboundError> {
         let path = format!("conversations/{conversation_id}/labels");
         let value: Value = self.call(Method::GET, &path, &[], None).await?;
         Ok(value["payload"]
@@ -61,7 +62,7 @@ impl ChatwootClient {
         &self,
         conversation_id: u64,
         labels: &[String],
-    ) -> Result<Vec<String>, ChatwootError> {
+    ) -> Result<Vec<String>, OutboundError> {
         let mut all = self.conversation_labels(conversation_id).await?;
         let before = all.len();
         for label in labels {

@@ -1,5 +1,5 @@
 use super::*;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::RETRY_AFTER;
 
 const SEARCH: &str = include_str!("../../tests/fixtures/chatwoot/api_contacts_search.json");
 const CREATE_CONTACT_REQUEST: &str =
@@ -268,30 +268,44 @@ fn error_bodies_name_their_cause() {
     );
 }
 
+fn retry_after_header(seconds: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(RETRY_AFTER, HeaderValue::from_str(seconds).unwrap());
+    headers
+}
+
 #[test]
 fn statuses_split_into_retryable_and_fatal() {
+    let none = HeaderMap::new();
     let fatal = status_error(
         "GET x",
         StatusCode::UNAUTHORIZED,
-        None,
+        &none,
         &error_body("invalid_access_token"),
     );
     assert!(!fatal.is_retryable());
     assert_eq!(fatal.status(), Some(401));
     assert!(fatal.to_string().contains("HTTP 401: Invalid Access Token"));
-    let not_found = status_error("GET x", StatusCode::NOT_FOUND, None, &error_body("not_found"));
+    assert!(fatal.to_string().starts_with("chatwoot failed: "), "{fatal}");
+    let not_found = status_error("GET x", StatusCode::NOT_FOUND, &none, &error_body("not_found"));
     assert!(!not_found.is_retryable());
+    assert_eq!(
+        not_found.status(),
+        Some(404),
+        "the mirror maps a chat afresh on a 404"
+    );
     let limited = status_error(
         "GET x",
         StatusCode::TOO_MANY_REQUESTS,
-        Some(Duration::from_secs(30)),
+        &retry_after_header("30"),
         &error_body("rate_limited"),
     );
     assert!(matches!(
         limited,
-        ChatwootError::Retryable { status: Some(429), retry_after: Some(d), .. } if d == Duration::from_secs(30)
+        OutboundError::Retryable { service: "chatwoot", status: Some(429), retry_after: Some(d), .. } if d == Duration::from_secs(30)
     ));
-    assert!(status_error("GET x", StatusCode::BAD_GATEWAY, None, "").is_retryable());
+    assert!(status_error("GET x", StatusCode::BAD_GATEWAY, &none, "").is_retryable());
+    assert!(status_error("GET x", StatusCode::REQUEST_TIMEOUT, &none, "").is_retryable());
 }
 
 #[test]
@@ -299,19 +313,30 @@ fn the_flood_limit_is_retryable_but_other_422s_are_not() {
     let flooded = status_error(
         "POST m",
         StatusCode::UNPROCESSABLE_ENTITY,
-        None,
+        &HeaderMap::new(),
         &error_body("message_flood_limit"),
     );
-    assert!(matches!(flooded, ChatwootError::Retryable { retry_after: Some(d), .. } if d == FLOOD_BACKOFF));
+    assert!(matches!(
+        flooded,
+        OutboundError::Retryable { status: Some(422), retry_after: Some(d), .. } if d == FLOOD_BACKOFF
+    ));
+    // A Retry-After of its own wins over the default wait.
+    let told = status_error(
+        "POST m",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &retry_after_header("5"),
+        &error_body("message_flood_limit"),
+    );
+    assert_eq!(told.retry_after(), Some(Duration::from_secs(5)));
     let taken = status_error(
         "POST c",
         StatusCode::UNPROCESSABLE_ENTITY,
-        None,
+        &HeaderMap::new(),
         &error_body("contact_phone_taken"),
     );
     assert!(matches!(
         taken,
-        ChatwootError::Fatal {
+        OutboundError::Fatal {
             status: Some(422),
             ..
         }

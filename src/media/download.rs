@@ -13,13 +13,13 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::MediaError;
+use super::{MediaError, SERVICE};
 use crate::config::{MetaSettings, WahaSettings};
 use crate::domain::{MediaRef, MediaSource};
+use crate::outbound::OutboundError;
 
 /// A downloaded file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,25 +191,15 @@ pub async fn read_limited(
     Ok(body.freeze())
 }
 
-/// A non-2xx answer as an error: 408, 429 and 5xx are retryable, every other status is fatal.
+/// A non-2xx answer as an error, classified by its status ([`OutboundError::from_status`]); the body
+/// is not read.
 pub fn check_status(what: &str, response: &reqwest::Response) -> Result<(), MediaError> {
     let status = response.status();
     if status.is_success() {
         return Ok(());
     }
     let message = format!("{what} answered {}", status.as_u16());
-    let retryable = matches!(
-        status,
-        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
-    ) || status.is_server_error();
-    Err(if retryable {
-        MediaError::Retryable {
-            message,
-            retry_after: crate::outbound::retry_after(response.headers()),
-        }
-    } else {
-        MediaError::Fatal { message }
-    })
+    Err(OutboundError::from_status(SERVICE, status, response.headers(), message).into())
 }
 
 /// The response's `Content-Type`, when it names one.
@@ -223,24 +213,13 @@ pub fn content_type(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A request that got no usable answer: retryable, but for one that could not be built. The message
-/// walks the error's sources and never carries the URL or headers.
+/// A request `what` that got no usable answer ([`OutboundError::from_transport`]).
 pub fn transport_error(what: &str, error: &reqwest::Error) -> MediaError {
-    let message = crate::outbound::transport_message(what, error);
-    if error.is_builder() {
-        MediaError::Fatal { message }
-    } else {
-        MediaError::Retryable {
-            message,
-            retry_after: None,
-        }
-    }
+    OutboundError::from_transport(SERVICE, what, error).into()
 }
 
 fn fatal(message: impl Into<String>) -> MediaError {
-    MediaError::Fatal {
-        message: message.into(),
-    }
+    MediaError::fatal(message)
 }
 
 #[cfg(test)]
@@ -264,7 +243,10 @@ mod tests {
         );
         assert!(matches!(
             waha_file_url("http://waha:3000", "not a url"),
-            Err(MediaError::Fatal { .. })
+            Err(MediaError::Outbound(OutboundError::Fatal {
+                service: "media",
+                ..
+            }))
         ));
     }
 }

@@ -5,9 +5,10 @@
 //! - a download never holds more than `MEDIA_MAX_BYTES` plus one network chunk in memory: the
 //!   announced size (`Content-Length`, Graph's `file_size`) is checked first, then bytes are counted
 //!   while streaming and the connection is dropped the moment the limit is passed;
-//! - every failure is a [`MediaError`]: retryable (timeouts, connection errors, 408, 429, 5xx) or
-//!   fatal (other 4xx, an expired Cloud API media id, a file over the limit), so callers retry like any
-//!   external call ([`crate::queue::with_retries`]);
+//! - every failure is a [`MediaError`]: [`MediaError::TooLarge`] (never retried) or the
+//!   [`OutboundError`] of service `media`, classified like every outbound call (retryable: timeouts,
+//!   connection errors, 408, 425, 429, 5xx; fatal: other 4xx, an expired Cloud API media id), so
+//!   callers retry like any external call ([`crate::retry::with_retries`]);
 //! - [`prepare`] never fails: whatever goes wrong, the agent reads the gateway's placeholder
 //!   (`[voice note]`, `[image] caption`) and the turn goes on;
 //! - credentials (WAHA key, Graph token, transcription key) never appear in errors or logs, and
@@ -25,47 +26,44 @@ pub use transcribe::Transcriber;
 
 use crate::config::Settings;
 use crate::domain::{InboundMessage, MediaKind, MediaRef};
+use crate::outbound::OutboundError;
+
+/// The service name of every media failure (downloads from the gateways and Chatwoot, transcription).
+pub const SERVICE: &str = "media";
 
 /// Why a file could not be fetched or transcribed.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    /// Worth trying again later.
-    #[error("media temporarily unavailable: {message}")]
-    Retryable {
-        /// What went wrong, without secrets.
-        message: String,
-        /// How long the remote asked us to wait (`Retry-After`), when it said.
-        retry_after: Option<Duration>,
-    },
-    /// Trying again will not help.
-    #[error("media failed: {message}")]
-    Fatal {
-        /// What went wrong, without secrets.
-        message: String,
-    },
     /// The file is larger than `MEDIA_MAX_BYTES`; nothing more was read.
     #[error("media larger than the limit of {limit} bytes")]
     TooLarge {
         /// The limit that was hit.
         limit: u64,
     },
+    /// The download or transcription failed (service `media`).
+    #[error(transparent)]
+    Outbound(#[from] OutboundError),
 }
 
 impl MediaError {
-    /// Whether another attempt may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, MediaError::Retryable { .. })
+    /// A media failure that trying again will not fix.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        MediaError::Outbound(OutboundError::fatal(SERVICE, message))
     }
-}
 
-impl crate::queue::Retryable for MediaError {
-    fn is_retryable(&self) -> bool {
-        MediaError::is_retryable(self)
-    }
-    fn retry_after(&self) -> Option<Duration> {
+    /// Whether another attempt may succeed: a retryable outbound failure; never a file over the limit.
+    pub fn is_retryable(&self) -> bool {
         match self {
-            MediaError::Retryable { retry_after, .. } => *retry_after,
-            _ => None,
+            MediaError::Outbound(e) => e.is_retryable(),
+            MediaError::TooLarge { .. } => false,
+        }
+    }
+
+    /// The delay the remote asked for.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            MediaError::Outbound(e) => e.retry_after(),
+            MediaError::TooLarge { .. } => None,
         }
     }
 }
@@ -142,9 +140,7 @@ impl Media {
     /// `transcription_failed` and observes `wa_agent_transcription_duration_seconds`.
     pub async fn transcribe(&self, kind: MediaKind, audio: &Downloaded) -> Result<String, MediaError> {
         let Some(transcriber) = &self.transcriber else {
-            return Err(MediaError::Fatal {
-                message: "transcription is off".into(),
-            });
+            return Err(MediaError::fatal("transcription is off"));
         };
         let started = Instant::now();
         let result = crate::queue::with_retries("transcription", self.attempts, self.backoff, || {
@@ -156,9 +152,7 @@ impl Media {
         let result = result.and_then(|text| {
             let text = text.trim().to_owned();
             if text.is_empty() {
-                Err(MediaError::Fatal {
-                    message: "the transcription was empty".into(),
-                })
+                Err(MediaError::fatal("the transcription was empty"))
             } else {
                 Ok(text)
             }
@@ -275,14 +269,21 @@ mod tests {
 
     #[test]
     fn only_retryable_errors_are_retried() {
-        use crate::queue::Retryable;
-        let retry = MediaError::Retryable {
+        use crate::retry::Retryable;
+        let retry = MediaError::Outbound(OutboundError::Retryable {
+            service: SERVICE,
+            status: Some(503),
             message: "x".into(),
             retry_after: Some(Duration::from_secs(2)),
-        };
+        });
         assert!(retry.is_retryable());
         assert_eq!(Retryable::retry_after(&retry), Some(Duration::from_secs(2)));
-        assert!(!MediaError::TooLarge { limit: 1 }.is_retryable());
-        assert!(!MediaError::Fatal { message: "x".into() }.is_retryable());
+        assert_eq!(retry.to_string(), "media temporarily unavailable: x");
+        let too_large = MediaError::TooLarge { limit: 1 };
+        assert!(!too_large.is_retryable());
+        assert_eq!(Retryable::retry_after(&too_large), None);
+        let fatal = MediaError::fatal("x");
+        assert!(!Retryable::is_retryable(&fatal));
+        assert_eq!(fatal.to_string(), "media failed: x");
     }
 }

@@ -1,7 +1,8 @@
 //! Speech-to-text through an OpenAI-compatible endpoint (OpenAI, Groq, self-hosted Whisper servers):
 //! `POST {TRANSCRIBE_BASE_URL}/audio/transcriptions`, multipart with `file` (named, with its MIME
 //! type), `model` and `response_format=json`, Bearer `TRANSCRIBE_API_KEY`. The answer's `text` is the
-//! transcript (a plain-text answer is taken whole). 408, 429, 5xx and transport failures are
+//! transcript (a plain-text answer is taken whole). Failures are [`MediaError`]s classified like
+//! every outbound call's ([`crate::outbound`]): 408, 425, 429, 5xx and transport failures are
 //! retryable; other statuses are fatal.
 
 use std::time::Duration;

@@ -40,7 +40,8 @@
 //!   entries then in the inbox are answered in one turn. A message that arrives while the agent is
 //!   thinking supersedes the draft: the reply is not sent and the turn runs again with it.
 //! - **Retries and dead letters.** Calls to the LLM, the gateway and Chatwoot are retried with
-//!   exponential backoff and jitter when the error is retryable (timeouts, connection errors, 429, 5xx;
+//!   exponential backoff and jitter when the error is retryable (timeouts, connection errors, 408,
+//!   425, 429, 5xx: one classification for every client, [`crate::outbound::OutboundError`];
 //!   `Retry-After` honoured), never when it is not. Work whose call still fails goes, in its turn's
 //!   commit, to the dead letters with the reason (the customer's messages are recorded all the same);
 //!   `wa-agent dlq replay` puts it back. Chatwoot mirroring is not dead-lettered: it waits in the

@@ -13,9 +13,10 @@
 
 use std::sync::Arc;
 
-use crate::channel::{Channel, ChannelError, MediaOut};
+use crate::channel::{Channel, MediaOut};
 use crate::domain::{Attachment, HumanReply, InboundMessage, MediaKind, media_text};
-use crate::media::{PreparedMedia, prepare};
+use crate::media::{MediaError, PreparedMedia, prepare};
+use crate::outbound::OutboundError;
 use crate::retry::with_retries;
 
 use super::{ATTEMPTS, BACKOFF, Worker};
@@ -47,7 +48,7 @@ impl Worker {
         chat_id: &str,
         gateway: &Arc<dyn Channel>,
         reply: &HumanReply,
-    ) -> Result<HumanSent, ChannelError> {
+    ) -> Result<HumanSent, OutboundError> {
         let text = reply.text.trim();
         let mut caption_left = !text.is_empty();
         let mut sent = HumanSent {
@@ -101,9 +102,10 @@ impl Worker {
                 with_retries("gateway", ATTEMPTS, BACKOFF, || gateway.send_text(chat_id, text)).await?;
             sent.id = message.id.or(sent.id);
         } else if shown.is_empty() {
-            return Err(ChannelError::Fatal {
-                message: format!("no file could be sent: {}", sent.missing.join("; ")),
-            });
+            return Err(OutboundError::fatal(
+                gateway.kind().as_str(),
+                format!("no file could be sent: {}", sent.missing.join("; ")),
+            ));
         }
         if !text.is_empty() {
             shown.push(text.to_owned());
@@ -117,11 +119,9 @@ impl Worker {
     async fn fetch_attachment(
         &self,
         attachment: &Attachment,
-    ) -> Result<crate::media::Downloaded, crate::media::MediaError> {
+    ) -> Result<crate::media::Downloaded, MediaError> {
         let Some(cw) = self.mirror.chatwoot() else {
-            return Err(crate::media::MediaError::Fatal {
-                message: "Chatwoot is not configured".into(),
-            });
+            return Err(MediaError::fatal("Chatwoot is not configured"));
         };
         let max = self.media.fetcher.max_bytes();
         let result = with_retries("chatwoot attachment", ATTEMPTS, BACKOFF, || {

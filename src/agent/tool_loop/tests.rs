@@ -24,7 +24,7 @@ impl Agent for Script {
     fn name(&self) -> &'static str {
         "script"
     }
-    async fn complete(&self, request: ChatRequest<'_>) -> Result<super::super::Completion, AgentError> {
+    async fn complete(&self, request: ChatRequest<'_>) -> Result<super::super::Completion, OutboundError> {
         self.seen.lock().unwrap().push(request.messages.to_vec());
         let tool_calls = self.steps.lock().unwrap().pop().unwrap_or_default();
         let text = if tool_calls.is_empty() {

@@ -7,9 +7,10 @@ use reqwest::multipart::{Form, Part};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::{MetaClient, classify, text_at};
-use crate::channel::{ChannelError, MediaOut};
+use super::{MetaClient, SERVICE, classify, text_at};
+use crate::channel::MediaOut;
 use crate::domain::MediaKind;
+use crate::outbound::OutboundError;
 
 /// The Cloud API message type for a file of `kind`.
 fn message_type(kind: MediaKind) -> &'static str {
@@ -45,14 +46,17 @@ pub(super) fn message_body(chat_id: &str, media_id: &str, media: &MediaOut) -> V
 
 impl MetaClient {
     /// Uploads `media` and returns its media id.
-    pub(super) async fn upload(&self, media: &MediaOut) -> Result<String, ChannelError> {
+    pub(super) async fn upload(&self, media: &MediaOut) -> Result<String, OutboundError> {
         let file_name = media.file_name.clone().unwrap_or_else(|| "file".into());
         let length = media.bytes.len() as u64;
         let part = Part::stream_with_length(reqwest::Body::from(media.bytes.clone()), length)
             .file_name(file_name)
             .mime_str(&media.mime)
-            .map_err(|_| ChannelError::Fatal {
-                message: format!("Graph API upload: {:?} is not a MIME type", media.mime),
+            .map_err(|_| {
+                OutboundError::fatal(
+                    SERVICE,
+                    format!("Graph API upload: {:?} is not a MIME type", media.mime),
+                )
             })?;
         let form = Form::new()
             .text("messaging_product", "whatsapp")
@@ -65,23 +69,22 @@ impl MetaClient {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| self.redact(crate::channel::transport_error("Graph API", &e)))?;
-        let status = response.status().as_u16();
-        let retry_after = crate::outbound::retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.redact(crate::channel::transport_error("Graph API", &e)))?;
-        tracing::debug!(status, bytes = length, "Graph API upload answered");
-        if !(200..300).contains(&status) {
-            return Err(self.redact(classify("upload", status, &body, retry_after)));
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.transport_error(&e))?;
+        tracing::debug!(
+            status = status.as_u16(),
+            bytes = length,
+            "Graph API upload answered"
+        );
+        if !status.is_success() {
+            return Err(self.redact(classify("upload", status, &headers, &body)));
         }
         serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| text_at(&v, "id").map(str::to_owned))
-            .ok_or_else(|| ChannelError::Fatal {
-                message: "Graph API upload: no media id in the answer".into(),
-            })
+            .ok_or_else(|| OutboundError::fatal(SERVICE, "Graph API upload: no media id in the answer"))
     }
 }
 

@@ -267,12 +267,23 @@ fn the_sent_id_is_the_first_message_id() {
     assert_eq!(sent_message_id(br#"{"messages":[]}"#), None);
 }
 
+/// `classify` of a `send` answer with `status`, `body` and no headers.
+fn classify_send(status: u16, body: &[u8]) -> OutboundError {
+    classify(
+        "send",
+        StatusCode::from_u16(status).unwrap(),
+        &HeaderMap::new(),
+        body,
+    )
+}
+
 #[test]
 fn graph_errors_are_classified() {
     let graph =
         |code: i64| json!({"error": {"message": "x", "type": "OAuthException", "code": code}}).to_string();
-    let fatal = classify("send", 400, fixture!("error.json").as_bytes(), None);
+    let fatal = classify_send(400, fixture!("error.json").as_bytes());
     assert!(!fatal.is_retryable());
+    assert_eq!((fatal.service(), fatal.status()), ("meta", Some(400)));
     assert!(
         fatal
             .to_string()
@@ -280,22 +291,31 @@ fn graph_errors_are_classified() {
         "{fatal}"
     );
     for code in RETRYABLE_CODES {
-        assert!(
-            classify("send", 400, graph(code).as_bytes(), None).is_retryable(),
-            "{code}"
-        );
+        let err = classify_send(400, graph(code).as_bytes());
+        assert!(err.is_retryable(), "{code}");
+        assert_eq!(err.status(), Some(400), "{code}");
     }
     for code in [100, 190, 131026, 131047, 131051] {
         assert!(
-            !classify("send", 400, graph(code).as_bytes(), None).is_retryable(),
+            !classify_send(400, graph(code).as_bytes()).is_retryable(),
             "{code}"
         );
     }
-    assert!(classify("send", 429, b"", None).is_retryable());
-    assert!(classify("send", 503, b"<html>", None).is_retryable());
-    assert!(!classify("send", 401, b"", None).is_retryable());
-    let err = classify("send", 429, b"", Some(Duration::from_secs(7)));
-    assert!(matches!(err, ChannelError::Retryable { retry_after: Some(d), .. } if d.as_secs() == 7));
+    assert!(classify_send(429, b"").is_retryable());
+    assert!(classify_send(503, b"<html>").is_retryable());
+    assert!(!classify_send(401, b"").is_retryable());
+    let mut headers = HeaderMap::new();
+    headers.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+    let err = classify("send", StatusCode::TOO_MANY_REQUESTS, &headers, b"");
+    assert!(matches!(err, OutboundError::Retryable { retry_after: Some(d), .. } if d.as_secs() == 7));
+    // A throttling code under a 400 honours the Retry-After too.
+    let err = classify(
+        "send",
+        StatusCode::BAD_REQUEST,
+        &headers,
+        graph(130429).as_bytes(),
+    );
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
 }
 
 #[test]
@@ -313,10 +333,8 @@ fn the_client_needs_a_token_and_a_phone_number_id_and_hides_the_token() {
         "https://graph.example.com/v25.0/618273645019283/messages"
     );
     assert!(!format!("{client:?}").contains("EAAG"));
-    let err = client.redact(ChannelError::Fatal {
-        message: "echoed EAAG-secret-token back".into(),
-    });
-    assert_eq!(err.to_string(), "gateway failed: echoed [redacted] back");
+    let err = client.redact(OutboundError::fatal(SERVICE, "echoed EAAG-secret-token back"));
+    assert_eq!(err.to_string(), "meta failed: echoed [redacted] back");
     settings.phone_number_id = None;
     assert!(MetaClient::new(&settings, Duration::from_secs(1)).is_none());
 }

@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use super::{ChannelError, WahaClient, non_empty_str, timestamp_secs};
+use super::{SERVICE, WahaClient, non_empty_str, timestamp_secs};
+use crate::outbound::OutboundError;
 
 /// How many of the chat's newest messages are read.
 const LIMIT: &str = "20";
@@ -15,23 +16,18 @@ impl WahaClient {
         &self,
         chat_id: &str,
         since_ms: i64,
-    ) -> Result<Vec<String>, ChannelError> {
-        let mut url =
-            reqwest::Url::parse(&format!("{}/api", self.base_url)).map_err(|e| ChannelError::Fatal {
-                message: format!("WAHA base URL: {e}"),
-            })?;
+    ) -> Result<Vec<String>, OutboundError> {
+        let mut url = reqwest::Url::parse(&format!("{}/api", self.base_url))
+            .map_err(|e| OutboundError::fatal(SERVICE, format!("WAHA base URL: {e}")))?;
         url.path_segments_mut()
-            .map_err(|()| ChannelError::Fatal {
-                message: "WAHA base URL cannot take a path".into(),
-            })?
+            .map_err(|()| OutboundError::fatal(SERVICE, "WAHA base URL cannot take a path"))?
             .extend([self.session.as_str(), "chats", chat_id, "messages"]);
         url.query_pairs_mut()
             .append_pair("limit", LIMIT)
             .append_pair("downloadMedia", "false");
         let body = self.send("messages", self.client.get(url)).await?;
-        own_texts(&body, since_ms).ok_or_else(|| ChannelError::Fatal {
-            message: "WAHA messages answer is not a JSON array".into(),
-        })
+        own_texts(&body, since_ms)
+            .ok_or_else(|| OutboundError::fatal(SERVICE, "WAHA messages answer is not a JSON array"))
     }
 }
 
