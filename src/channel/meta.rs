@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Channel, ChannelError, MediaOut, SentMessage};
 use crate::config::MetaSettings;
-use crate::domain::{ChannelKind, InboundMessage, MediaRef};
+use crate::domain::{ChannelKind, InboundMessage, MediaRef, ParseError};
 
 mod media;
 mod send_media;
@@ -69,17 +69,13 @@ pub struct MetaNotification {
     pub ignored: Vec<String>,
 }
 
-/// Why a body could not be read: the one parse error of every webhook parser.
-pub use crate::domain::ParseError as MetaParseError;
-
-fn invalid(field: &str, problem: &str) -> MetaParseError {
-    MetaParseError::InvalidPayload(format!("{field}: {problem}"))
+fn invalid(field: &str, problem: &str) -> ParseError {
+    ParseError::InvalidPayload(format!("{field}: {problem}"))
 }
 
 /// Reads a Cloud API webhook body (a `whatsapp_business_account` notification).
-pub fn parse_notification(body: &[u8]) -> Result<MetaNotification, MetaParseError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| MetaParseError::InvalidJson(e.to_string()))?;
+pub fn parse_notification(body: &[u8]) -> Result<MetaNotification, ParseError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
     let Some(envelope) = value.as_object() else {
         return Err(invalid("object", "missing (the body is not a JSON object)"));
     };
