@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Channel, MediaOut, SentMessage};
 use crate::config::MetaSettings;
-use crate::domain::{ChannelKind, InboundMessage, MediaRef};
+use crate::domain::{ChannelKind, InboundMessage, MediaRef, ParseError};
 use crate::outbound::{OutboundError, SNIPPET_CHARS, retry_after};
 
 /// The service name of every failure of this channel: its kind.
@@ -75,17 +75,13 @@ pub struct MetaNotification {
     pub ignored: Vec<String>,
 }
 
-/// Why a body could not be read: the one parse error of every webhook parser.
-pub use crate::domain::ParseError as MetaParseError;
-
-fn invalid(field: &str, problem: &str) -> MetaParseError {
-    MetaParseError::InvalidPayload(format!("{field}: {problem}"))
+fn invalid(field: &str, problem: &str) -> ParseError {
+    ParseError::InvalidPayload(format!("{field}: {problem}"))
 }
 
 /// Reads a Cloud API webhook body (a `whatsapp_business_account` notification).
-pub fn parse_notification(body: &[u8]) -> Result<MetaNotification, MetaParseError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| MetaParseError::InvalidJson(e.to_string()))?;
+pub fn parse_notification(body: &[u8]) -> Result<MetaNotification, ParseError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
     let Some(envelope) = value.as_object() else {
         return Err(invalid("object", "missing (the body is not a JSON object)"));
     };

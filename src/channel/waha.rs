@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::{Channel, MediaOut, SentMessage};
 use crate::config::WahaSettings;
-use crate::domain::{ChannelKind, InboundMessage};
+use crate::domain::{ChannelKind, InboundMessage, ParseError};
 use crate::outbound::{OutboundError, retry_after};
 
 /// The service name of every failure of this channel: its kind.
@@ -48,23 +48,19 @@ pub enum WahaEvent {
     },
 }
 
-/// Why a body could not be read: the one parse error of every webhook parser.
-pub use crate::domain::ParseError as WahaParseError;
-
 fn ignored(reason: impl Into<String>) -> WahaEvent {
     WahaEvent::Ignored {
         reason: reason.into(),
     }
 }
 
-fn invalid(field: &str, problem: &str) -> WahaParseError {
-    WahaParseError::InvalidPayload(format!("{field}: {problem}"))
+fn invalid(field: &str, problem: &str) -> ParseError {
+    ParseError::InvalidPayload(format!("{field}: {problem}"))
 }
 
 /// Reads a WAHA webhook body. Group chats are answered only when `allow_groups` is set.
-pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, WahaParseError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| WahaParseError::InvalidJson(e.to_string()))?;
+pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, ParseError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
     let Some(envelope) = value.as_object() else {
         return Err(invalid("event", "missing (the body is not a JSON object)"));
     };
@@ -121,7 +117,7 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, WahaP
 
 /// The chat (second segment of `payload.id`) and the stable message id (third segment). An id without
 /// that shape is taken whole as the message id, with the chat from `payload.from`.
-fn chat_and_message_id(id: &str, payload: &Value) -> Result<(String, String), WahaParseError> {
+fn chat_and_message_id(id: &str, payload: &Value) -> Result<(String, String), ParseError> {
     let segments: Vec<&str> = id.splitn(4, '_').collect();
     if let [_, chat, wa_id, ..] = segments.as_slice()
         && !chat.is_empty()

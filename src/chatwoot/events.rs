@@ -11,7 +11,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{ChatEvent, ConversationUpdate, HumanReply, SOURCE_ID_PREFIX};
+use crate::domain::{ChatEvent, ConversationUpdate, HumanReply, ParseError, SOURCE_ID_PREFIX};
 
 /// What a Chatwoot webhook means for the service.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,15 +27,12 @@ pub enum ChatwootEvent {
     Ignored(String),
 }
 
-/// Why a body could not be read: the one parse error of every webhook parser.
-pub use crate::domain::ParseError as ChatwootParseError;
-
-fn ignored(reason: impl Into<String>) -> Result<ChatwootEvent, ChatwootParseError> {
+fn ignored(reason: impl Into<String>) -> Result<ChatwootEvent, ParseError> {
     Ok(ChatwootEvent::Ignored(reason.into()))
 }
 
-fn invalid(field: &str, what: &str) -> ChatwootParseError {
-    ChatwootParseError::InvalidPayload(format!("{field}: {what}"))
+fn invalid(field: &str, what: &str) -> ParseError {
+    ParseError::InvalidPayload(format!("{field}: {what}"))
 }
 
 /// A number that may arrive as an integer, a float or a numeric string.
@@ -65,13 +62,8 @@ fn chat_of(conversation: &Value) -> Option<String> {
 }
 
 /// Read one webhook body for `account_id` and `inbox_id`.
-pub fn parse_webhook(
-    body: &[u8],
-    account_id: u64,
-    inbox_id: u64,
-) -> Result<ChatwootEvent, ChatwootParseError> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| ChatwootParseError::InvalidJson(e.to_string()))?;
+pub fn parse_webhook(body: &[u8], account_id: u64, inbox_id: u64) -> Result<ChatwootEvent, ParseError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
     if !v.is_object() {
         return Err(invalid("body", "expected a JSON object"));
     }
@@ -92,12 +84,7 @@ pub fn parse_webhook(
     }
 }
 
-fn message_event(
-    v: &Value,
-    event: &str,
-    body: &[u8],
-    inbox_id: u64,
-) -> Result<ChatwootEvent, ChatwootParseError> {
+fn message_event(v: &Value, event: &str, body: &[u8], inbox_id: u64) -> Result<ChatwootEvent, ParseError> {
     let id = as_u64(&v["id"]).ok_or_else(|| invalid("id", "missing or not a number"))?;
     let conversation = &v["conversation"];
     let inbox = as_u64(&v["inbox"]["id"]).or_else(|| as_u64(&conversation["inbox_id"]));
@@ -168,7 +155,7 @@ fn message_event(
     })
 }
 
-fn conversation_event(v: &Value, event: &str, inbox_id: u64) -> Result<ChatwootEvent, ChatwootParseError> {
+fn conversation_event(v: &Value, event: &str, inbox_id: u64) -> Result<ChatwootEvent, ParseError> {
     let id = as_u64(&v["id"]).ok_or_else(|| invalid("id", "missing or not a number"))?;
     if as_u64(&v["inbox_id"]).is_some_and(|i| i != inbox_id) {
         return ignored("another inbox");
@@ -346,11 +333,11 @@ mod tests {
     fn malformed_bodies_name_the_problem() {
         assert!(matches!(
             parse_webhook(b"{", 3, 7),
-            Err(ChatwootParseError::InvalidJson(_))
+            Err(ParseError::InvalidJson(_))
         ));
         assert!(matches!(
             parse_webhook(b"[]", 3, 7),
-            Err(ChatwootParseError::InvalidPayload(_))
+            Err(ParseError::InvalidPayload(_))
         ));
         let e = parse_webhook(br#"{"event":"message_created"}"#, 3, 7).unwrap_err();
         assert!(e.to_string().contains("id"), "{e}");

@@ -1,69 +1,77 @@
-//! `POST /webhooks/chatwoot`: human replies and conversation changes, acknowledged in milliseconds
-//! and handled through the chat's queue (Chatwoot gives up after 5 s).
+//! The Chatwoot-specific steps of `POST /webhooks/chatwoot`, which runs through the one intake
+//! skeleton ([`super::intake::webhook`]): human replies, conversation changes and Agent Bot events,
+//! acknowledged in milliseconds and handled through the chat's queue (Chatwoot gives up after 5 s).
+//!
+//! Invariants: a body signed with any configured secret (`CHATWOOT_WEBHOOK_SECRET`, the Agent Bot's)
+//! is accepted, and with none configured none is checked. A body is read as an Agent Bot event first
+//! (when the bot is configured); only what the bot's parser leaves (the mirror's inbox, events naming
+//! no inbox) is read by the mirror's parser, and without a mirror it is ignored.
 
-use axum::body::Body;
-use axum::extract::State;
+use std::future::Future;
+
 use axum::http::HeaderMap;
 
 use super::error::ApiError;
-use super::{AppState, Handled, observe, read_body, signatures};
+use super::intake::WebhookChannel;
+use super::{AppState, Handled, signatures};
 use crate::chatwoot::events::{ChatwootEvent, parse_webhook};
-use crate::domain::now_ms;
+use crate::domain::{ParseError, now_ms};
 
-/// Verify, parse and queue one Chatwoot webhook.
-pub async fn webhook(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Handled, ApiError> {
-    let span = tracing::info_span!(
-        "webhook",
-        route = "chatwoot",
-        chat_id = tracing::field::Empty,
-        event = tracing::field::Empty,
-        outcome = tracing::field::Empty
-    );
-    observe("chatwoot", span, handle(&app, &headers, body)).await
-}
+/// `POST /webhooks/chatwoot`.
+pub(super) struct Chatwoot;
 
-async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Handled, ApiError> {
-    let bytes = read_body(headers, body).await?;
-    verify(app, headers, &bytes)?;
-    let mirror = app
-        .settings
-        .chatwoot
-        .as_ref()
-        .map(|cw| (cw.account_id, cw.inbox_id));
-    if app.settings.agent_bot.is_some() {
-        let default_account = mirror.map(|(account, _)| account);
-        if let Some(event) = crate::channel::chatwoot_bot::parse_webhook(&bytes, mirror, default_account)? {
-            return queue(app, event).await;
-        }
-    }
-    let Some(cw) = &app.settings.chatwoot else {
-        return Ok(Handled::Ignored("Chatwoot is not configured".into()));
-    };
-    queue(app, parse_webhook(&bytes, cw.account_id, cw.inbox_id)?).await
-}
+impl WebhookChannel for Chatwoot {
+    const ROUTE: &'static str = "chatwoot";
+    type Parsed = ChatwootEvent;
+    type Answer = Handled;
 
-/// One Chatwoot may send account webhooks, API-inbox callbacks (signed with
-/// `CHATWOOT_WEBHOOK_SECRET`) and Agent Bot events (signed with the bot's secret) to this route: a
-/// body signed with any configured secret is accepted; with no secret configured, none is checked.
-fn verify(app: &AppState, headers: &HeaderMap, bytes: &[u8]) -> Result<(), ApiError> {
-    let bot = app.settings.agent_bot.as_ref().and_then(|b| b.secret.as_ref());
-    let secrets = [app.settings.chatwoot_webhook_secret.as_ref(), bot];
-    let mut first_error = None;
-    for secret in secrets.into_iter().flatten() {
-        match signatures::verify_chatwoot(secret, headers, bytes, now_ms() / 1000) {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                first_error.get_or_insert(e);
+    /// One Chatwoot may send account webhooks, API-inbox callbacks (signed with
+    /// `CHATWOOT_WEBHOOK_SECRET`) and Agent Bot events (signed with the bot's secret) to this route:
+    /// a body signed with any configured secret is accepted; with no secret configured, none is
+    /// checked. When every secret fails, the first one's error is answered.
+    fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+        let bot = app.settings.agent_bot.as_ref().and_then(|b| b.secret.as_ref());
+        let secrets = [app.settings.chatwoot_webhook_secret.as_ref(), bot];
+        let mut first_error = None;
+        for secret in secrets.into_iter().flatten() {
+            match signatures::verify_chatwoot(secret, headers, body, now_ms() / 1000) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
+        first_error.map_or(Ok(()), Err)
     }
-    first_error.map_or(Ok(()), Err)
+
+    /// The Agent Bot's parser first (when the bot is configured), then the mirror's.
+    fn parse(app: &AppState, body: &[u8]) -> Result<ChatwootEvent, ParseError> {
+        let mirror = app
+            .settings
+            .chatwoot
+            .as_ref()
+            .map(|cw| (cw.account_id, cw.inbox_id));
+        if app.settings.agent_bot.is_some() {
+            let default_account = mirror.map(|(account, _)| account);
+            if let Some(event) = crate::channel::chatwoot_bot::parse_webhook(body, mirror, default_account)? {
+                return Ok(event);
+            }
+        }
+        match &app.settings.chatwoot {
+            Some(cw) => parse_webhook(body, cw.account_id, cw.inbox_id),
+            None => Ok(ChatwootEvent::Ignored("Chatwoot is not configured".into())),
+        }
+    }
+
+    fn accept(
+        app: &AppState,
+        event: ChatwootEvent,
+    ) -> impl Future<Output = Result<Handled, ApiError>> + Send {
+        queue(app, event)
+    }
 }
 
+/// Queue one event under its dedupe key (`chatwoot:{event}:{id}` and the like).
 async fn queue(app: &AppState, event: ChatwootEvent) -> Result<Handled, ApiError> {
     match event {
         ChatwootEvent::Ignored(reason) => Ok(Handled::Ignored(reason)),

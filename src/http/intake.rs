@@ -1,21 +1,73 @@
-//! The one intake skeleton of the channels whose webhook carries one message: read the raw body (size
-//! and content type checked) → verify the sender → parse with the channel's parser → accept into the
-//! chat's inbox. A channel plugs in by implementing [`WebhookChannel`]; parse errors are the one
-//! [`ParseError`](crate::domain::ParseError), turned into `400` JSON errors by its `From` impl.
+//! The one intake skeleton of every webhook route: read the raw body (size and content type checked)
+//! → verify the sender → parse with the channel's parser → accept into the chats' inboxes. A route
+//! plugs in by implementing [`WebhookChannel`]: WAHA and Evolution here (one message per webhook, one
+//! shared accept step), Meta in [`super::meta`] (a batch per notification) and Chatwoot in
+//! [`super::chatwoot`] (human replies, conversation changes and Agent Bot events).
 //!
-//! Invariant: 200 is answered only once the message is durably queued (or is a duplicate of one that
-//! is); a sender's mistake is a 4xx, never a 5xx.
+//! Invariants: 200 is answered only once everything to queue is durably queued (or is a duplicate of
+//! something that is); a sender's mistake is a 4xx, never a 5xx. Every parser fails with the one
+//! [`ParseError`], turned into a `400` JSON error by its one `From` impl: no route maps parse errors
+//! by hand. Every route runs in one `webhook` span with the same fields (`route`, `chat_id`,
+//! `message_id`, `event`, `messages`, `statuses`, `outcome`); a route records those it knows, the
+//! others stay empty and are not logged.
+
+use std::future::Future;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 
 use super::error::ApiError;
-use super::{AppState, Handled, observe, read_body, signatures};
+use super::{AppState, Handled, WebhookAnswer, observe, read_body, signatures};
 use crate::domain::{InboundMessage, ParseError};
 
-/// What a channel's parser made of one webhook.
-pub(super) enum Parsed {
+/// A webhook route: how its sender is verified, its body parsed and the result accepted.
+pub(super) trait WebhookChannel: Send + Sync + 'static {
+    /// The route's name in logs and metrics (`waha`, `evolution`, `meta`, `chatwoot`).
+    const ROUTE: &'static str;
+    /// What the parser made of one body.
+    type Parsed: Send;
+    /// What the route answers once the body is accepted.
+    type Answer: WebhookAnswer + IntoResponse + Send;
+    /// Checks the sender (signature or key) on the raw bytes; `Ok` when nothing is configured.
+    fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError>;
+    /// Parses the raw bytes (already verified).
+    fn parse(app: &AppState, body: &[u8]) -> Result<Self::Parsed, ParseError>;
+    /// Queues what was parsed, recording what it knows into the current `webhook` span.
+    fn accept(
+        app: &AppState,
+        parsed: Self::Parsed,
+    ) -> impl Future<Output = Result<Self::Answer, ApiError>> + Send;
+}
+
+/// The generic webhook handler: `POST /webhooks/{C::ROUTE}`.
+pub(super) async fn webhook<C: WebhookChannel>(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<C::Answer, ApiError> {
+    let span = tracing::info_span!(
+        "webhook",
+        route = C::ROUTE,
+        chat_id = tracing::field::Empty,
+        message_id = tracing::field::Empty,
+        event = tracing::field::Empty,
+        messages = tracing::field::Empty,
+        statuses = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
+    observe(C::ROUTE, span, async {
+        let bytes = read_body(&headers, body).await?;
+        C::verify(&app, &headers, &bytes)?;
+        let parsed = C::parse(&app, &bytes)?;
+        C::accept(&app, parsed).await
+    })
+    .await
+}
+
+/// What a one-message channel's parser made of one webhook.
+pub(super) enum Single {
     /// A message to queue; `dedupe_id` is unique per message (the channel's prefix is added).
     Message {
         /// The channel's stable id of this delivery's message (e.g. `{session}:{id}`).
@@ -27,43 +79,17 @@ pub(super) enum Parsed {
     Ignored(String),
 }
 
-/// A channel's webhook route: how its sender is verified and its body parsed.
-pub(super) trait WebhookChannel: Send + Sync + 'static {
-    /// The route's name in logs and metrics (`waha`, `evolution`).
-    const ROUTE: &'static str;
-    /// Checks the sender (signature or key) on the raw bytes; `Ok` when nothing is configured.
-    fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError>;
-    /// Parses the raw bytes.
-    fn parse(app: &AppState, body: &[u8]) -> Result<Parsed, ParseError>;
-}
-
-/// The generic webhook handler: `POST /webhooks/{C::ROUTE}`.
-pub(super) async fn webhook<C: WebhookChannel>(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Handled, ApiError> {
-    let span = tracing::info_span!(
-        "webhook",
-        route = C::ROUTE,
-        chat_id = tracing::field::Empty,
-        message_id = tracing::field::Empty,
-        outcome = tracing::field::Empty
-    );
-    observe(C::ROUTE, span, async {
-        let bytes = read_body(&headers, body).await?;
-        C::verify(&app, &headers, &bytes)?;
-        match C::parse(&app, &bytes)? {
-            Parsed::Ignored(reason) => Ok(Handled::Ignored(reason)),
-            Parsed::Message { dedupe_id, message } => {
-                let span = tracing::Span::current();
-                span.record("chat_id", message.chat_id.as_str());
-                span.record("message_id", message.message_id.as_str());
-                app.accept(&dedupe_id, message).await
-            }
+/// The accept step of the one-message channels: queue the message on its dedupe id.
+async fn accept_single(app: &AppState, parsed: Single) -> Result<Handled, ApiError> {
+    match parsed {
+        Single::Ignored(reason) => Ok(Handled::Ignored(reason)),
+        Single::Message { dedupe_id, message } => {
+            let span = tracing::Span::current();
+            span.record("chat_id", message.chat_id.as_str());
+            span.record("message_id", message.message_id.as_str());
+            app.accept(&dedupe_id, message).await
         }
-    })
-    .await
+    }
 }
 
 /// `POST /webhooks/waha`.
@@ -71,6 +97,8 @@ pub(super) struct Waha;
 
 impl WebhookChannel for Waha {
     const ROUTE: &'static str = "waha";
+    type Parsed = Single;
+    type Answer = Handled;
 
     fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
         match &app.settings.waha_webhook_hmac_key {
@@ -79,15 +107,19 @@ impl WebhookChannel for Waha {
         }
     }
 
-    fn parse(app: &AppState, body: &[u8]) -> Result<Parsed, ParseError> {
+    fn parse(app: &AppState, body: &[u8]) -> Result<Single, ParseError> {
         use crate::channel::waha::{WahaEvent, parse_webhook};
         Ok(match parse_webhook(body, app.settings.allow_groups)? {
-            WahaEvent::Ignored { reason } => Parsed::Ignored(reason),
-            WahaEvent::Message { session, message } => Parsed::Message {
+            WahaEvent::Ignored { reason } => Single::Ignored(reason),
+            WahaEvent::Message { session, message } => Single::Message {
                 dedupe_id: format!("{session}:{}", message.message_id),
                 message,
             },
         })
+    }
+
+    fn accept(app: &AppState, parsed: Single) -> impl Future<Output = Result<Handled, ApiError>> + Send {
+        accept_single(app, parsed)
     }
 }
 
@@ -96,6 +128,8 @@ pub(super) struct Evolution;
 
 impl WebhookChannel for Evolution {
     const ROUTE: &'static str = "evolution";
+    type Parsed = Single;
+    type Answer = Handled;
 
     fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
         match app.settings.evolution.as_ref().and_then(|e| e.api_key.as_ref()) {
@@ -104,14 +138,18 @@ impl WebhookChannel for Evolution {
         }
     }
 
-    fn parse(app: &AppState, body: &[u8]) -> Result<Parsed, ParseError> {
+    fn parse(app: &AppState, body: &[u8]) -> Result<Single, ParseError> {
         use crate::channel::evolution::{EvolutionEvent, parse_webhook};
         Ok(match parse_webhook(body, app.settings.allow_groups)? {
-            EvolutionEvent::Ignored { reason } => Parsed::Ignored(reason),
-            EvolutionEvent::Message { instance, message } => Parsed::Message {
+            EvolutionEvent::Ignored { reason } => Single::Ignored(reason),
+            EvolutionEvent::Message { instance, message } => Single::Message {
                 dedupe_id: format!("{instance}:{}", message.message_id),
                 message,
             },
         })
+    }
+
+    fn accept(app: &AppState, parsed: Single) -> impl Future<Output = Result<Handled, ApiError>> + Send {
+        accept_single(app, parsed)
     }
 }

@@ -1,17 +1,19 @@
-//! `GET /webhooks/meta` (Meta's verification handshake) and `POST /webhooks/meta` (Cloud API
-//! notifications).
+//! `GET /webhooks/meta` (Meta's verification handshake) and the Meta-specific steps of
+//! `POST /webhooks/meta` (Cloud API notifications), which runs through the one intake skeleton
+//! ([`super::intake::webhook`]).
 //!
 //! The handshake answers `hub.challenge` as plain text only when `hub.mode` is `subscribe` and
 //! `hub.verify_token` equals `META_VERIFY_TOKEN` (compared in constant time); anything else, or no
 //! token configured, is 403. A notification is verified (`X-Hub-Signature-256`, when `META_APP_SECRET`
-//! is set) on the raw bytes, parsed, and every message in it is accepted on its wamid. Meta retries a
-//! whole batch on any non-200, so one message that cannot be queued makes the answer 503 and dedupe
-//! absorbs the ones already queued when the batch comes again.
+//! is set) on the raw bytes, parsed, and every message in it for this phone number
+//! (`META_PHONE_NUMBER_ID`, when set) is accepted on its wamid; statuses are only counted. Meta
+//! retries a whole batch on any non-200, so one message that cannot be queued makes the answer 503 and
+//! dedupe absorbs the ones already queued when the batch comes again.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -21,8 +23,10 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::{AppState, Handled, WebhookAnswer, count_webhook, observe, read_body, signatures};
+use super::intake::WebhookChannel;
+use super::{AppState, Handled, WebhookAnswer, count_webhook, signatures};
 use crate::channel::meta::{MetaMessage, MetaNotification, parse_notification};
+use crate::domain::ParseError;
 
 /// What a notification came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,28 +117,37 @@ fn check_handshake(app: &AppState, params: &HashMap<String, String>) -> Result<S
     }
 }
 
-/// Verify, parse and queue one notification.
-pub async fn webhook(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<MetaAnswer, ApiError> {
-    let span = tracing::info_span!(
-        "webhook",
-        route = "meta",
-        messages = tracing::field::Empty,
-        statuses = tracing::field::Empty,
-        outcome = tracing::field::Empty
-    );
-    observe("meta", span, handle(&app, &headers, body)).await
+/// `POST /webhooks/meta`: a notification, verified with `X-Hub-Signature-256` when `META_APP_SECRET`
+/// is set, carries a batch of messages and statuses.
+pub(super) struct Meta;
+
+impl WebhookChannel for Meta {
+    const ROUTE: &'static str = "meta";
+    type Parsed = MetaNotification;
+    type Answer = MetaAnswer;
+
+    fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+        match &app.settings.meta.app_secret {
+            Some(secret) => signatures::verify_meta(secret, headers, body),
+            None => Ok(()),
+        }
+    }
+
+    fn parse(_app: &AppState, body: &[u8]) -> Result<MetaNotification, ParseError> {
+        parse_notification(body)
+    }
+
+    fn accept(
+        app: &AppState,
+        notification: MetaNotification,
+    ) -> impl Future<Output = Result<MetaAnswer, ApiError>> + Send {
+        accept_batch(app, notification)
+    }
 }
 
-async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<MetaAnswer, ApiError> {
-    let bytes = read_body(headers, body).await?;
-    if let Some(secret) = &app.settings.meta.app_secret {
-        signatures::verify_meta(secret, headers, &bytes)?;
-    }
-    let notification = parse_notification(&bytes)?;
+/// Queue every message of a notification meant for this phone number, on its wamid; count the
+/// statuses. The first message that cannot be queued makes the whole answer 503.
+async fn accept_batch(app: &AppState, notification: MetaNotification) -> Result<MetaAnswer, ApiError> {
     let span = tracing::Span::current();
     span.record("messages", notification.messages.len());
     span.record("statuses", notification.statuses.len());

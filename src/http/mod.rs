@@ -1,8 +1,8 @@
 //! The HTTP surface: webhook intake, the browser playground, health, readiness and metrics.
 //!
-//! Handlers are thin: read the raw body (size and content type checked), verify the signature on those
-//! bytes, parse, and hand over to [`crate::queue::accept_message`]. 200 is answered only once the
-//! message is durably queued.
+//! Every webhook route is the one skeleton of `intake::webhook`: read the raw body (size and content type
+//! checked), verify the signature on those bytes, parse, and hand over to [`crate::queue::accept_event`].
+//! 200 is answered only once the message is durably queued.
 
 mod chatwoot;
 pub mod error;
@@ -64,8 +64,11 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
         app = app
             .route("/webhooks/waha", post(intake::webhook::<intake::Waha>))
             .route("/webhooks/evolution", post(intake::webhook::<intake::Evolution>))
-            .route("/webhooks/meta", get(meta::verify).post(meta::webhook))
-            .route("/webhooks/chatwoot", post(chatwoot::webhook));
+            .route(
+                "/webhooks/meta",
+                get(meta::verify).post(intake::webhook::<meta::Meta>),
+            )
+            .route("/webhooks/chatwoot", post(intake::webhook::<chatwoot::Chatwoot>));
         if state.settings.playground {
             app = playground::routes(app);
         }

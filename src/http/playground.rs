@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{AppState, Handled, WebhookAnswer, observe, read_body};
 use crate::channel::web::{new_chat_id, valid_chat_id};
-use crate::domain::{ChannelKind, InboundMessage};
+use crate::domain::{ChannelKind, InboundMessage, ParseError};
 
 /// Longest message the page may send, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -158,19 +158,20 @@ async fn message(State(app): State<AppState>, headers: HeaderMap, body: Body) ->
     .await
 }
 
-/// The page's JSON as a customer message of a `web:` chat (a new chat when it names none).
-fn parse_message(bytes: &[u8]) -> Result<InboundMessage, ApiError> {
+/// The page's JSON as a customer message of a `web:` chat (a new chat when it names none). Fails
+/// with the one [`ParseError`] of every intake, answered as a 400 by its `From` impl.
+fn parse_message(bytes: &[u8]) -> Result<InboundMessage, ParseError> {
     let body: NewMessage = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::InvalidPayload(format!("body: {e}")),
-        _ => ApiError::InvalidJson(format!("the body is not JSON: {e}")),
+        serde_json::error::Category::Data => ParseError::InvalidPayload(format!("body: {e}")),
+        _ => ParseError::InvalidJson(e.to_string()),
     })?;
     let text = body.text.trim();
     if text.is_empty() {
-        return Err(ApiError::InvalidPayload("text: must not be empty".into()));
+        return Err(ParseError::InvalidPayload("text: must not be empty".into()));
     }
     let chars = text.chars().count();
     if chars > MAX_TEXT_CHARS {
-        return Err(ApiError::InvalidPayload(format!(
+        return Err(ParseError::InvalidPayload(format!(
             "text: {chars} characters; at most {MAX_TEXT_CHARS}"
         )));
     }
@@ -178,7 +179,7 @@ fn parse_message(bytes: &[u8]) -> Result<InboundMessage, ApiError> {
         None => new_chat_id(),
         Some(c) if valid_chat_id(&c) => c,
         Some(_) => {
-            return Err(ApiError::InvalidPayload(
+            return Err(ParseError::InvalidPayload(
                 "chat_id: expected web: followed by 8 to 64 letters, digits, - or _".into(),
             ));
         }
@@ -216,7 +217,7 @@ mod tests {
             (long.as_bytes(), "invalid_payload"),
         ];
         for (body, code) in cases {
-            let e = parse_message(body).unwrap_err();
+            let e = ApiError::from(parse_message(body).unwrap_err());
             assert_eq!(e.code(), code, "{}", String::from_utf8_lossy(body));
         }
     }

@@ -12,7 +12,7 @@ fn parse(body: &str) -> MetaNotification {
 
 fn invalid_payload(body: &str) -> String {
     match parse_notification(body.as_bytes()) {
-        Err(MetaParseError::InvalidPayload(m)) => m,
+        Err(ParseError::InvalidPayload(m)) => m,
         other => panic!("expected an invalid payload, got {other:?}"),
     }
 }
@@ -241,7 +241,7 @@ fn one_bad_item_does_not_hide_the_good_ones() {
 fn the_envelope_must_be_a_business_account_notification() {
     assert!(matches!(
         parse_notification(b"{nope"),
-        Err(MetaParseError::InvalidJson(_))
+        Err(ParseError::InvalidJson(_))
     ));
     assert!(invalid_payload("[]").starts_with("object: missing"));
     assert!(invalid_payload(r#"{"entry":[]}"#).starts_with("object: missing"));

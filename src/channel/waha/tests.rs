@@ -6,7 +6,7 @@ macro_rules! fixture {
     };
 }
 
-fn parse(body: &str, allow_groups: bool) -> Result<WahaEvent, WahaParseError> {
+fn parse(body: &str, allow_groups: bool) -> Result<WahaEvent, ParseError> {
     parse_webhook(body.as_bytes(), allow_groups)
 }
 
@@ -26,7 +26,7 @@ fn ignored_reason(body: &str, allow_groups: bool) -> String {
 
 fn invalid_payload(body: &str) -> String {
     match parse(body, false) {
-        Err(WahaParseError::InvalidPayload(field)) => field,
+        Err(ParseError::InvalidPayload(field)) => field,
         other => panic!("expected invalid payload, got {other:?}"),
     }
 }
@@ -222,10 +222,10 @@ fn timestamps_are_read_leniently() {
 
 #[test]
 fn malformed_bodies_are_errors_not_panics() {
-    assert!(matches!(parse("", false), Err(WahaParseError::InvalidJson(_))));
+    assert!(matches!(parse("", false), Err(ParseError::InvalidJson(_))));
     assert!(matches!(
         parse("{not json", false),
-        Err(WahaParseError::InvalidJson(_))
+        Err(ParseError::InvalidJson(_))
     ));
     assert!(invalid_payload("[]").starts_with("event"));
     assert!(invalid_payload("42").starts_with("event"));
