@@ -13,7 +13,9 @@
 //!
 //! Sending ([`EvolutionClient`]) posts `{base}/message/sendText/{instance}` `{number, text}` with the
 //! `apikey` header (`number`: the JID's digits, or the whole JID for an `@lid` without a phone); typing
-//! posts `chat/sendPresence/{instance}` and read marks `chat/markMessageAsRead/{instance}`. Failures are classified like WAHA's: 408, 429 and 5xx (and transport errors) are
+//! posts `chat/sendPresence/{instance}` and read marks `chat/markMessageAsRead/{instance}`;
+//! [`Channel::recent_own_texts`] reads our own recent messages back through `chat/findMessages`
+//! (`recent`). Failures are classified like WAHA's: 408, 429 and 5xx (and transport errors) are
 //! retryable, other 4xx fatal.
 
 use std::time::Duration;
@@ -28,6 +30,7 @@ use crate::config::EvolutionSettings;
 use crate::domain::{ChannelKind, InboundMessage, ParseError};
 
 mod media;
+mod recent;
 
 /// What an Evolution webhook means for the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +229,14 @@ impl Channel for EvolutionClient {
         // `delay` (ms) is required: how long Evolution shows the presence before it answers.
         let body = json!({ "number": number_of(chat_id), "presence": presence, "delay": 1000 });
         self.post("chat/sendPresence", &body).await.map(drop)
+    }
+
+    async fn recent_own_texts(
+        &self,
+        chat_id: &str,
+        since_ms: i64,
+    ) -> Result<Option<Vec<String>>, ChannelError> {
+        self.own_texts_since(chat_id, since_ms).await.map(Some)
     }
 }
 
