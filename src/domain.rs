@@ -149,6 +149,18 @@ pub enum MediaSource {
         /// The media id.
         id: String,
     },
+    /// An Evolution API message carrying a file: `POST {EVOLUTION_BASE_URL}/chat/
+    /// getBase64FromMediaMessage/{instance}` with its id answers the file as base64. Evolution finds
+    /// the message in its own store, so it must keep messages (`DATABASE_SAVE_DATA_NEW_MESSAGE`).
+    Evolution {
+        /// The instance the message arrived on.
+        instance: String,
+        /// The message's `key.id`.
+        message_id: String,
+        /// The size the webhook announced (`fileLength`), when it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_length: Option<u64>,
+    },
 }
 
 /// A customer's file: what it is and where to fetch it. The bytes are never stored.

@@ -1,7 +1,8 @@
 //! The duplicate window, over the built binary with real Redis: a worker killed after the gateway
 //! accepted a reply but before the turn's commit leaves a send intent; the instance that takes the
-//! chat over finishes that reply from it without asking the model again. WAHA can read the chat back,
-//! so nothing reaches the customer twice; the Cloud API cannot, so the part is sent again and counted.
+//! chat over finishes that reply from it without asking the model again. WAHA and Evolution API can
+//! read the chat back, so nothing reaches the customer twice; the Cloud API cannot, so the part is sent
+//! again and counted.
 
 mod support;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::app::eventually;
 use support::fake_chatwoot::FakeChatwoot;
+use support::fake_evolution::FakeEvolution;
 use support::fake_llm::FakeLlm;
 use support::fake_meta::FakeMeta;
 use support::fake_waha::FakeWaha;
@@ -21,11 +23,14 @@ const TOKEN: &str = "cw-token";
 const GRAPH_TOKEN: &str = "EAAG-intent-token";
 const CHAT: &str = "31641238876@c.us";
 const CLOUD_CHAT: &str = "31628471930";
+const EVO_KEY: &str = "B6D7F1E2A3C44E5F9A0B1C2D3E4F5A6B";
+const EVO_CHAT: &str = "31611987345@s.whatsapp.net";
 
 struct Fakes {
     llm: FakeLlm,
     waha: FakeWaha,
     graph: FakeMeta,
+    evo: FakeEvolution,
     chatwoot: FakeChatwoot,
 }
 
@@ -34,6 +39,7 @@ async fn fakes() -> Fakes {
         llm: FakeLlm::start().await,
         waha: FakeWaha::start("k").await,
         graph: FakeMeta::start(GRAPH_TOKEN).await,
+        evo: FakeEvolution::start(EVO_KEY, "vandermeer-verkoop").await,
         chatwoot: FakeChatwoot::start(3, 7, TOKEN).await,
     }
 }
@@ -50,6 +56,9 @@ fn vars(redis: &RedisServer, f: &Fakes, dies: bool, extra: &[(&str, &str)]) -> V
         ("META_GRAPH_BASE_URL", f.graph.url()),
         ("META_ACCESS_TOKEN", GRAPH_TOKEN.into()),
         ("META_PHONE_NUMBER_ID", "618273645019283".into()),
+        ("EVOLUTION_BASE_URL", f.evo.url()),
+        ("EVOLUTION_API_KEY", EVO_KEY.into()),
+        ("EVOLUTION_INSTANCE", "vandermeer-verkoop".into()),
         ("LLM_BASE_URL", f.llm.url()),
         ("CHATWOOT_BASE_URL", f.chatwoot.url()),
         ("CHATWOOT_API_TOKEN", TOKEN.into()),
@@ -123,6 +132,7 @@ async fn take_over(
     a.kill9();
     f.waha.release();
     f.graph.release();
+    f.evo.release();
     let b = Instance::start(&vars(redis, f, false, extra));
     assert!(b.wait_up(Duration::from_secs(20)).await);
     let key = format!("wa-agent:history:{chat}");
@@ -173,6 +183,37 @@ async fn waha_takeover_after_the_send_was_accepted_sends_nothing_again() {
         vec![(true, "Hebben jullie een BMW X5?".to_owned()), (false, reply)],
         "Chatwoot shows the exchange once"
     );
+    assert!(
+        b.logs().contains("reply part already in the chat"),
+        "{}",
+        b.logs()
+    );
+}
+
+#[tokio::test]
+async fn evolution_takeover_after_the_send_was_accepted_sends_nothing_again() {
+    let redis = RedisServer::start();
+    let f = fakes().await;
+    f.evo.hold_answer_of(1);
+    let a = Instance::start(&vars(&redis, &f, true, &[]));
+    assert!(a.wait_up(Duration::from_secs(20)).await);
+    // The body's own `apikey` field carries the key.
+    let body = fixture("evolution/webhook_messages_upsert_pn_twin.json");
+    assert_eq!(a.post("/webhooks/evolution", body).await, 200);
+    assert!(f.evo.wait_for_held(Duration::from_secs(10)).await, "{}", a.logs());
+
+    let b = take_over(&redis, &f, a, EVO_CHAT, 2, &[]).await;
+    let sent = f.evo.sent_to("31611987345");
+    assert_eq!(sent.len(), 1, "the customer got it once: {sent:?}");
+    let reads = f.evo.reads();
+    assert!(!reads.is_empty(), "the chat was read back");
+    assert_eq!(reads[0]["where"]["key"]["remoteJid"], EVO_CHAT);
+    assert_eq!(f.llm.requests().len(), 1, "the model was asked once");
+    let history = redis.list(&format!("wa-agent:history:{EVO_CHAT}"));
+    assert_eq!(history.len(), 2, "the exchange once: {history:?}");
+    assert!(history[1].contains(&sent[0]), "{history:?}");
+    assert!(!intent_exists(&redis, EVO_CHAT), "the commit deleted the intent");
+    assert_eq!(possible_duplicates(&b, "evolution").await, 0.0);
     assert!(
         b.logs().contains("reply part already in the chat"),
         "{}",

@@ -6,13 +6,18 @@
 //! (unless allowed), broadcasts and statuses, by the same rules as WAHA. A chat addressed by a hidden
 //! linked id (`…@lid`, `addressingMode` `lid`) is answered under its phone JID (`remoteJidAlt`,
 //! `…@s.whatsapp.net`) when Evolution tells it, so the `@lid` and phone twins of one customer are one
-//! chat; dedupe keys on `{instance}:{key.id}`, which both twins share.
+//! chat; dedupe keys on `{instance}:{key.id}`, which both twins share. A media message gives its
+//! placeholder plus caption and a [`crate::domain::MediaSource::Evolution`] reference (the instance and
+//! `key.id`); the turn fetches the file through `chat/getBase64FromMediaMessage` (see
+//! [`crate::media::download`]), never the webhook.
 //!
 //! Sending ([`EvolutionClient`]) posts `{base}/message/sendText/{instance}` `{number, text}` with the
 //! `apikey` header (`number`: the JID's digits, or the whole JID for an `@lid` without a phone); typing
-//! posts `chat/sendPresence/{instance}` and read marks `chat/markMessageAsRead/{instance}`. Failures are
-//! [`OutboundError`]s of service `evolution`, classified by status like every outbound call
-//! ([`crate::outbound`]): 408, 425, 429 and 5xx (and transport errors) are retryable, other 4xx fatal.
+//! posts `chat/sendPresence/{instance}` and read marks `chat/markMessageAsRead/{instance}`;
+//! [`Channel::recent_own_texts`] reads our own recent messages back through `chat/findMessages`
+//! (`recent`). Failures are [`OutboundError`]s of service `evolution`, classified by status like every
+//! outbound call ([`crate::outbound`]): 408, 425, 429 and 5xx (and transport errors) are retryable,
+//! other 4xx fatal.
 
 use std::time::Duration;
 
@@ -22,11 +27,14 @@ use serde_json::{Value, json};
 use super::waha::{non_empty_str, timestamp_secs, unanswered_chat};
 use super::{Channel, SentMessage};
 use crate::config::EvolutionSettings;
-use crate::domain::{ChannelKind, InboundMessage, ParseError, media_text};
+use crate::domain::{ChannelKind, InboundMessage, ParseError};
 use crate::outbound::{OutboundError, snippet};
 
 /// The service name of every failure of this channel: its kind.
 const SERVICE: &str = ChannelKind::Evolution.as_str();
+
+mod media;
+mod recent;
 
 /// What an Evolution webhook means for the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +100,10 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<EvolutionEvent, 
     if let Some(reason) = unanswered_chat(&chat_id, allow_groups) {
         return ignored(reason);
     }
-    let Some(text) = data.get("message").and_then(message_text) else {
+    let Some((text, media)) = data
+        .get("message")
+        .and_then(|m| media::message_content(m, &instance, id))
+    else {
         return ignored("empty message");
     };
     let message = InboundMessage {
@@ -102,7 +113,7 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<EvolutionEvent, 
         text,
         sender_name: non_empty_str(data, "/pushName").map(str::to_owned),
         timestamp: timestamp_secs(data.get("messageTimestamp")),
-        media: None,
+        media,
     };
     Ok(EvolutionEvent::Message { instance, message })
 }
@@ -113,63 +124,6 @@ fn chat_of(remote: &str, alt: Option<&str>) -> String {
         Some(alt) if remote.ends_with("@lid") && alt.ends_with("@s.whatsapp.net") => alt.to_owned(),
         _ => remote.to_owned(),
     }
-}
-
-/// What the agent reads of a Baileys `message`: its text, or a bracketed placeholder plus caption for
-/// media, locations and contacts; `None` for nothing readable (reactions, protocol messages).
-fn message_text(message: &Value) -> Option<String> {
-    let message = [
-        "ephemeralMessage",
-        "viewOnceMessage",
-        "viewOnceMessageV2",
-        "documentWithCaptionMessage",
-    ]
-    .iter()
-    .find_map(|w| message.pointer(&format!("/{w}/message")))
-    .unwrap_or(message);
-    if let Some(text) = non_empty_str(message, "/conversation")
-        .or_else(|| non_empty_str(message, "/extendedTextMessage/text"))
-    {
-        return Some(text.to_owned());
-    }
-    let caption = |kind: &str| non_empty_str(message, &format!("/{kind}/caption"));
-    if message.get("imageMessage").is_some() {
-        return Some(media_text("[image]", None, caption("imageMessage")));
-    }
-    if message.get("videoMessage").is_some() {
-        return Some(media_text("[video]", None, caption("videoMessage")));
-    }
-    if let Some(audio) = message.get("audioMessage") {
-        let voice = audio.get("ptt").and_then(Value::as_bool).unwrap_or(false);
-        return Some(if voice { "[voice note]" } else { "[audio]" }.to_owned());
-    }
-    if let Some(doc) = message.get("documentMessage") {
-        let name = non_empty_str(doc, "/fileName").or_else(|| non_empty_str(doc, "/title"));
-        return Some(media_text("[document]", name, caption("documentMessage")));
-    }
-    if message.get("stickerMessage").is_some() {
-        return Some("[sticker]".to_owned());
-    }
-    if let Some(loc) = message.get("locationMessage") {
-        let (lat, lng) = (
-            loc.get("degreesLatitude")?.as_f64()?,
-            loc.get("degreesLongitude")?.as_f64()?,
-        );
-        let place = format!("{lat},{lng}");
-        return Some(media_text(
-            "[location]",
-            Some(&place),
-            non_empty_str(loc, "/name"),
-        ));
-    }
-    if let Some(contact) = message.get("contactMessage") {
-        return Some(media_text(
-            "[contact]",
-            None,
-            non_empty_str(contact, "/displayName"),
-        ));
-    }
-    None
 }
 
 /// Sends through one Evolution API instance.
@@ -270,7 +224,18 @@ impl Channel for EvolutionClient {
         let body = json!({ "number": number_of(chat_id), "presence": presence, "delay": 1000 });
         self.post("chat/sendPresence", &body).await.map(drop)
     }
+
+    async fn recent_own_texts(
+        &self,
+        chat_id: &str,
+        since_ms: i64,
+    ) -> Result<Option<Vec<String>>, OutboundError> {
+        self.own_texts_since(chat_id, since_ms).await.map(Some)
+    }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod media_tests;

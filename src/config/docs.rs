@@ -247,7 +247,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     doc(
         "EVOLUTION_BASE_URL",
         "unset",
-        "Evolution API base URL for sending (POST /message/sendText/{instance}). Unset: replies to Evolution chats are logged",
+        "Evolution API base URL for sending (POST /message/sendText/{instance}) and fetching customers' files (POST /chat/getBase64FromMediaMessage/{instance}). Unset: replies to Evolution chats are logged",
     ),
     doc(
         "EVOLUTION_API_KEY",

@@ -5,6 +5,8 @@
 //! - Cloud API (media id): `GET {graph}/{id}` with the bearer token answers `{url, mime_type,
 //!   file_size}`; that URL is then fetched with the same token. Meta keeps media ids for 7 days, so a
 //!   400 or 404 on either step is fatal.
+//! - Evolution API (instance and message id): `POST {base}/chat/getBase64FromMediaMessage/{instance}`
+//!   with `apikey` answers the file as base64 in JSON; see [`evolution`] for how its size is bounded.
 //!
 //! [`read_limited`] is the one place bytes are read: the announced `Content-Length` is checked first,
 //! then bytes are counted chunk by chunk, and the response is dropped (closing the connection) as soon
@@ -17,7 +19,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{MediaError, SERVICE};
-use crate::config::{MetaSettings, WahaSettings};
+use crate::config::{EvolutionSettings, MetaSettings, WahaSettings};
+
+mod evolution;
 use crate::domain::{MediaRef, MediaSource};
 use crate::outbound::OutboundError;
 
@@ -40,6 +44,8 @@ pub struct MediaFetcher {
     waha_key: Option<SecretString>,
     graph_base: String,
     graph_token: Option<SecretString>,
+    evolution_base: Option<String>,
+    evolution_key: Option<SecretString>,
     max_bytes: u64,
 }
 
@@ -48,6 +54,7 @@ impl std::fmt::Debug for MediaFetcher {
         f.debug_struct("MediaFetcher")
             .field("waha_base", &self.waha_base)
             .field("graph_base", &self.graph_base)
+            .field("evolution_base", &self.evolution_base)
             .field("max_bytes", &self.max_bytes)
             .finish_non_exhaustive()
     }
@@ -63,8 +70,17 @@ impl MediaFetcher {
             waha_key: waha.and_then(|w| w.api_key.clone()),
             graph_base: meta.graph_base_url.trim_end_matches('/').to_owned(),
             graph_token: meta.access_token.clone(),
+            evolution_base: None,
+            evolution_key: None,
             max_bytes,
         }
+    }
+
+    /// The same fetcher, also fetching Evolution API media (when `evolution` is configured).
+    pub fn with_evolution(mut self, evolution: Option<&EvolutionSettings>) -> Self {
+        self.evolution_base = evolution.map(|e| e.base_url.trim_end_matches('/').to_owned());
+        self.evolution_key = evolution.and_then(|e| e.api_key.clone());
+        self
     }
 
     /// `MEDIA_MAX_BYTES`.
@@ -77,6 +93,11 @@ impl MediaFetcher {
         let (bytes, served_mime) = match &media.source {
             MediaSource::Waha { url } => self.fetch_waha(url).await?,
             MediaSource::Meta { id } => self.fetch_meta(id).await?,
+            MediaSource::Evolution {
+                instance,
+                message_id,
+                file_length,
+            } => self.fetch_evolution(instance, message_id, *file_length).await?,
         };
         let mime_type = media
             .mime_type

@@ -3,16 +3,18 @@
 //!
 //! Invariants:
 //! - a download never holds more than `MEDIA_MAX_BYTES` plus one network chunk in memory: the
-//!   announced size (`Content-Length`, Graph's `file_size`) is checked first, then bytes are counted
-//!   while streaming and the connection is dropped the moment the limit is passed;
+//!   announced size (`Content-Length`, Graph's `file_size`, Evolution's `fileLength`) is checked
+//!   first, then bytes are counted while streaming and the connection is dropped the moment the limit
+//!   is passed. Evolution answers base64 in JSON, so its answer is capped at the limit's base64 size
+//!   (about 4/3 of it, plus room for the JSON) and the decoded size is checked before decoding;
 //! - every failure is a [`MediaError`]: [`MediaError::TooLarge`] (never retried) or the
 //!   [`OutboundError`] of service `media`, classified like every outbound call (retryable: timeouts,
 //!   connection errors, 408, 425, 429, 5xx; fatal: other 4xx, an expired Cloud API media id), so
 //!   callers retry like any external call ([`crate::retry::with_retries`]);
 //! - [`prepare`] never fails: whatever goes wrong, the agent reads the gateway's placeholder
 //!   (`[voice note]`, `[image] caption`) and the turn goes on;
-//! - credentials (WAHA key, Graph token, transcription key) never appear in errors or logs, and
-//!   neither do file contents or transcripts at info level.
+//! - credentials (WAHA key, Graph token, Evolution key, transcription key) never appear in errors or
+//!   logs, and neither do file contents or transcripts at info level.
 
 pub mod download;
 pub mod transcribe;
@@ -84,7 +86,7 @@ pub struct PreparedMedia {
 /// the model, and how often a failing call is tried.
 #[derive(Debug)]
 pub struct Media {
-    /// Downloads files from WAHA and the Graph API.
+    /// Downloads files from WAHA, the Graph API and Evolution API.
     pub fetcher: MediaFetcher,
     /// Speech-to-text; `None` when `TRANSCRIBE_MODEL=off` or no endpoint is configured.
     pub transcriber: Option<Transcriber>,
@@ -107,7 +109,8 @@ impl Media {
                 &settings.meta,
                 settings.media_max_bytes,
                 download_timeout,
-            ),
+            )
+            .with_evolution(settings.evolution.as_ref()),
             transcriber: settings
                 .transcribe
                 .as_ref()

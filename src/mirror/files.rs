@@ -2,10 +2,10 @@
 //! gets the file attached (multipart `attachments[]`), with the transcript or caption as content.
 //!
 //! Where the bytes come from, and why no bytes go into Redis: a mirror job holds the file's
-//! [`MediaRef`] (a WAHA path or a Cloud API media id, a few dozen bytes), never the file. Files run
-//! up to `MEDIA_MAX_BYTES` (16 MB by default), the outbox is peeked 16 jobs at a time and kept for as
-//! long as Chatwoot is down, and every job would be copied again when it is marked tried; bytes there
-//! would multiply Redis memory for no gain. Instead:
+//! [`MediaRef`] (a WAHA path, a Cloud API media id or an Evolution message id, a few dozen bytes), never
+//! the file. Files run up to `MEDIA_MAX_BYTES` (16 MB by default), the outbox is peeked 16 jobs at a
+//! time and kept for as long as Chatwoot is down, and every job would be copied again when it is marked
+//! tried; bytes there would multiply Redis memory for no gain. Instead:
 //! - in the common case the turn that downloaded the file (to transcribe it or show it to the model)
 //!   drains the outbox right after its commit and hands its files over by history entry id
 //!   ([`super::Mirror::drain_with`]), so nothing is fetched twice;

@@ -1,11 +1,22 @@
-//! A fake Evolution API (v2) server for integration tests.
+//! A fake Evolution API (v2) server for integration tests, shaped after Evolution's own routes
+//! (`src/api/routes/*.router.ts`), guards (`src/api/guards/`) and error bodies (`src/main.ts`).
 //!
-//! `POST /message/sendText/{instance}` checks the `apikey` header (401 `{"status":401,"error":
-//! "Unauthorized","response":{"message":"Unauthorized"}}` otherwise), records `{instance, body}` of
-//! every send in arrival order and answers 201 with a Baileys message record (`key.id` fresh).
-//! `POST /chat/sendPresence/{instance}` and `/chat/markMessageAsRead/{instance}` answer 201 and are
-//! recorded separately; `GET /instance/connectionState/{instance}` answers `{"instance":{…,"state"}}`
-//! (`open` unless `set_state`). An unknown instance answers 404 like Evolution.
+//! Every route first checks the instance (404 `The "{instance}" instance does not exist`), then the
+//! `apikey` header (401), in Evolution's guard order; errors answer `{"status", "error", "response":
+//! {"message": […]}}`.
+//!
+//! - `POST /message/sendText/{instance}` records `{instance, body}` of every send in arrival order and
+//!   answers 201 with a Baileys message record (`key.id` fresh). It can hold the answer of the n-th
+//!   send ([`FakeEvolution::hold_answer_of`]) until [`FakeEvolution::release`].
+//! - `POST /chat/sendPresence/{instance}` and `/chat/markMessageAsRead/{instance}` answer 201 and are
+//!   recorded separately.
+//! - `POST /chat/getBase64FromMediaMessage/{instance}` and `POST /chat/findMessages/{instance}`: see
+//!   the `chat` module.
+//! - `GET /instance/connectionState/{instance}` answers `{"instance":{…,"state"}}` (`open` unless
+//!   `set_state`).
+
+#[path = "fake_evolution/chat.rs"]
+mod chat;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -25,7 +36,14 @@ struct EvoState {
     instance: String,
     state: String,
     sent: Vec<Value>,
+    /// The message record answered for each send, for `findMessages`.
+    records: Vec<Value>,
     presence: Vec<(String, Value)>,
+    media: chat::MediaState,
+    /// The n-th send (1-based) whose answer is held, and how many answers are held now.
+    hold_answer_of: Option<usize>,
+    held: usize,
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// The running fake; the server stops when this is dropped.
@@ -49,31 +67,49 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 }
 
 fn check(s: &EvoState, headers: &HeaderMap, instance: &str) -> Result<(), Box<Response>> {
-    if headers.get("apikey").and_then(|v| v.to_str().ok()) != Some(s.api_key.as_str()) {
-        return Err(Box::new(refuse(StatusCode::UNAUTHORIZED, "Unauthorized")));
-    }
     if instance != s.instance {
         return Err(Box::new(refuse(
             StatusCode::NOT_FOUND,
             &format!("The \"{instance}\" instance does not exist"),
         )));
     }
+    if headers.get("apikey").and_then(|v| v.to_str().ok()) != Some(s.api_key.as_str()) {
+        return Err(Box::new(refuse(StatusCode::UNAUTHORIZED, "Unauthorized")));
+    }
     Ok(())
 }
 
 async fn send_text(
-    State(s): State<Shared>,
+    State(state): State<Shared>,
     Path(instance): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut s = s.lock().unwrap();
-    if let Err(r) = check(&s, &headers, &instance) {
-        return *r;
+    let (response, held) = answer_send(&state, &headers, &instance, &body);
+    if let Some(mut released) = held {
+        let _ = released.wait_for(|r| *r).await;
+        state.lock().unwrap().held -= 1;
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    response
+}
+
+/// The answer to a `sendText`, and the receiver to wait on when it is held.
+fn answer_send(
+    state: &Shared,
+    headers: &HeaderMap,
+    instance: &str,
+    body: &[u8],
+) -> (Response, Option<tokio::sync::watch::Receiver<bool>>) {
+    let mut s = state.lock().unwrap();
+    if let Err(r) = check(&s, headers, instance) {
+        return (*r, None);
+    }
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let (Some(number), Some(text)) = (body["number"].as_str(), body["text"].as_str()) else {
-        return refuse(StatusCode::BAD_REQUEST, "number and text are required");
+        return (
+            refuse(StatusCode::BAD_REQUEST, "number and text are required"),
+            None,
+        );
     };
     let id = format!(
         "3EB0{}",
@@ -92,7 +128,13 @@ async fn send_text(
         "instanceId": "361a7e57-10ea-47a8-b948-b6d07e7cdcff", "source": "unknown",
     });
     s.sent.push(body);
-    (StatusCode::CREATED, axum::Json(answer)).into_response()
+    s.records.push(answer.clone());
+    let response = (StatusCode::CREATED, axum::Json(answer)).into_response();
+    if s.hold_answer_of == Some(s.sent.len()) {
+        s.held += 1;
+        return (response, Some(s.released.subscribe()));
+    }
+    (response, None)
 }
 
 async fn presence(
@@ -133,10 +175,20 @@ impl FakeEvolution {
             instance: instance.to_owned(),
             state: "open".to_owned(),
             sent: Vec::new(),
+            records: Vec::new(),
             presence: Vec::new(),
+            media: chat::MediaState::default(),
+            hold_answer_of: None,
+            held: 0,
+            released: tokio::sync::watch::channel(false).0,
         }));
         let app = Router::new()
             .route("/message/sendText/{instance}", post(send_text))
+            .route(
+                "/chat/getBase64FromMediaMessage/{instance}",
+                post(chat::get_base64),
+            )
+            .route("/chat/findMessages/{instance}", post(chat::find_messages))
             .route("/chat/{action}/{instance}", post(presence))
             .route("/instance/connectionState/{instance}", get(connection_state))
             .with_state(state.clone());
@@ -168,6 +220,32 @@ impl FakeEvolution {
     /// Presence and read-mark calls: `(action, body)`.
     pub fn presence(&self) -> Vec<(String, Value)> {
         self.state.lock().unwrap().presence.clone()
+    }
+
+    /// Holds the answer of the `n`-th accepted send (1-based; it is recorded) until [`Self::release`].
+    pub fn hold_answer_of(&self, n: usize) {
+        self.state.lock().unwrap().hold_answer_of = Some(n);
+    }
+
+    /// Lets held answers go and holds nothing more.
+    pub fn release(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.hold_answer_of = None;
+        s.released.send_replace(true);
+    }
+
+    /// Waits until an answer is being held; `false` on timeout.
+    pub async fn wait_for_held(&self, timeout: Duration) -> bool {
+        super::app::eventually(timeout, || self.state.lock().unwrap().held > 0).await
+    }
+
+    /// The texts sent to `number` (as `sendText` got it), in order.
+    pub fn sent_to(&self, number: &str) -> Vec<String> {
+        self.sent()
+            .iter()
+            .filter(|b| b["number"] == number)
+            .filter_map(|b| b["text"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Waits until at least `n` texts were sent.

@@ -7,7 +7,7 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-fn message(name: &str) -> (String, InboundMessage) {
+pub(super) fn message(name: &str) -> (String, InboundMessage) {
     match parse_webhook(&fixture(name), false).unwrap() {
         EvolutionEvent::Message { instance, message } => (instance, message),
         other => panic!("{name}: {other:?}"),
