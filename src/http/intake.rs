@@ -7,9 +7,9 @@
 //! Invariants: 200 is answered only once everything to queue is durably queued (or is a duplicate of
 //! something that is); a sender's mistake is a 4xx, never a 5xx. Every parser fails with the one
 //! [`ParseError`], turned into a `400` JSON error by its one `From` impl: no route maps parse errors
-//! by hand. Every route runs in one `webhook` span with the same fields (`route`, `chat_id`,
-//! `message_id`, `event`, `messages`, `statuses`, `outcome`); a route records those it knows, the
-//! others stay empty and are not logged.
+//! by hand. Every route runs in one `webhook` span with the same fields (`route`, `request_id`,
+//! `chat_id`, `message_id`, `event`, `messages`, `statuses`); a route records those it knows, the
+//! others stay empty and are not logged. The outcome is a field of the webhook's own log line.
 
 use std::future::Future;
 
@@ -50,12 +50,12 @@ pub(super) async fn webhook<C: WebhookChannel>(
     let span = tracing::info_span!(
         "webhook",
         route = C::ROUTE,
+        request_id = super::request_id(&headers),
         chat_id = tracing::field::Empty,
         message_id = tracing::field::Empty,
         event = tracing::field::Empty,
         messages = tracing::field::Empty,
         statuses = tracing::field::Empty,
-        outcome = tracing::field::Empty
     );
     observe(C::ROUTE, span, async {
         let bytes = read_body(&headers, body).await?;
@@ -79,14 +79,28 @@ pub(super) enum Single {
     Ignored(String),
 }
 
+/// Record the chat and message ids into the current `webhook` span in one go (each separate record
+/// re-formats the span's fields); nothing when the span is disabled.
+pub(super) fn record_ids(chat_id: &str, message_id: &str) {
+    let span = tracing::Span::current();
+    let Some(meta) = span.metadata() else {
+        return;
+    };
+    let fields = meta.fields();
+    if let (Some(chat), Some(message)) = (fields.field("chat_id"), fields.field("message_id")) {
+        span.record_all(&fields.value_set(&[
+            (&chat, Some(&chat_id as &dyn tracing::Value)),
+            (&message, Some(&message_id as &dyn tracing::Value)),
+        ]));
+    }
+}
+
 /// The accept step of the one-message channels: queue the message on its dedupe id.
 async fn accept_single(app: &AppState, parsed: Single) -> Result<Handled, ApiError> {
     match parsed {
         Single::Ignored(reason) => Ok(Handled::Ignored(reason)),
         Single::Message { dedupe_id, message } => {
-            let span = tracing::Span::current();
-            span.record("chat_id", message.chat_id.as_str());
-            span.record("message_id", message.message_id.as_str());
+            record_ids(&message.chat_id, &message.message_id);
             app.accept(&dedupe_id, message).await
         }
     }

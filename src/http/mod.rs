@@ -78,7 +78,11 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            // A webhook's span is its `webhook` span (with the request id): one span per request.
+            if req.uri().path().starts_with("/webhooks/") {
+                return tracing::Span::none();
+            }
+            let id = request_id(req.headers());
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(axum::middleware::from_fn(deadline))
@@ -249,8 +253,21 @@ impl WebhookAnswer for Handled {
     }
 }
 
+/// The request id [`SetRequestIdLayer`] gave the request (or the sender's own), `""` when none.
+pub fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 /// Run one webhook's handling inside its span (the handler records `chat_id` and the like into it),
-/// then record and count its outcome and log one line: the webhook span of every route.
+/// then count its outcome: the webhook span of every route.
+///
+/// What is logged, per webhook: a refusal at `info` (with the outcome and the error); an accepted or
+/// ignored webhook only at `debug`, because an accepted message is logged by its turn's span and every
+/// outcome is counted in `wa_agent_webhooks_total`. At `info`, this keeps the intake's cost per
+/// webhook to the span alone.
 pub async fn observe<T: WebhookAnswer>(
     route: &'static str,
     span: tracing::Span,
@@ -263,13 +280,12 @@ pub async fn observe<T: WebhookAnswer>(
             Ok(answer) => answer.outcome(),
             Err(e) => e.outcome(),
         };
-        tracing::Span::current().record("outcome", outcome);
         count_webhook(route, outcome);
         match &result {
-            Err(e) => tracing::info!(error = %e, "webhook refused"),
+            Err(e) => tracing::info!(outcome, error = %e, "webhook refused"),
             Ok(answer) => match answer.ignored_reason() {
-                Some(reason) => tracing::debug!(%reason, "webhook ignored"),
-                None => tracing::info!("webhook accepted"),
+                Some(reason) => tracing::debug!(outcome, %reason, "webhook ignored"),
+                None => tracing::debug!(outcome, "webhook accepted"),
             },
         }
         result
