@@ -20,6 +20,7 @@
 
 pub mod chatwoot_bot;
 pub mod evolution;
+pub mod keep;
 pub mod meta;
 pub mod waha;
 pub mod web;

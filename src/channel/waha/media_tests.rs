@@ -1,7 +1,7 @@
 //! Media, locations and contacts in WAHA webhooks.
 
 use super::*;
-use crate::domain::{MediaKind, MediaSource};
+use crate::domain::{InboundMessage, MediaKind, MediaSource};
 
 macro_rules! fixture {
     ($name:literal) => {
