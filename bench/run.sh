@@ -11,6 +11,10 @@
 # Redis bytes per chat. Everything binds to 127.0.0.1, every load is bounded in time, and everything
 # it started is stopped when it exits.
 #
+# To compare builds: BIN_DIR=dir uses the wa-agent and wa-agent-bench binaries in dir instead of
+# building them, INGEST_ONLY=1 runs the ingest rounds alone (no turns, memory or intent sections), and
+# RESULTS=file writes the report there instead of bench/RESULTS.md (BIN_REV names the binaries' commit).
+#
 # Knobs (environment): ROUNDS (5), INGEST_SECONDS (5), CONNECTIONS (64), TURN_CHATS (50), TURNS (200),
 # MEMORY_CHATS (200), REDIS_BENCH_REQUESTS (200000).
 set -euo pipefail
@@ -70,10 +74,18 @@ sample_rss() { # PID OUT STOPFILE
     echo "{\"rss_max_kib\": $max, \"hwm_kib\": ${hwm:-0}}" >"$out"
 }
 
-echo "==> building release binaries (wa-agent, wa-agent-bench)"
-cargo build --release --locked -p wa-agent -p wa-agent-bench
-AGENT=target/release/wa-agent
-BENCH=target/release/wa-agent-bench
+RESULTS=${RESULTS:-bench/RESULTS.md}
+if [ -n "${BIN_DIR:-}" ]; then
+    AGENT=$BIN_DIR/wa-agent
+    BENCH=$BIN_DIR/wa-agent-bench
+    COMMAND="BIN_DIR=$BIN_DIR $COMMAND"
+else
+    echo "==> building release binaries (wa-agent, wa-agent-bench)"
+    cargo build --release --locked -p wa-agent -p wa-agent-bench
+    AGENT=target/release/wa-agent
+    BENCH=target/release/wa-agent-bench
+fi
+if [ -n "${INGEST_ONLY:-}" ]; then COMMAND="INGEST_ONLY=1 $COMMAND"; fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 RP=$(free_port)
@@ -143,6 +155,7 @@ for pid in "$INFO_PID" "$WARN_PID"; do
     wait "$pid" 2>/dev/null || true
 done
 
+if [ -z "${INGEST_ONLY:-}" ]; then
 # --- the accept script alone, through redis-benchmark ------------------------------------------------
 redis-cli -p "$RP" FLUSHALL >/dev/null
 ACCEPT_LUA=$(awk '/^const ACCEPT_LUA: &str = r#"/ {f = 1; next} f && /^"#;/ {exit} f' src/store/redis/scripts.rs)
@@ -181,6 +194,7 @@ timeout 400 "$BENCH" memory --url "http://127.0.0.1:$AP2" --redis "$REDIS" --pre
     --message-bytes 200 --hmac-key "$HMAC_KEY" | tee "$WORK/memory.txt"
 touch "$WORK/stop-rss-turns"
 sleep 0.3
+fi
 
 # --- the report ------------------------------------------------------------------------------------
 export WORK COMMAND ROUNDS LOAD_BEFORE INGEST_SECONDS
@@ -189,7 +203,8 @@ export MACHINE_CPUS=$(nproc)
 export MACHINE_CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 export MACHINE_MEM=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 export RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-export GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo "+changes")
+export GIT_REV=${BIN_REV:-}
+[ -n "$GIT_REV" ] || GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo "+changes")
 export REDIS_VERSION=$(redis-server --version | awk '{print $3}' | sed 's/v=//')
 export RUSTC_VERSION=$(rustc --version)
 # bench/catalogue.sh owns the catalogue section of RESULTS.md: keep it across this rewrite.
@@ -198,7 +213,7 @@ CATALOGUE_SECTION=$(sed -n '/<!-- catalogue:begin/,/<!-- catalogue:end -->/p' be
 TOOLLOOP_SECTION=$(sed -n '/<!-- toolloop:begin/,/<!-- toolloop:end -->/p' bench/RESULTS.md 2>/dev/null || true)
 # bench/profile.sh owns the CPU profile section the same way.
 PROFILE_SECTION=$(sed -n '/<!-- profile:begin/,/<!-- profile:end -->/p' bench/RESULTS.md 2>/dev/null || true)
-python3 - >bench/RESULTS.md <<'PY'
+python3 - >"$RESULTS.new" <<'PY'
 import json, os, statistics
 
 work = os.environ["WORK"]
@@ -335,10 +350,11 @@ if not seen:
 for (name, level, msg), n in sorted(seen.items()):
     print(f"- {name}: {level} ×{n}: {msg}")
 PY
-if [ -n "$CATALOGUE_SECTION" ]; then printf '\n%s\n' "$CATALOGUE_SECTION" >>bench/RESULTS.md; fi
-if [ -n "$TOOLLOOP_SECTION" ]; then printf '\n%s\n' "$TOOLLOOP_SECTION" >>bench/RESULTS.md; fi
-if [ -n "$PROFILE_SECTION" ]; then printf '\n%s\n' "$PROFILE_SECTION" >>bench/RESULTS.md; fi
-echo "==> wrote bench/RESULTS.md"
-# The send-intent cost, measured on its own Redis, appended as its own section.
-bench/intent.sh
-cat bench/RESULTS.md
+mv "$RESULTS.new" "$RESULTS"
+if [ -n "$CATALOGUE_SECTION" ]; then printf '\n%s\n' "$CATALOGUE_SECTION" >>"$RESULTS"; fi
+if [ -n "$TOOLLOOP_SECTION" ]; then printf '\n%s\n' "$TOOLLOOP_SECTION" >>"$RESULTS"; fi
+if [ -n "$PROFILE_SECTION" ]; then printf '\n%s\n' "$PROFILE_SECTION" >>"$RESULTS"; fi
+echo "==> wrote $RESULTS"
+# The send-intent cost, measured on its own Redis, appended as its own section (full runs only).
+if [ -z "${INGEST_ONLY:-}" ] && [ "$RESULTS" = bench/RESULTS.md ]; then bench/intent.sh; fi
+cat "$RESULTS"
