@@ -31,7 +31,7 @@ mod media;
 mod parse;
 
 pub use parse::{WahaEvent, parse_webhook};
-pub(crate) use parse::{non_empty_str, timestamp_secs, unanswered_chat};
+pub(crate) use parse::{at, non_empty_str, timestamp_secs, unanswered_chat};
 
 /// Sends text through a WAHA session.
 pub struct WahaClient {

@@ -194,11 +194,14 @@ pub enum Handled {
 
 impl IntoResponse for Handled {
     fn into_response(self) -> Response {
+        // The two accepted answers are constant: no JSON tree is built for them.
+        let constant = |body: &'static str| {
+            let json = HeaderValue::from_static("application/json");
+            ([(header::CONTENT_TYPE, json)], body).into_response()
+        };
         match self {
-            Handled::Accepted { duplicate: false } => Json(json!({"status": "accepted"})).into_response(),
-            Handled::Accepted { duplicate: true } => {
-                Json(json!({"status": "accepted", "duplicate": true})).into_response()
-            }
+            Handled::Accepted { duplicate: false } => constant(r#"{"status":"accepted"}"#),
+            Handled::Accepted { duplicate: true } => constant(r#"{"status":"accepted","duplicate":true}"#),
             Handled::Ignored(reason) => Json(json!({"status": "ignored", "reason": reason})).into_response(),
         }
     }

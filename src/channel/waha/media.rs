@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::non_empty_str;
+use super::{at, non_empty_str};
 use crate::domain::{MediaKind, MediaRef, MediaSource, media_text};
 
 /// What the agent reads, and the file the message carries. Text is the trimmed body; media is a
@@ -62,7 +62,7 @@ fn media_kind(payload: &Value) -> Option<Option<MediaKind>> {
     }
     // NOWEB and GOWS: the Baileys/whatsmeow message object names its kind.
     for message in ["/_data/message", "/_data/Message"] {
-        if let Some(Value::Object(fields)) = payload.pointer(message) {
+        if let Some(Value::Object(fields)) = at(payload, message) {
             for (key, content) in fields {
                 if let Some(kind) = key.strip_suffix("Message").and_then(known) {
                     let is_ptt = content.get("ptt").and_then(Value::as_bool) == Some(true)
@@ -133,7 +133,7 @@ fn contact_text(payload: &Value) -> Option<String> {
     let declared = matches!(
         non_empty_str(payload, "/_data/type"),
         Some("vcard" | "multi_vcard")
-    ) || payload.pointer("/_data/message/contactMessage").is_some();
+    ) || at(payload, "/_data/message/contactMessage").is_some();
     if cards.is_empty() && !declared {
         return None;
     }

@@ -174,9 +174,16 @@ pub(crate) fn unanswered_chat(chat_id: &str, allow_groups: bool) -> Option<Strin
     Some(reason.to_owned())
 }
 
+/// `value` at `path` (`/a/b`: object keys only, no `~` escapes), like [`Value::pointer`] but without
+/// allocating a string per segment.
+pub(crate) fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.strip_prefix('/')?
+        .split('/')
+        .try_fold(value, |v, key| v.as_object()?.get(key))
+}
+
 pub(crate) fn non_empty_str<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value
-        .pointer(pointer)
+    at(value, pointer)
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
