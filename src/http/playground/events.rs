@@ -77,7 +77,8 @@ pub(super) async fn stream(
         ),
     };
     tracing::debug!(chat_id, after = ?after, "playground event stream opened");
-    let events = chat_stream(app.store.clone(), app.accepting.clone(), chat_id, after);
+    let flags = (app.accepting.clone(), app.draining.clone());
+    let events = chat_stream(app.store.clone(), flags, chat_id, after);
     let mut resp = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
@@ -89,6 +90,7 @@ pub(super) async fn stream(
 struct Cursor {
     store: Arc<dyn Store>,
     accepting: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
     chat_id: String,
     after: Option<EventId>,
     ready: VecDeque<LoggedEvent>,
@@ -99,13 +101,14 @@ struct Cursor {
 /// The events of `chat_id` after `after`, as they are logged.
 fn chat_stream(
     store: Arc<dyn Store>,
-    accepting: Arc<AtomicBool>,
+    (accepting, draining): (Arc<AtomicBool>, Arc<AtomicBool>),
     chat_id: String,
     after: Option<EventId>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let cursor = Cursor {
         store,
         accepting,
+        draining,
         chat_id,
         after,
         ready: VecDeque::new(),
@@ -134,7 +137,10 @@ fn chat_stream(
                     }
                 }
             }
-            if !c.accepting.load(Ordering::SeqCst) || c.opened.elapsed() > MAX_STREAM {
+            // A draining instance ends its streams (the listener closes once they have), and the
+            // page reconnects, to another instance, from its Last-Event-ID: nothing is lost.
+            let stopping = c.draining.load(Ordering::SeqCst) || !c.accepting.load(Ordering::SeqCst);
+            if stopping || c.opened.elapsed() > MAX_STREAM {
                 return None;
             }
             match c.store.chat_events_after(&c.chat_id, c.after, BATCH).await {
