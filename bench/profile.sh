@@ -12,7 +12,8 @@
 # keeps that section when it rewrites the file). Raw reports stay in PROFILE_OUT (default
 # target/profile/) for a closer look.
 #
-# Knobs (environment): PROFILE_SECONDS (10), CONNECTIONS (64), TOP (25).
+# Knobs (environment): PROFILE_SECONDS (10), CONNECTIONS (64), TOP (25); BIN_DIR=dir profiles the
+# binaries in dir instead of building them (BIN_REV names their commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +40,15 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-echo "==> building release binaries (wa-agent, wa-agent-bench)"
-cargo build --release --locked -p wa-agent -p wa-agent-bench
-AGENT=target/release/wa-agent
-BENCH=target/release/wa-agent-bench
+if [ -n "${BIN_DIR:-}" ]; then
+    AGENT=$BIN_DIR/wa-agent
+    BENCH=$BIN_DIR/wa-agent-bench
+else
+    echo "==> building release binaries (wa-agent, wa-agent-bench)"
+    cargo build --release --locked -p wa-agent -p wa-agent-bench
+    AGENT=target/release/wa-agent
+    BENCH=target/release/wa-agent-bench
+fi
 mkdir -p "$PROFILE_OUT"
 
 RP=$(free_port)
@@ -72,13 +78,14 @@ perf record -F 999 -g --call-graph dwarf,16384 -p "$AGENT_PID" -o "$PROFILE_OUT/
 wait "$LOAD_PID" || true
 
 echo "==> reporting"
-perf report -i "$PROFILE_OUT/perf.data" --no-children --sort symbol --stdio --percent-limit 0.3 \
+perf report -i "$PROFILE_OUT/perf.data" --no-children --sort symbol --stdio -g none --percent-limit 0.3 \
     2>/dev/null >"$PROFILE_OUT/self.txt"
 perf report -i "$PROFILE_OUT/perf.data" --children --sort symbol --stdio --percent-limit 1 -g none \
     2>/dev/null >"$PROFILE_OUT/children.txt"
 
 export PROFILE_OUT TOP WORK CONNECTIONS PROFILE_SECONDS
-export GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo "+changes")
+export GIT_REV=${BIN_REV:-}
+[ -n "$GIT_REV" ] || GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo "+changes")
 export RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 python3 - >"$WORK/section.md" <<'PY'
 import json, os, re
