@@ -211,8 +211,10 @@ export RUSTC_VERSION=$(rustc --version)
 CATALOGUE_SECTION=$(sed -n '/<!-- catalogue:begin/,/<!-- catalogue:end -->/p' bench/RESULTS.md 2>/dev/null || true)
 # bench/toolloop.sh owns the tool loop section the same way.
 TOOLLOOP_SECTION=$(sed -n '/<!-- toolloop:begin/,/<!-- toolloop:end -->/p' bench/RESULTS.md 2>/dev/null || true)
-# bench/profile.sh owns the CPU profile section the same way.
+# bench/profile.sh owns the CPU profile section the same way; the ingest before/after comparison is
+# written by hand from INGEST_ONLY runs (it names their commands) and kept the same way.
 PROFILE_SECTION=$(sed -n '/<!-- profile:begin/,/<!-- profile:end -->/p' bench/RESULTS.md 2>/dev/null || true)
+COMPARE_SECTION=$(sed -n '/<!-- ingest-compare:begin/,/<!-- ingest-compare:end -->/p' bench/RESULTS.md 2>/dev/null || true)
 python3 - >"$RESULTS.new" <<'PY'
 import json, os, statistics
 
@@ -354,6 +356,7 @@ mv "$RESULTS.new" "$RESULTS"
 if [ -n "$CATALOGUE_SECTION" ]; then printf '\n%s\n' "$CATALOGUE_SECTION" >>"$RESULTS"; fi
 if [ -n "$TOOLLOOP_SECTION" ]; then printf '\n%s\n' "$TOOLLOOP_SECTION" >>"$RESULTS"; fi
 if [ -n "$PROFILE_SECTION" ]; then printf '\n%s\n' "$PROFILE_SECTION" >>"$RESULTS"; fi
+if [ -n "$COMPARE_SECTION" ]; then printf '\n%s\n' "$COMPARE_SECTION" >>"$RESULTS"; fi
 echo "==> wrote $RESULTS"
 # The send-intent cost, measured on its own Redis, appended as its own section (full runs only).
 if [ -z "${INGEST_ONLY:-}" ] && [ "$RESULTS" = bench/RESULTS.md ]; then bench/intent.sh; fi
