@@ -79,7 +79,13 @@ async fn queue(app: &AppState, event: ChatwootEvent) -> Result<Handled, ApiError
             let span = tracing::Span::current();
             let env = crate::domain::Envelope::new(event);
             span.record("chat_id", env.chat_id());
-            span.record("event", dedupe_key.split(':').nth(1).unwrap_or(""));
+            // A customer's message is always `message_created`; the Agent Bot's dedupe key
+            // (`chatwoot_bot:{account}:{id}`) does not name the event, the mirror's keys do.
+            let label = match &env.event {
+                crate::domain::ChatEvent::Customer(_) => "message_created",
+                _ => dedupe_key.split(':').nth(1).unwrap_or(""),
+            };
+            span.record("event", label);
             app.accept_event(&dedupe_key, env.event).await
         }
     }
