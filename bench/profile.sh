@@ -95,10 +95,11 @@ out, top = os.environ["PROFILE_OUT"], int(os.environ["TOP"])
 def rows(path):
     found = []
     for line in open(path, errors="replace"):
-        m = re.match(r"\s+(?:([\d.]+)%\s+)?([\d.]+)%\s+\S+\s+\[[.k]\]\s+(.*)$", line)
+        # `  12.3%  [.] symbol` (self) or `  45.6%   0.8%  [.] symbol` (with callees, then self);
+        # perf may pad the symbol and add IPC columns (`-  -`) after it.
+        m = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?\[[.k]\]\s+(.*?)(?:\s+-\s+-)?\s*$", line)
         if m:
-            share = float(m.group(1) or m.group(2))
-            found.append((share, m.group(2), m.group(3).strip()))
+            found.append((float(m.group(1)), m.group(2), m.group(3).strip()))
     return found
 
 def short(symbol):
