@@ -128,6 +128,9 @@ async fn a_turn_cut_off_by_the_grace_period_sends_nothing_and_is_taken_over_at_o
         if answered.is_none() && !f.waha.sent_to(CHAT).is_empty() {
             answered = Some(termed.elapsed());
         }
+        // Once the process has exited nothing above awaits: without this the loop would hold the
+        // test's runtime, and the fakes the other instance talks to (served on it) would time out.
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let (exit_after, status) = exited.expect("exits");
     println!("SIGTERM → exit with SHUTDOWN_GRACE_SECS=5: {exit_after:?}");
