@@ -205,6 +205,35 @@ pub fn retryable_status(status: StatusCode) -> bool {
     ) || status.is_server_error()
 }
 
+/// A request's answer, read whole.
+pub struct Answer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The answer's headers (`Retry-After` is read from them).
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: bytes::Bytes,
+}
+
+/// Send `request` and read its whole answer. A failure to send or to read the body is the transport
+/// [`OutboundError`] of `service`, described as a request to `what`; the status is left to the caller.
+pub async fn exchange(
+    service: &'static str,
+    what: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<Answer, OutboundError> {
+    let transport = |e: reqwest::Error| OutboundError::from_transport(service, what, &e);
+    let response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(transport)?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
 /// `Retry-After` as delay seconds (whole or decimal, at most a day); the HTTP-date form, negative
 /// and unreadable values are ignored.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {

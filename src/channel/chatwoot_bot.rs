@@ -25,7 +25,7 @@ use crate::chatwoot::events::ChatwootEvent;
 use crate::domain::{
     ChannelKind, ChatEvent, ConversationUpdate, HumanReply, InboundMessage, ParseError, SOURCE_ID_PREFIX,
 };
-use crate::outbound::{OutboundError, snippet};
+use crate::outbound::{Answer, OutboundError, exchange, snippet};
 
 /// The service name of every failure of this channel: its kind.
 const SERVICE: &str = ChannelKind::ChatwootBot.as_str();
@@ -272,18 +272,16 @@ impl ChatwootBotChannel {
             "{}/api/v1/accounts/{account}/conversations/{conversation}/{action}",
             self.base_url
         );
-        let transport = |e: reqwest::Error| OutboundError::from_transport(SERVICE, "Chatwoot", &e);
-        let response = self
+        let request = self
             .client
             .post(url)
             .header("api_access_token", token.expose_secret())
-            .json(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(transport)?;
+            .json(body);
+        let Answer {
+            status,
+            headers,
+            body: bytes,
+        } = exchange(SERVICE, "Chatwoot", request).await?;
         if status.is_success() {
             return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
         }

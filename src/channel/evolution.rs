@@ -28,7 +28,7 @@ use super::waha::{non_empty_str, timestamp_secs, unanswered_chat};
 use super::{Channel, SentMessage};
 use crate::config::EvolutionSettings;
 use crate::domain::{ChannelKind, InboundMessage, ParseError};
-use crate::outbound::{OutboundError, snippet};
+use crate::outbound::{Answer, OutboundError, exchange, snippet};
 
 /// The service name of every failure of this channel: its kind.
 const SERVICE: &str = ChannelKind::Evolution.as_str();
@@ -172,11 +172,11 @@ impl EvolutionClient {
         if let Some(key) = &self.api_key {
             request = request.header("apikey", key.expose_secret());
         }
-        let transport = |e: reqwest::Error| OutboundError::from_transport(SERVICE, "Evolution API", &e);
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?;
+        let Answer {
+            status,
+            headers,
+            body,
+        } = exchange(SERVICE, "Evolution API", request).await?;
         tracing::debug!(status = status.as_u16(), path, "Evolution API answered");
         if status.is_success() {
             return Ok(body);

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::{Channel, MediaOut, SentMessage};
 use crate::config::WahaSettings;
 use crate::domain::ChannelKind;
-use crate::outbound::{OutboundError, retry_after};
+use crate::outbound::{Answer, OutboundError, exchange, retry_after};
 
 /// The service name of every failure of this channel: its kind.
 const SERVICE: &str = ChannelKind::Waha.as_str();
@@ -139,11 +139,11 @@ impl WahaClient {
         if let Some(key) = &self.api_key {
             request = request.header("X-Api-Key", key.expose_secret());
         }
-        let transport = |e: reqwest::Error| OutboundError::from_transport(SERVICE, "WAHA", &e);
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?;
+        let Answer {
+            status,
+            headers,
+            body,
+        } = exchange(SERVICE, "WAHA", request).await?;
         tracing::debug!(status = status.as_u16(), action, "WAHA answered");
         if status.is_success() {
             return Ok(body);
