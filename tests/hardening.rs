@@ -1084,9 +1084,43 @@ async fn the_binary_never_logs_a_secret_even_at_trace_level() {
             panic!("{name} leaked in the output: {}", &output[from..to]);
         }
     }
+    assert_webhook_spans(&output);
     println!(
         "binary output checked: {} lines, no secret",
         output.lines().count()
+    );
+}
+
+/// Every stdout line is one JSON object, and the WAHA webhooks' lines carry their span's fields: the
+/// accepted one with the ids recorded after parsing, the refused one without them.
+fn assert_webhook_spans(output: &str) {
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let webhook_span = |message: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == message && l["span"]["route"] == "waha")
+            .map(|l| l["span"].clone())
+            .unwrap_or_else(|| panic!("no {message:?} line for the WAHA route:\n{output}"))
+    };
+    let accepted = webhook_span("webhook accepted");
+    assert_eq!(accepted["name"], "webhook");
+    assert_eq!(accepted["chat_id"], "31641238876@c.us", "{accepted}");
+    assert_eq!(accepted["message_id"], "SECRET0001", "{accepted}");
+    assert_eq!(
+        accepted["request_id"].as_str().map(str::len),
+        Some(36),
+        "a generated request id: {accepted}"
+    );
+    let refused = webhook_span("webhook refused");
+    assert!(refused.get("chat_id").is_none(), "{refused}");
+    assert_eq!(
+        refused["request_id"].as_str().map(str::len),
+        Some(36),
+        "{refused}"
     );
 }
 

@@ -2,7 +2,11 @@
 //!
 //! Logs go through `tracing` (pretty or JSON by `LOG_FORMAT`, filtered by `RUST_LOG`), to stdout for the
 //! server and to stderr for operator commands (whose stdout is their report). Metrics use the
-//! `metrics` facade with one process-wide Prometheus recorder, rendered by `GET /metrics`.
+//! `metrics` facade with one process-wide Prometheus recorder, rendered by `GET /metrics`. In JSON,
+//! span fields are written by [`span_fields::JsonSpanFields`], which appends a recorded field instead
+//! of parsing and rewriting the span's fields.
+
+mod span_fields;
 
 use std::sync::OnceLock;
 
@@ -36,6 +40,7 @@ pub fn init_logging(format: LogFormat, writer: LogWriter) {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .fmt_fields(span_fields::JsonSpanFields)
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };

@@ -1,0 +1,168 @@
+//! A span's fields as one JSON object, for the JSON log format. The `fmt` layer keeps each span's
+//! fields as a formatted string and the JSON event formatter reads it back as an object; the stock
+//! formatter builds a sorted map per span and, on every later `record`, parses the string and writes it
+//! again. Every webhook records its chat and message ids into its span, so that was done per request.
+//! This one writes fields straight into the string and appends later records before the closing brace.
+//!
+//! Invariants: the string is always one JSON object; values have the stock formatter's JSON types
+//! (numbers and booleans as such, strings escaped, `Debug` values as strings, bytes as arrays, an `r#`
+//! prefix dropped from a name); a field recorded again appears twice and the last one wins when the line
+//! is written, as with the stock formatter.
+
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, FormattedFields};
+
+/// Formats a span's fields as a JSON object (see the module docs).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonSpanFields;
+
+impl<'w> FormatFields<'w> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        writer.write_char('{')?;
+        let mut visitor = Appender::new(&mut writer, true);
+        fields.record(&mut visitor);
+        visitor.result?;
+        writer.write_char('}')
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let Some(open) = current.fields.strip_suffix('}').map(str::len) else {
+            current.fields.clear();
+            return self.format_fields(current.as_writer(), fields);
+        };
+        current.fields.truncate(open);
+        let first = current.fields == "{";
+        let mut visitor = Appender::new(&mut current.fields, first);
+        fields.record(&mut visitor);
+        let result = visitor.result;
+        current.fields.push('}');
+        result
+    }
+}
+
+/// Writes `"name":value` pairs, comma-separated, into `out`.
+struct Appender<'a> {
+    out: &'a mut dyn fmt::Write,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl<'a> Appender<'a> {
+    fn new(out: &'a mut dyn fmt::Write, first: bool) -> Self {
+        Self {
+            out,
+            first,
+            result: Ok(()),
+        }
+    }
+
+    fn pair(&mut self, field: &Field, value: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
+        if self.result.is_err() {
+            return;
+        }
+        let name = field.name();
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = (|| {
+            if !self.first {
+                self.out.write_char(',')?;
+            }
+            self.first = false;
+            write_json_str(self.out, name)?;
+            self.out.write_char(':')?;
+            value(self.out)
+        })();
+    }
+}
+
+impl Visit for Appender<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.pair(field, |out| write!(out, "{}", serde_json::Value::from(value)));
+        } else {
+            self.pair(field, |out| out.write_str("null"));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.pair(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.pair(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.pair(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.pair(field, |out| write_json_str(out, value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.pair(field, |out| {
+            out.write_char('[')?;
+            for (i, b) in value.iter().enumerate() {
+                if i > 0 {
+                    out.write_char(',')?;
+                }
+                write!(out, "{b}")?;
+            }
+            out.write_char(']')
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.pair(field, |out| {
+            out.write_char('"')?;
+            write!(Escaped(&mut *out), "{value:?}")?;
+            out.write_char('"')
+        });
+    }
+}
+
+/// `s` as a JSON string literal.
+fn write_json_str(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+    out.write_char('"')?;
+    Escaped(&mut *out).write_str(s)?;
+    out.write_char('"')
+}
+
+/// Escapes what is written to it for the inside of a JSON string.
+struct Escaped<'a>(&'a mut dyn fmt::Write);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut plain = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let escape = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x00..=0x1f => "",
+                _ => continue,
+            };
+            self.0.write_str(&s[plain..i])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{b:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            plain = i + 1;
+        }
+        self.0.write_str(&s[plain..])
+    }
+}
+
+#[cfg(test)]
+mod tests;
