@@ -12,6 +12,7 @@
 //! others stay empty and are not logged. The outcome is a field of the webhook's own log line.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -43,7 +44,7 @@ pub(super) trait WebhookChannel: Send + Sync + 'static {
 
 /// The generic webhook handler: `POST /webhooks/{C::ROUTE}`.
 pub(super) async fn webhook<C: WebhookChannel>(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<C::Answer, ApiError> {

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -72,7 +73,7 @@ impl IntoResponse for MetaAnswer {
 
 /// The verification handshake.
 pub async fn verify(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let params = query.map(|Query(q)| q).unwrap_or_default();

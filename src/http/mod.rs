@@ -75,7 +75,7 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
     }
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(Arc::new(state))
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
             // A webhook's span is its `webhook` span (with the request id): one span per request.
@@ -112,7 +112,7 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn ready(State(app): State<AppState>) -> Response {
+async fn ready(State(app): State<Arc<AppState>>) -> Response {
     if app.draining.load(Ordering::SeqCst) {
         let accepting = app.accepting.load(Ordering::SeqCst);
         let body = json!({
@@ -136,7 +136,7 @@ async fn ready(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_text(State(app): State<AppState>) -> Response {
+async fn metrics_text(State(app): State<Arc<AppState>>) -> Response {
     if let Ok(Ok(stats)) = tokio::time::timeout(Duration::from_millis(500), app.store.queue_stats()).await {
         metrics::gauge!("wa_agent_queue_pending_signals").set(stats.pending_signals as f64);
         metrics::gauge!("wa_agent_queue_oldest_age_seconds")

@@ -11,6 +11,8 @@
 
 mod events;
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -34,7 +36,7 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 const PAGE: &str = include_str!("playground/index.html");
 
 /// The playground's routes, added to the router while `PLAYGROUND` is on.
-pub fn routes(router: Router<AppState>) -> Router<AppState> {
+pub fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
     router
         .route("/playground", get(page))
         .route("/playground/api/messages", post(message))
@@ -42,7 +44,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
 }
 
 /// The page. It is told whether to ask for the token; the token itself never appears in it.
-async fn page(State(app): State<AppState>) -> Response {
+async fn page(State(app): State<Arc<AppState>>) -> Response {
     let required = if app.settings.playground_token.is_some() {
         "true"
     } else {
@@ -132,7 +134,11 @@ impl WebhookAnswer for Accepted {
 }
 
 /// Check and queue one message from the page.
-async fn message(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Accepted, ApiError> {
+async fn message(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Accepted, ApiError> {
     let span = tracing::info_span!(
         "webhook",
         route = "playground",

@@ -48,7 +48,7 @@ pub(super) struct EventsQuery {
 
 /// Open a chat's event stream.
 pub(super) async fn stream(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
