@@ -8,8 +8,10 @@
 # against wa-agent at RUST_LOG=info and at warn (LOG_FORMAT=json, logs to a file) and against the
 # ceiling, in ROUNDS alternating rounds (the median of the rounds' ratios is reported), redis-benchmark of the
 # accept script, the turn overhead with instant fake LLM and WAHA, wa-agent's RSS during ingest, and
-# Redis bytes per chat. Everything binds to 127.0.0.1, every load is bounded in time, and everything
-# it started is stopped when it exits.
+# Redis bytes per chat. During the ingest rounds it also splits each request's share of the CPUs
+# between wa-agent (or the ceiling), Redis (and its time in the accept script), the generator and idle,
+# which shows what the 45 % target leaves wa-agent. Everything binds to 127.0.0.1, every load is bounded
+# in time, and everything it started is stopped when it exits.
 #
 # To compare builds: BIN_DIR=dir uses the wa-agent and wa-agent-bench binaries in dir instead of
 # building them, INGEST_ONLY=1 runs the ingest rounds alone (no turns, memory or intent sections), and
@@ -50,6 +52,14 @@ free_port() {
 
 cpu_ticks() { # PID: user + system CPU time in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+idle_ticks() { # idle + iowait clock ticks of the whole machine
+    awk '/^cpu / {print $5 + $6}' /proc/stat
+}
+
+evalsha_usec() { # total microseconds Redis spent running EVALSHA since the last CONFIG RESETSTAT
+    redis-cli -p "$RP" INFO commandstats | tr -d '\r' | awk -F'[=,]' '/^cmdstat_evalsha:/ {print $4}' | grep . || echo 0
 }
 
 wait_for() { # URL: until it answers 2xx, at most 10 s
@@ -100,7 +110,8 @@ echo "==> redis-server on $REDIS (AOF everysec)"
 
 CP=$(free_port)
 "$BENCH" ceiling --addr "127.0.0.1:$CP" --max-seconds 900 >"$WORK/ceiling.log" 2>&1 &
-PIDS+=($!)
+CEILING_PID=$!
+PIDS+=($CEILING_PID)
 
 start_agent() { # PORT LOG then env assignments
     local port=$1 log=$2
@@ -132,22 +143,32 @@ ingest() { # URL OUT
 }
 INFO_TICKS=0
 REDIS_TICKS=0
+INFO_IDLE=0
+EVALSHA_USEC=0
+CEILING_TICKS=0
+CEILING_IDLE=0
 for round in $(seq "$ROUNDS"); do
     redis-cli -p "$RP" FLUSHALL >/dev/null
     echo "==> ingest round $round/$ROUNDS: wa-agent at RUST_LOG=info"
-    a0=$(cpu_ticks "$INFO_PID"); r0=$(cpu_ticks "$REDIS_PID")
+    redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null
+    a0=$(cpu_ticks "$INFO_PID"); r0=$(cpu_ticks "$REDIS_PID"); i0=$(idle_ticks)
     ingest "http://127.0.0.1:$AP/webhooks/waha" "$WORK/ingest-agent.txt"
     INFO_TICKS=$(( INFO_TICKS + $(cpu_ticks "$INFO_PID") - a0 ))
     REDIS_TICKS=$(( REDIS_TICKS + $(cpu_ticks "$REDIS_PID") - r0 ))
+    INFO_IDLE=$(( INFO_IDLE + $(idle_ticks) - i0 ))
+    EVALSHA_USEC=$(( EVALSHA_USEC + $(evalsha_usec) ))
     echo "==> ingest round $round/$ROUNDS: bare axum ceiling"
+    c0=$(cpu_ticks "$CEILING_PID"); i0=$(idle_ticks)
     ingest "http://127.0.0.1:$CP/webhooks/waha" "$WORK/ingest-ceiling.txt"
+    CEILING_TICKS=$(( CEILING_TICKS + $(cpu_ticks "$CEILING_PID") - c0 ))
+    CEILING_IDLE=$(( CEILING_IDLE + $(idle_ticks) - i0 ))
     redis-cli -p "$RP" FLUSHALL >/dev/null
     echo "==> ingest round $round/$ROUNDS: wa-agent at RUST_LOG=warn"
     ingest "http://127.0.0.1:$AW/webhooks/waha" "$WORK/ingest-warn.txt"
 done
 touch "$WORK/stop-rss-ingest"
 # CPU spent by the info instance and Redis over the info rounds only.
-echo "{\"agent_ticks\": $INFO_TICKS, \"redis_ticks\": $REDIS_TICKS, \"hz\": $(getconf CLK_TCK)}" >"$WORK/cpu-ingest.json"
+echo "{\"agent_ticks\": $INFO_TICKS, \"redis_ticks\": $REDIS_TICKS, \"idle_ticks\": $INFO_IDLE, \"evalsha_usec\": $EVALSHA_USEC, \"ceiling_ticks\": $CEILING_TICKS, \"ceiling_idle_ticks\": $CEILING_IDLE, \"hz\": $(getconf CLK_TCK)}" >"$WORK/cpu-ingest.json"
 wc -c <"$WORK/agent-ingest-info.log" >"$WORK/info-log-bytes.txt"
 sleep 0.3
 for pid in "$INFO_PID" "$WARN_PID"; do
@@ -198,6 +219,7 @@ fi
 
 # --- the report ------------------------------------------------------------------------------------
 export WORK COMMAND ROUNDS LOAD_BEFORE INGEST_SECONDS
+export INGEST_ONLY=${INGEST_ONLY:-}
 export LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 export MACHINE_CPUS=$(nproc)
 export MACHINE_CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -281,13 +303,18 @@ print(f"| ingest non-2xx and errors at info | 0 | {non2xx} | {verdict(non2xx == 
 print(f"| ingest p99 at info, 64 connections (median of rounds) | ≤ 10 ms | {a_p99:.2f} ms | {verdict(a_p99 <= 10)} |")
 print(f"| (for comparison) the same at `RUST_LOG=warn`: ratio, p99, non-2xx | | {w_ratio*100:.1f} % ({w_rps:.0f} req/s), {w_p99:.2f} ms, {w_non2xx} | |")
 tp50, tp99 = turns.get("p50_ms", float("nan")), turns.get("p99_ms", float("nan"))
-print(f"| turn overhead p50 | ≤ 3 ms | {tp50:.2f} ms | {verdict(tp50 <= 3)} |")
-print(f"| turn overhead p99 | ≤ 20 ms | {tp99:.2f} ms | {verdict(tp99 <= 20)} |")
-print(f"| (for comparison) one chat at a time, p50 / p99 | | {seq.get('p50_ms')} / {seq.get('p99_ms')} ms | |")
-print(f"| (for comparison) saturation: {sat.get('chats','?')} chats, no pause, p50 / p99 | | {sat.get('p50_ms')} / {sat.get('p99_ms')} ms | |")
+ingest_only = bool(os.environ.get("INGEST_ONLY"))
+if not ingest_only:
+    print(f"| turn overhead p50 | ≤ 3 ms | {tp50:.2f} ms | {verdict(tp50 <= 3)} |")
+    print(f"| turn overhead p99 | ≤ 20 ms | {tp99:.2f} ms | {verdict(tp99 <= 20)} |")
+    print(f"| (for comparison) one chat at a time, p50 / p99 | | {seq.get('p50_ms')} / {seq.get('p99_ms')} ms | |")
+    print(f"| (for comparison) saturation: {sat.get('chats','?')} chats, no pause, p50 / p99 | | {sat.get('p50_ms')} / {sat.get('p99_ms')} ms | |")
 print(f"| wa-agent RSS during ingest (max of VmRSS samples and VmHWM) | ≤ 64 MiB | {rss_mib:.1f} MiB | {verdict(rss_mib <= 64)} |")
-print(f"| Redis per active chat (window 20, 200-byte messages): `used_memory` growth / chats | ≤ 8 KiB | {per_chat} B ({per_chat/1024:.1f} KiB) | {verdict(per_chat <= 8192)} |")
-print(f"| the same, as `MEMORY USAGE` of the chat's keys and its dedupe markers | ≤ 8 KiB | {key_bytes} B ({key_bytes/1024:.1f} KiB) | {verdict(key_bytes <= 8192)} |")
+if not ingest_only:
+    print(f"| Redis per active chat (window 20, 200-byte messages): `used_memory` growth / chats | ≤ 8 KiB | {per_chat} B ({per_chat/1024:.1f} KiB) | {verdict(per_chat <= 8192)} |")
+    print(f"| the same, as `MEMORY USAGE` of the chat's keys and its dedupe markers | ≤ 8 KiB | {key_bytes} B ({key_bytes/1024:.1f} KiB) | {verdict(key_bytes <= 8192)} |")
+else:
+    print("| (INGEST_ONLY: the turns, memory and accept-script sections were not run) | | | |")
 print()
 print("## Ingest, round by round\n")
 print(f"Signed WAHA `message` webhooks (HMAC-SHA512, ~1.2 KB), every id new, spread over 10 000 chats; {agent[0]['connections'] if agent else '?'} connections,")
@@ -299,31 +326,32 @@ print("| round | info req/s | p50 | p90 | p99 | max | non-2xx | errors | ceiling
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for i, (a, c, w) in enumerate(zip(agent, ceiling, warn), 1):
     print(f"| {i} | {a['rps']:.0f} | {a['p50_ms']} | {a['p90_ms']} | {a['p99_ms']} | {a['max_ms']} | {a['non_2xx']} | {a['errors']} | {c['rps']:.0f} | {c['p50_ms']} | {c['p99_ms']} | {a['rps']/c['rps']*100:.1f} % | {w['rps']:.0f} | {w['p99_ms']} | {w['rps']/c['rps']*100:.1f} % |")
-print(f"| median | {a_rps:.0f} | {med(agent,'p50_ms')} | {med(agent,'p90_ms')} | {a_p99} | {med(agent,'max_ms')} | | | {c_rps:.0f} | {med(ceiling,'p50_ms')} | {med(ceiling,'p99_ms')} | {ratio*100:.1f} % | {w_rps:.0f} | {w_p99} | {w_ratio*100:.1f} % |")
+print(f"| median | {a_rps:.0f} | {med(agent,'p50_ms'):.3f} | {med(agent,'p90_ms'):.3f} | {a_p99:.3f} | {med(agent,'max_ms'):.3f} | | | {c_rps:.0f} | {med(ceiling,'p50_ms'):.3f} | {med(ceiling,'p99_ms'):.3f} | {ratio*100:.1f} % | {w_rps:.0f} | {w_p99:.3f} | {w_ratio*100:.1f} % |")
 print()
-print("## The accept script alone\n")
-print("`redis-benchmark -n REQUESTS -c 64 -r 100000000 EVALSHA <accept> 3 d:__rand_int__ i:__rand_int__ w 86400 <envelope> c 1000000`")
-print("(the script of `src/store/redis.rs`, loaded with SCRIPT LOAD; `-r` makes each dedupe and inbox key random):\n")
-print(f"    {redis_bench}\n")
-print("## Turn overhead\n")
-print(f"A full wa-agent (`ROLE=all`, `DEBOUNCE_MS=0`, `SEND_PRESENCE` default on) with an instant fake LLM and")
-print(f"fake WAHA in the bench process; {turns.get('chats','?')} chats side by side, each customer sending their next message")
-print(f"after a pause of 0 to 2 × {turns.get('think_ms','?')} ms once the previous reply arrived (chats start spread over one mean pause).")
-print(f"Webhook sent → reply received at the fake WAHA, {turns.get('turns','?')} turns:")
-print(f"p50 {tp50} ms, p90 {turns.get('p90_ms')} ms, p99 {tp99} ms, max {turns.get('max_ms')} ms.\n")
-print(f"Saturation, the same {sat.get('turns','?')} turns with no pause at all ({sat.get('chats','?')} closed loops, all starting at once):")
-print(f"p50 {sat.get('p50_ms')} ms, p90 {sat.get('p90_ms')} ms, p99 {sat.get('p99_ms')} ms in {sat.get('seconds')} s. Here latency is queueing:")
-print("by Little's law it is the number of chats waiting divided by the throughput, so this row measures turns per")
-print("second on this machine (wa-agent, Redis, the fakes and the generator on 2 cores), not the overhead of one turn.\n")
-print(f"The same path with one chat at a time ({seq.get('turns','?')} turns, nothing queued behind other chats): p50 {seq.get('p50_ms')} ms,")
-print(f"p90 {seq.get('p90_ms')} ms, p99 {seq.get('p99_ms')} ms, max {seq.get('max_ms')} ms.\n")
-print("## Memory\n")
-print(f"- wa-agent RSS during ingest: max VmRSS {rss_ingest.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_ingest.get('hwm_kib',0)/1024:.1f} MiB.")
-print(f"- wa-agent (`ROLE=all`) RSS during turns and the memory run: max VmRSS {rss_turns.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_turns.get('hwm_kib',0)/1024:.1f} MiB.")
-print(f"- Redis: {memory.get('chats','?')} chats each talked until its history held {memory.get('window','?')} entries of ~{memory.get('message_bytes','?')} bytes;")
-print(f"  `used_memory` grew by {per_chat} bytes per chat. `MEMORY USAGE` of one chat's own keys (mean of 20 chats):")
-print(f"  {key_bytes} bytes, by kind: {json.dumps(memory.get('key_bytes_by_kind', {}))}; histories full: {memory.get('sampled_histories_full')}.")
-print()
+if not ingest_only:
+    print("## The accept script alone\n")
+    print("`redis-benchmark -n REQUESTS -c 64 -r 100000000 EVALSHA <accept> 3 d:__rand_int__ i:__rand_int__ w 86400 <envelope> c 1000000`")
+    print("(the script of `src/store/redis.rs`, loaded with SCRIPT LOAD; `-r` makes each dedupe and inbox key random):\n")
+    print(f"    {redis_bench}\n")
+    print("## Turn overhead\n")
+    print(f"A full wa-agent (`ROLE=all`, `DEBOUNCE_MS=0`, `SEND_PRESENCE` default on) with an instant fake LLM and")
+    print(f"fake WAHA in the bench process; {turns.get('chats','?')} chats side by side, each customer sending their next message")
+    print(f"after a pause of 0 to 2 × {turns.get('think_ms','?')} ms once the previous reply arrived (chats start spread over one mean pause).")
+    print(f"Webhook sent → reply received at the fake WAHA, {turns.get('turns','?')} turns:")
+    print(f"p50 {tp50} ms, p90 {turns.get('p90_ms')} ms, p99 {tp99} ms, max {turns.get('max_ms')} ms.\n")
+    print(f"Saturation, the same {sat.get('turns','?')} turns with no pause at all ({sat.get('chats','?')} closed loops, all starting at once):")
+    print(f"p50 {sat.get('p50_ms')} ms, p90 {sat.get('p90_ms')} ms, p99 {sat.get('p99_ms')} ms in {sat.get('seconds')} s. Here latency is queueing:")
+    print("by Little's law it is the number of chats waiting divided by the throughput, so this row measures turns per")
+    print("second on this machine (wa-agent, Redis, the fakes and the generator on 2 cores), not the overhead of one turn.\n")
+    print(f"The same path with one chat at a time ({seq.get('turns','?')} turns, nothing queued behind other chats): p50 {seq.get('p50_ms')} ms,")
+    print(f"p90 {seq.get('p90_ms')} ms, p99 {seq.get('p99_ms')} ms, max {seq.get('max_ms')} ms.\n")
+    print("## Memory\n")
+    print(f"- wa-agent RSS during ingest: max VmRSS {rss_ingest.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_ingest.get('hwm_kib',0)/1024:.1f} MiB.")
+    print(f"- wa-agent (`ROLE=all`) RSS during turns and the memory run: max VmRSS {rss_turns.get('rss_max_kib',0)/1024:.1f} MiB, VmHWM {rss_turns.get('hwm_kib',0)/1024:.1f} MiB.")
+    print(f"- Redis: {memory.get('chats','?')} chats each talked until its history held {memory.get('window','?')} entries of ~{memory.get('message_bytes','?')} bytes;")
+    print(f"  `used_memory` grew by {per_chat} bytes per chat. `MEMORY USAGE` of one chat's own keys (mean of 20 chats):")
+    print(f"  {key_bytes} bytes, by kind: {json.dumps(memory.get('key_bytes_by_kind', {}))}; histories full: {memory.get('sampled_histories_full')}.")
+    print()
 print("## Where the CPU went during ingest\n")
 total_req = sum(r.get("requests", 0) for r in agent)
 if cpu and total_req:
@@ -333,7 +361,27 @@ if cpu and total_req:
     print(f"Over the {len(agent)} wa-agent rounds at info ({secs:.0f} s, {total_req} requests) wa-agent used {a_s:.1f} CPU-s")
     print(f"({a_s / secs * 100:.0f} % of one core on average, {a_s / total_req * 1e6:.0f} µs per webhook) and Redis {r_s:.1f} CPU-s")
     print(f"({r_s / secs * 100:.0f} % of a core, {r_s / total_req * 1e6:.0f} µs per webhook); the load generator had the rest of the")
-    print(f"{os.environ['MACHINE_CPUS']} CPUs. Against the ceiling, only the generator and the bare server share them.")
+    print(f"{os.environ['MACHINE_CPUS']} CPUs. Against the ceiling, only the generator and the bare server share them.\n")
+    cpus = int(os.environ["MACHINE_CPUS"])
+    c_req = sum(r.get("requests", 0) for r in ceiling)
+    c_secs = sum(r.get("seconds", 0) for r in ceiling)
+    per = lambda ticks, n: ticks / hz / n * 1e6
+    if c_req and "ceiling_ticks" in cpu:
+        a_us, r_us, i_us = per(cpu["agent_ticks"], total_req), per(cpu["redis_ticks"], total_req), per(cpu["idle_ticks"], total_req)
+        wall_a = cpus * secs / total_req * 1e6
+        c_us, ci_us = per(cpu["ceiling_ticks"], c_req), per(cpu["ceiling_idle_ticks"], c_req)
+        wall_c = cpus * c_secs / c_req * 1e6
+        g_a, g_c = wall_a - a_us - r_us - i_us, wall_c - c_us - ci_us
+        e_us = cpu.get("evalsha_usec", 0) / total_req
+        print("The budget per request, in CPU-µs of this machine's cores (a request's share of the "
+              f"{cpus} CPUs' time, split by /proc/PID/stat and /proc/stat):\n")
+        print("| | CPU-µs per request | server | Redis (of which running the accept script) | load generator and the rest | idle |")
+        print("|---|---|---|---|---|---|")
+        print(f"| wa-agent at info | {wall_a:.0f} | {a_us:.0f} | {r_us:.0f} ({e_us:.0f}) | {g_a:.0f} | {i_us:.0f} |")
+        print(f"| bare axum ceiling | {wall_c:.0f} | {c_us:.0f} | 0 | {g_c:.0f} | {ci_us:.0f} |")
+        need = wall_c / 0.45 - g_a - r_us - i_us
+        print(f"\nAt 45 % of the ceiling a request may take {wall_c / 0.45:.0f} CPU-µs in all; with the generator, Redis and idle")
+        print(f"as measured here that leaves wa-agent {need:.0f} µs per request (it used {a_us:.0f}; the bare server uses {c_us:.0f}).")
 print()
 print("## Warnings and errors wa-agent logged\n")
 seen = {}
