@@ -37,8 +37,8 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Time a sender has to deliver its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Shared state of the HTTP handlers.
-#[derive(Clone)]
+/// Shared state of the HTTP handlers. The router holds it behind one `Arc` (handlers take
+/// `State<Arc<AppState>>`), so a request clones a pointer, not each field.
 pub struct AppState {
     /// Settings.
     pub settings: Arc<Settings>,
