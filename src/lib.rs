@@ -11,6 +11,7 @@ pub mod channel;
 pub mod chatwoot;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dlq;
 pub mod domain;

@@ -17,6 +17,11 @@ use crate::media::MediaError;
 use crate::outbound::OutboundError;
 use crate::store::StoreError;
 
+/// Attempts of each external call (model, gateways, Chatwoot, media) within a turn: the one count.
+pub const ATTEMPTS: u32 = 3;
+/// First backoff between those attempts.
+pub const BACKOFF: Duration = Duration::from_millis(500);
+
 /// An error that may be worth retrying.
 pub trait Retryable: std::fmt::Display {
     /// Whether another attempt may succeed.

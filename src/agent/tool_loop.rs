@@ -27,11 +27,7 @@ use serde_json::{Value, json};
 use super::tools::{Effect, ToolRegistry};
 use super::{Agent, AgentInput, AgentReply, ChatRequest, Handoff, ToolCall, build_messages};
 use crate::outbound::OutboundError;
-use crate::retry::with_retries;
-
-/// Attempts and first backoff of each model call.
-const LLM_ATTEMPTS: u32 = 3;
-const LLM_BACKOFF: Duration = Duration::from_millis(500);
+use crate::retry::{ATTEMPTS, BACKOFF, with_retries};
 
 /// How a turn may use tools.
 #[derive(Clone, Copy)]
@@ -114,17 +110,16 @@ pub async fn run(
             messages: &messages,
             tools: &tools,
         };
-        let completion =
-            match with_retries("llm", LLM_ATTEMPTS, LLM_BACKOFF, || agent.complete(request)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    return LoopOutcome {
-                        reply: Err(e),
-                        calls,
-                        steps,
-                    };
-                }
-            };
+        let completion = match with_retries("llm", ATTEMPTS, BACKOFF, || agent.complete(request)).await {
+            Ok(c) => c,
+            Err(e) => {
+                return LoopOutcome {
+                    reply: Err(e),
+                    calls,
+                    steps,
+                };
+            }
+        };
         if completion.tool_calls.is_empty() {
             let reply = completion.into_reply();
             return LoopOutcome { reply, calls, steps };

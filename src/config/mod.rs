@@ -207,9 +207,6 @@ pub struct Settings {
     pub hours: HoursSettings,
 }
 
-/// Attempts per external call in a turn (the retry policy of `queue`).
-pub const CALL_ATTEMPTS: u32 = 3;
-
 /// The built-in system prompt, used when neither `SYSTEM_PROMPT` nor `SYSTEM_PROMPT_FILE` is set.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful, friendly assistant answering customers on \
     WhatsApp. Answer briefly, in the customer's language. If you do not know something, say so and offer \

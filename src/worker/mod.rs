@@ -48,10 +48,7 @@ pub use chatwoot_events::learn_bot_user;
 
 /// Drafts thrown away in a row (because the customer kept writing) before one is sent anyway.
 const MAX_SUPERSEDED: u32 = 5;
-/// Attempts for each external call within a turn.
-pub const ATTEMPTS: u32 = 3;
-/// First backoff between attempts.
-pub const BACKOFF: Duration = Duration::from_millis(500);
+pub use crate::retry::{ATTEMPTS, BACKOFF};
 
 pub use crate::channel::Channels;
 
