@@ -2,16 +2,21 @@
 //! `REDIS_URL`. Everything is lost on restart, and only one instance can use it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use super::keys::Keys;
 use super::{
-    Accept, EventId, LoggedEvent, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit,
+    Accept, EventId, LoggedEvent, Marker, QueueStats, Release, SendIntent, Signal, Store, StoreError,
+    TurnCommit,
 };
 use crate::domain::{Envelope, HistoryEntry};
+
+/// The keys of the small values, built as Redis builds them (without a prefix: one store, one map).
+static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys::new(""));
 
 /// In-process twin of [`super::redis::RedisStore`].
 #[derive(Default)]
@@ -31,7 +36,7 @@ struct State {
     next_signal_id: u64,
     leases: HashMap<String, (String, Instant)>,
     histories: HashMap<String, (Vec<HistoryEntry>, Instant)>,
-    values: HashMap<String, (String, Option<Instant>)>,
+    values: HashMap<String, (String, Instant)>,
     outboxes: HashMap<String, VecDeque<String>>,
     dead_letters: HashMap<String, String>,
     locks: HashMap<String, Instant>,
@@ -72,10 +77,22 @@ impl State {
         let now = Instant::now();
         self.dedupe.retain(|_, until| *until > now);
         self.histories.retain(|_, (_, until)| *until > now);
-        self.values.retain(|_, (_, until)| until.is_none_or(|u| u > now));
+        self.values.retain(|_, (_, until)| *until > now);
         self.leases.retain(|_, (_, until)| *until > now);
         self.intents.retain(|_, (_, until)| *until > now);
         self.accepts_since_sweep = 0;
+    }
+
+    fn value(&self, key: &str) -> Option<String> {
+        let now = Instant::now();
+        self.values
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn set_value(&mut self, key: String, value: &str, ttl: Duration) {
+        self.values.insert(key, (value.to_owned(), Instant::now() + ttl));
     }
 
     fn live_history(&mut self, chat: &str) -> Option<&mut Vec<HistoryEntry>> {
@@ -483,25 +500,35 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let s = self.lock();
-        let now = Instant::now();
-        Ok(s.values
-            .get(key)
-            .filter(|(_, until)| until.is_none_or(|u| u > now))
-            .map(|(v, _)| v.clone()))
+    async fn chat_state(&self, chat_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().value(&KEYS.chat_state(chat_id)))
     }
 
-    async fn set_value(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
-        let until = ttl.map(|t| Instant::now() + t);
-        self.lock()
-            .values
-            .insert(key.to_owned(), (value.to_owned(), until));
+    async fn save_chat_state(&self, chat_id: &str, json: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.lock().set_value(KEYS.chat_state(chat_id), json, ttl);
         Ok(())
     }
 
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
-        self.lock().values.remove(key);
+    async fn summary(&self, chat_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().value(&KEYS.summary(chat_id)))
+    }
+
+    async fn save_summary(&self, chat_id: &str, summary: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.lock().set_value(KEYS.summary(chat_id), summary, ttl);
+        Ok(())
+    }
+
+    async fn has_marker(&self, marker: Marker<'_>) -> Result<bool, StoreError> {
+        Ok(self.lock().value(&KEYS.marker(marker)).is_some())
+    }
+
+    async fn set_marker(&self, marker: Marker<'_>, ttl: Duration) -> Result<(), StoreError> {
+        self.lock().set_value(KEYS.marker(marker), "1", ttl);
+        Ok(())
+    }
+
+    async fn clear_marker(&self, marker: Marker<'_>) -> Result<(), StoreError> {
+        self.lock().values.remove(&KEYS.marker(marker));
         Ok(())
     }
 

@@ -12,14 +12,10 @@ use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, Human
 use crate::mirror::MirrorJob;
 use crate::queue::Lease;
 use crate::retry::with_retries;
-use crate::store::StoreError;
+use crate::store::{Marker, StoreError};
 
 /// How long "this human reply was delivered" is remembered (Chatwoot's Retry may come later).
 const MARKER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-fn delivered_key(message_id: u64) -> String {
-    format!("cw-delivered:{message_id}")
-}
 
 /// Learn the service's own Chatwoot user id (`GET /api/v1/profile`) in the background, retrying
 /// while Chatwoot is unreachable, so no turn ever waits for it.
@@ -62,8 +58,8 @@ impl Worker {
     ) -> Result<(), StoreError> {
         let span = tracing::info_span!("human_reply", chat_id, message_id = reply.message_id);
         async {
-            let delivered = delivered_key(reply.message_id);
-            if self.store.get_value(&delivered).await?.is_some() {
+            let delivered = Marker::HumanReplyDelivered(reply.message_id);
+            if self.store.has_marker(delivered).await? {
                 tracing::info!("human reply already delivered; not sent again");
                 return self.commit(chat_id, 1, &Record::default()).await;
             }
@@ -87,7 +83,7 @@ impl Worker {
             let mut record = Record::default();
             match sent {
                 Ok(sent) => {
-                    self.store.set_value(&delivered, "1", Some(MARKER_TTL)).await?;
+                    self.store.set_marker(delivered, MARKER_TTL).await?;
                     let note = Note::HumanReply { reply_id: sent.id };
                     if let Err(e) = channel.note(chat_id, &note).await {
                         tracing::debug!(error = %e, "human reply note not shown");
