@@ -21,7 +21,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
 fi
 
-# The browser test (tests/browser.rs) drives headless Chromium through chromedriver; without them it
+# The browser test (tests/it/browser.rs) drives headless Chromium through chromedriver; without them it
 # is skipped locally and fails in CI.
 if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then
     echo "==> installing chromium and chromium-driver (the browser test drives them)"

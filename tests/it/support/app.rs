@@ -1,0 +1,117 @@
+//! Start wa-agent in-process on port 0 with settings built from variables, as `main` would.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use wa_agent::config::Settings;
+
+/// A running wa-agent.
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}`.
+    pub url: String,
+    /// Cancel to shut it down.
+    pub shutdown: CancellationToken,
+    /// The server task.
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// A client for requests.
+    pub http: reqwest::Client,
+}
+
+/// Start the app with these environment-style settings.
+pub async fn spawn_app(vars: &[(&str, String)]) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let url = format!("http://{addr}");
+    let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    // Apps of one test share a Redis: each gets its own consumer name, as instances on their own ports do.
+    map.entry("CONSUMER_NAME".into())
+        .or_insert_with(|| format!("test-app:{}", addr.port()));
+    let settings = Settings::from_vars(|k| map.get(k).cloned()).expect("test settings are valid");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(wa_agent::app::run(settings, listener, shutdown.clone()));
+    TestApp {
+        url,
+        shutdown,
+        task,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    /// POST a JSON body (bytes as given) with extra headers.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.url, path))
+            .header("Content-Type", "application/json")
+            .body(body.into());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{}", self.url, path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Stop and wait for the app.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(40), self.task).await;
+    }
+}
+
+/// Poll `cond` every 20 ms until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+/// A JSON error answer as `(status, error.code, error.message)`.
+pub async fn error_of(resp: reqwest::Response) -> (u16, String, String) {
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.expect("a JSON error body");
+    (
+        status,
+        body["error"]["code"].as_str().unwrap().into(),
+        body["error"]["message"].as_str().unwrap().into(),
+    )
+}
+
+/// The value of one series (`name{labels}` exactly as exported) in a `/metrics` text; 0 when absent.
+///
+/// The Prometheus recorder is process-wide, so tests that share a process (plain `cargo test`) see each
+/// other's counts: assert the change across an action, never an absolute value.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+impl TestApp {
+    /// The current value of one series of this process's `/metrics`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.expect("metrics text");
+        metric(&text, series)
+    }
+}
