@@ -281,21 +281,12 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, OutboundError> {
 }
 
 /// A client for an OpenAI-compatible chat-completions endpoint.
+#[derive(Debug)]
 pub struct OpenAiAgent {
     client: reqwest::Client,
     endpoint: String,
     api_key: Option<SecretString>,
     model: Option<String>,
-}
-
-impl std::fmt::Debug for OpenAiAgent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiAgent")
-            .field("endpoint", &self.endpoint)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .field("model", &self.model)
-            .finish()
-    }
 }
 
 impl OpenAiAgent {

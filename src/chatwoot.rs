@@ -41,23 +41,13 @@ const MAX_SEARCH_PAGES: u32 = 5;
 const FLOOD_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A Chatwoot API client bound to one account and one API inbox. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ChatwootClient {
     http: reqwest::Client,
     base_url: String,
     token: SecretString,
     account_id: u64,
     inbox_id: u64,
-}
-
-impl std::fmt::Debug for ChatwootClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatwootClient")
-            .field("base_url", &self.base_url)
-            .field("account_id", &self.account_id)
-            .field("inbox_id", &self.inbox_id)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A Chatwoot contact (the fields the service uses).

@@ -16,7 +16,7 @@
 //! - messages never carry a URL, headers or credentials ([`transport_message`] walks the error's
 //!   sources only; clients put a short body snippet at most, see [`snippet`]).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -234,13 +234,25 @@ pub async fn exchange(
     })
 }
 
-/// `Retry-After` as delay seconds (whole or decimal, at most a day); the HTTP-date form, negative
-/// and unreadable values are ignored.
+/// `Retry-After` as delay seconds (whole or decimal) or as an HTTP date, at most a day. Negative and
+/// unreadable values, and a date that has passed, are ignored.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, SystemTime::now())
+}
+
+/// [`retry_after`] as read at `now` (an HTTP date is a wait from `now`).
+pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = value.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0)
-        .then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER_SECS)))
+    let max = Duration::from_secs_f64(MAX_RETRY_AFTER_SECS);
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER_SECS)));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    date.duration_since(now)
+        .ok()
+        .filter(|wait| !wait.is_zero())
+        .map(|wait| wait.min(max))
 }
 
 /// The first [`SNIPPET_CHARS`] characters of an error body, trimmed (invalid UTF-8 replaced).

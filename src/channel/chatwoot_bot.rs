@@ -221,19 +221,12 @@ fn conversation_event(v: &Value, event: &str, account: u64) -> Result<ChatwootEv
 }
 
 /// Answers Agent Bot chats through Chatwoot's API.
+#[derive(Debug)]
 pub struct ChatwootBotChannel {
     client: reqwest::Client,
     base_url: String,
     bot_token: SecretString,
     user_token: Option<SecretString>,
-}
-
-impl std::fmt::Debug for ChatwootBotChannel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatwootBotChannel")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
-    }
 }
 
 impl ChatwootBotChannel {

@@ -127,21 +127,12 @@ fn chat_of(remote: &str, alt: Option<&str>) -> String {
 }
 
 /// Sends through one Evolution API instance.
+#[derive(Debug)]
 pub struct EvolutionClient {
     client: reqwest::Client,
     base_url: String,
     api_key: Option<SecretString>,
     instance: String,
-}
-
-impl std::fmt::Debug for EvolutionClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EvolutionClient")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .field("instance", &self.instance)
-            .finish()
-    }
 }
 
 /// The `number` Evolution sends to: the digits of a phone JID, or the whole JID otherwise (`@lid`).

@@ -271,6 +271,7 @@ fn timestamp_secs(value: Option<&Value>) -> i64 {
 }
 
 /// Sends through one Cloud API business phone number.
+#[derive(Debug)]
 pub struct MetaClient {
     client: reqwest::Client,
     messages_url: String,
@@ -279,15 +280,6 @@ pub struct MetaClient {
     token: SecretString,
     /// The newest customer message id per chat, from [`Channel::mark_read`], for the typing indicator.
     newest: Mutex<HashMap<String, String>>,
-}
-
-impl std::fmt::Debug for MetaClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetaClient")
-            .field("messages_url", &self.messages_url)
-            .field("token", &"[redacted]")
-            .finish()
-    }
 }
 
 impl MetaClient {

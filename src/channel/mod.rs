@@ -20,7 +20,7 @@
 
 pub mod chatwoot_bot;
 pub mod evolution;
-pub mod keep;
+pub mod lenient;
 pub mod meta;
 pub mod waha;
 pub mod web;

@@ -29,26 +29,18 @@ const SERVICE: &str = ChannelKind::Waha.as_str();
 
 mod media;
 mod parse;
+mod wire;
 
 pub use parse::{WahaEvent, parse_webhook};
-pub(crate) use parse::{at, non_empty_str, timestamp_secs, unanswered_chat};
+pub(crate) use parse::{non_empty_str, timestamp_secs, unanswered_chat};
 
 /// Sends text through a WAHA session.
+#[derive(Debug)]
 pub struct WahaClient {
     client: reqwest::Client,
     base_url: String,
     api_key: Option<SecretString>,
     session: String,
-}
-
-impl std::fmt::Debug for WahaClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WahaClient")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .field("session", &self.session)
-            .finish()
-    }
 }
 
 impl WahaClient {

@@ -38,6 +38,7 @@ pub struct Downloaded {
 }
 
 /// Downloads [`MediaRef`]s from the gateway they came through.
+#[derive(Debug)]
 pub struct MediaFetcher {
     client: reqwest::Client,
     waha_base: Option<String>,
@@ -47,17 +48,6 @@ pub struct MediaFetcher {
     evolution_base: Option<String>,
     evolution_key: Option<SecretString>,
     max_bytes: u64,
-}
-
-impl std::fmt::Debug for MediaFetcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MediaFetcher")
-            .field("waha_base", &self.waha_base)
-            .field("graph_base", &self.graph_base)
-            .field("evolution_base", &self.evolution_base)
-            .field("max_bytes", &self.max_bytes)
-            .finish_non_exhaustive()
-    }
 }
 
 impl MediaFetcher {

@@ -19,20 +19,12 @@ use crate::config::TranscribeSettings;
 const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
 /// A speech-to-text client. `TRANSCRIBE_MODEL=off` means there is none (`Option<Transcriber>`).
+#[derive(Debug)]
 pub struct Transcriber {
     client: reqwest::Client,
     url: String,
     api_key: Option<SecretString>,
     model: String,
-}
-
-impl std::fmt::Debug for Transcriber {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transcriber")
-            .field("url", &self.url)
-            .field("model", &self.model)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Transcriber {

@@ -81,6 +81,36 @@ fn retry_after_reads_whole_and_decimal_seconds_only() {
 }
 
 #[test]
+fn retry_after_reads_an_http_date_as_the_wait_until_it() {
+    let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+    let at = |value: &str| retry_after_at(&headers(value), now);
+    assert_eq!(at("Wed, 21 Oct 2026 07:28:30 GMT"), Some(Duration::from_secs(30)));
+    // The other two forms HTTP allows (RFC 850, asctime) are read too.
+    assert_eq!(
+        at("Wednesday, 21-Oct-26 07:29:00 GMT"),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(at("Wed Oct 21 07:28:05 2026"), Some(Duration::from_secs(5)));
+    // A date far ahead is capped at a day, like seconds.
+    assert_eq!(
+        at("Sat, 21 Oct 2028 07:28:00 GMT"),
+        Some(Duration::from_secs(86_400))
+    );
+}
+
+#[test]
+fn retry_after_ignores_an_http_date_that_has_passed() {
+    let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+    let at = |value: &str| retry_after_at(&headers(value), now);
+    assert_eq!(at("Wed, 21 Oct 2026 07:27:59 GMT"), None);
+    assert_eq!(at("Wed, 21 Oct 2026 07:28:00 GMT"), None, "now is no wait");
+    assert_eq!(at("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    assert_eq!(at("Wed, 32 Oct 2026 07:28:00 GMT"), None, "not a date");
+    // The form the stock clock reads: a date in the past is ignored against the real clock too.
+    assert_eq!(retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+}
+
+#[test]
 fn fatal_and_retryable_constructors_and_redaction() {
     let fatal = OutboundError::fatal("agent", "empty reply");
     assert_eq!(

@@ -70,6 +70,8 @@ struct Inner {
     lost: AtomicBool,
 }
 
+// Written by hand, not derived: nothing here is secret, but the store is a trait object without
+// `Debug`, and `lost` is shown as the flag's current value.
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease")

@@ -5,11 +5,12 @@
 //! This one writes fields straight into the string and appends later records before the closing brace.
 //!
 //! Invariants: the string is always one JSON object; values have the stock formatter's JSON types
-//! (numbers and booleans as such, strings escaped, `Debug` values as strings, bytes as arrays, an `r#`
+//! (numbers and booleans as such, strings escaped by serde_json, `Debug` values as strings, bytes as arrays, an `r#`
 //! prefix dropped from a name); a field recorded again appears twice and the last one wins when the line
 //! is written, as with the stock formatter.
 
 use std::fmt::{self, Write as _};
+use std::io;
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
@@ -123,44 +124,62 @@ impl Visit for Appender<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.pair(field, |out| {
             out.write_char('"')?;
-            write!(Escaped(&mut *out), "{value:?}")?;
+            write!(Escaped::new(&mut *out), "{value:?}")?;
             out.write_char('"')
         });
     }
 }
 
-/// `s` as a JSON string literal.
+/// `s` as a JSON string literal, escaped by serde_json.
 fn write_json_str(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
     out.write_char('"')?;
-    Escaped(&mut *out).write_str(s)?;
+    Escaped::new(&mut *out).write_str(s)?;
     out.write_char('"')
 }
 
-/// Escapes what is written to it for the inside of a JSON string.
-struct Escaped<'a>(&'a mut dyn fmt::Write);
+/// Escapes what is written to it for the inside of a JSON string: each piece goes through serde_json's
+/// string serializer with a formatter that leaves out the quotes, so a `Debug` value can be escaped as
+/// it is formatted, without a buffer.
+struct Escaped<'a>(serde_json::Serializer<Out<'a>, Unquoted>);
+
+impl<'a> Escaped<'a> {
+    fn new(out: &'a mut dyn fmt::Write) -> Self {
+        Self(serde_json::Serializer::with_formatter(Out(out), Unquoted))
+    }
+}
 
 impl fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut plain = 0;
-        for (i, b) in s.bytes().enumerate() {
-            let escape = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0x00..=0x1f => "",
-                _ => continue,
-            };
-            self.0.write_str(&s[plain..i])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{b:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
-            }
-            plain = i + 1;
-        }
-        self.0.write_str(&s[plain..])
+        serde::Serializer::serialize_str(&mut self.0, s).map_err(|_| fmt::Error)
+    }
+}
+
+/// serde_json's compact formatting of a string's contents, without the surrounding quotes.
+struct Unquoted;
+
+impl serde_json::ser::Formatter for Unquoted {
+    fn begin_string<W: io::Write + ?Sized>(&mut self, _writer: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_string<W: io::Write + ?Sized>(&mut self, _writer: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The `io::Write` serde_json writes to, appending to a `fmt::Write`. serde_json writes a string as
+/// slices of it and ASCII escapes, so every write is UTF-8.
+struct Out<'a>(&'a mut dyn fmt::Write);
+
+impl io::Write for Out<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.0.write_str(text).map_err(io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -1,11 +1,14 @@
-//! Reading a WAHA webhook ([`parse_webhook`]): pure and lenient. Unknown fields are ignored (and
-//! never built: only [`WEBHOOK_KEYS`] are parsed into a tree), every engine's shape (WEBJS, NOWEB,
-//! GOWS) is read, and any input gives `Ok` or `Err`, never a panic.
+//! Reading a WAHA webhook ([`parse_webhook`]): pure and lenient. The body is read into the typed
+//! structs of [`super::wire`] (unknown fields skipped unbuilt, strings borrowed from the body), every
+//! engine's shape (WEBJS, NOWEB, GOWS) is read, and any input gives `Ok` or `Err`, never a panic: a
+//! broken body is `InvalidJson`, a missing or mistyped required field (`event`, `payload`,
+//! `payload.id`) is `InvalidPayload` naming it, and any other field of an unexpected type is ignored.
 
 use serde_json::Value;
 
 use super::media::message_content;
-use crate::channel::keep::{self, Keep};
+use super::wire::{Payload, Webhook};
+use crate::channel::lenient::{Object, Scalar};
 use crate::domain::{ChannelKind, InboundMessage, ParseError};
 
 /// What a WAHA webhook means for the agent.
@@ -35,78 +38,35 @@ fn invalid(field: &str, problem: &str) -> ParseError {
     ParseError::InvalidPayload(format!("{field}: {problem}"))
 }
 
-/// What [`parse_webhook`] and [`media::message_content`] read of a webhook: everything else (the
-/// recipient, `_data`'s copies of the ids, acks, links, the engine's environment) is skipped unbuilt.
-/// A field read by the parser must be listed here.
-const WEBHOOK_KEYS: Keep = Keep::Keys(&[
-    ("event", Keep::All),
-    ("session", Keep::All),
-    (
-        "payload",
-        Keep::Keys(&[
-            ("id", Keep::All),
-            ("fromMe", Keep::All),
-            ("source", Keep::All),
-            ("from", Keep::All),
-            ("timestamp", Keep::All),
-            ("body", Keep::All),
-            ("hasMedia", Keep::All),
-            ("media", Keep::All),
-            ("location", Keep::All),
-            ("vCards", Keep::All),
-            (
-                "_data",
-                Keep::Keys(&[
-                    ("notifyName", Keep::All),
-                    ("pushName", Keep::All),
-                    ("Info", Keep::All),
-                    ("type", Keep::All),
-                    ("caption", Keep::All),
-                    ("mimetype", Keep::All),
-                    ("filename", Keep::All),
-                    ("lat", Keep::All),
-                    ("lng", Keep::All),
-                    ("loc", Keep::All),
-                    ("message", Keep::All),
-                    ("Message", Keep::All),
-                ]),
-            ),
-        ]),
-    ),
-]);
-
 /// Reads a WAHA webhook body. Group chats are answered only when `allow_groups` is set.
 pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, ParseError> {
-    let value = keep::parse(body, &WEBHOOK_KEYS).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
-    let Some(envelope) = value.as_object() else {
+    let envelope: Object<Webhook<'_>> =
+        serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
+    let Object::Is(envelope) = envelope else {
         return Err(invalid("event", "missing (the body is not a JSON object)"));
     };
-    let event = match envelope.get("event") {
-        Some(Value::String(event)) => event.as_str(),
-        Some(_) => return Err(invalid("event", "not a string")),
-        None => return Err(invalid("event", "missing")),
+    let event = match &envelope.event {
+        Scalar::Str(event) => event.as_ref(),
+        Scalar::Missing => return Err(invalid("event", "missing")),
+        _ => return Err(invalid("event", "not a string")),
     };
     if event != "message" && event != "message.any" {
         return Ok(ignored(format!("event {event} is not handled")));
     }
-    let session = envelope
-        .get("session")
-        .and_then(Value::as_str)
-        .unwrap_or("default")
-        .to_owned();
-    let payload = match envelope.get("payload") {
-        Some(payload @ Value::Object(_)) => payload,
-        Some(_) => return Err(invalid("payload", "not an object")),
-        None => return Err(invalid("payload", "missing")),
+    let session = envelope.session.as_str().unwrap_or("default").to_owned();
+    let payload = match &envelope.payload {
+        Object::Is(payload) => payload,
+        Object::Not => return Err(invalid("payload", "not an object")),
+        Object::Missing => return Err(invalid("payload", "missing")),
     };
-    let id = match payload.get("id") {
-        Some(Value::String(id)) if !id.trim().is_empty() => id.trim(),
-        Some(Value::String(_)) => return Err(invalid("payload.id", "empty")),
-        Some(_) => return Err(invalid("payload.id", "not a string")),
-        None => return Err(invalid("payload.id", "missing")),
+    let id = match &payload.id {
+        Scalar::Str(id) if !id.trim().is_empty() => id.trim(),
+        Scalar::Str(_) => return Err(invalid("payload.id", "empty")),
+        Scalar::Missing => return Err(invalid("payload.id", "missing")),
+        _ => return Err(invalid("payload.id", "not a string")),
     };
-    if payload.get("fromMe").and_then(Value::as_bool).unwrap_or(false) {
-        let from_api = payload.get("source").and_then(Value::as_str) == Some("api");
+    if payload.from_me.as_bool().unwrap_or(false) {
+        let from_api = payload.source.as_str() == Some("api");
         return Ok(ignored(if from_api {
             "echo of our own message"
         } else {
@@ -126,7 +86,7 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, Parse
         message_id,
         text,
         sender_name: sender_name(payload),
-        timestamp: timestamp_secs(payload.get("timestamp")),
+        timestamp: scalar_timestamp_secs(&payload.timestamp),
         media,
     };
     Ok(WahaEvent::Message { session, message })
@@ -134,7 +94,7 @@ pub fn parse_webhook(body: &[u8], allow_groups: bool) -> Result<WahaEvent, Parse
 
 /// The chat (second segment of `payload.id`) and the stable message id (third segment). An id without
 /// that shape is taken whole as the message id, with the chat from `payload.from`.
-fn chat_and_message_id(id: &str, payload: &Value) -> Result<(String, String), ParseError> {
+fn chat_and_message_id(id: &str, payload: &Payload<'_>) -> Result<(String, String), ParseError> {
     let segments: Vec<&str> = id.splitn(4, '_').collect();
     if let [_, chat, wa_id, ..] = segments.as_slice()
         && !chat.is_empty()
@@ -142,9 +102,9 @@ fn chat_and_message_id(id: &str, payload: &Value) -> Result<(String, String), Pa
     {
         return Ok(((*chat).to_owned(), (*wa_id).to_owned()));
     }
-    match payload.get("from").and_then(Value::as_str).map(str::trim) {
-        Some(from) if !from.is_empty() => Ok((from.to_owned(), id.to_owned())),
-        _ => Err(invalid(
+    match payload.from.non_empty() {
+        Some(from) => Ok((from.to_owned(), id.to_owned())),
+        None => Err(invalid(
             "payload.from",
             "missing (and payload.id has no chat segment)",
         )),
@@ -190,10 +150,12 @@ pub(crate) fn non_empty_str<'a>(value: &'a Value, pointer: &str) -> Option<&'a s
 }
 
 /// The customer's profile name: WEBJS `notifyName`, GOWS `Info.PushName`, NOWEB `pushName`.
-fn sender_name(payload: &Value) -> Option<String> {
-    ["/_data/notifyName", "/_data/Info/PushName", "/_data/pushName"]
-        .iter()
-        .find_map(|p| non_empty_str(payload, p))
+fn sender_name(payload: &Payload<'_>) -> Option<String> {
+    let data = payload.data()?;
+    data.notify_name
+        .non_empty()
+        .or_else(|| data.info.get().and_then(|info| info.push_name.non_empty()))
+        .or_else(|| data.push_name.non_empty())
         .map(str::to_owned)
 }
 
@@ -204,6 +166,21 @@ pub(crate) fn timestamp_secs(value: Option<&Value>) -> i64 {
         Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
         _ => None,
     };
+    scaled_secs(raw)
+}
+
+/// [`timestamp_secs`] of a typed field.
+fn scalar_timestamp_secs(value: &Scalar<'_>) -> i64 {
+    let raw = match value {
+        Scalar::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Scalar::Str(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    scaled_secs(raw)
+}
+
+/// Unix seconds of a raw timestamp in seconds or milliseconds; 0 when unknown.
+fn scaled_secs(raw: Option<i64>) -> i64 {
     match raw {
         Some(t) if t > 100_000_000_000 => t / 1000,
         Some(t) if t > 0 => t,
