@@ -43,6 +43,15 @@ pub use keys::Marker;
 #[error("store unavailable: {0}")]
 pub struct StoreError(pub String);
 
+/// A history window of 0 with entries to keep: refused by both stores alike (Redis's
+/// `LTRIM key -0 -1` is no trim, and settings never give 0).
+pub(crate) fn check_window(window: usize, entries: usize) -> Result<(), StoreError> {
+    if window == 0 && entries > 0 {
+        return Err(StoreError("a history window must keep at least one entry".into()));
+    }
+    Ok(())
+}
+
 /// What `accept` did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accept {

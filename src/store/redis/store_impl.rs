@@ -111,6 +111,10 @@ impl Store for RedisStore {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Signal>, StoreError> {
+        if count == 0 {
+            // `XAUTOCLAIM … COUNT 0` is an error; nothing asked, nothing claimed.
+            return Ok(Vec::new());
+        }
         let args: Vec<Value> = vec![
             self.keys.work().into(),
             WORK_GROUP.into(),
@@ -316,6 +320,7 @@ impl Store for RedisStore {
     }
 
     async fn commit_turn(&self, chat_id: &str, turn: &TurnCommit<'_>) -> Result<(), StoreError> {
+        crate::store::check_window(turn.window, turn.entries.len())?;
         let keys = vec![
             self.keys.history(chat_id),
             self.keys.inbox(chat_id),
@@ -400,6 +405,7 @@ impl Store for RedisStore {
         window: usize,
         ttl: Duration,
     ) -> Result<(), StoreError> {
+        crate::store::check_window(window, entries.len())?;
         if entries.is_empty() {
             return Ok(());
         }
@@ -462,6 +468,10 @@ impl Store for RedisStore {
     }
 
     async fn outbox_peek(&self, chat_id: &str, n: usize) -> Result<Vec<String>, StoreError> {
+        if n == 0 {
+            // `LRANGE key 0 -1` would answer the whole list.
+            return Ok(Vec::new());
+        }
         let end = i64::try_from(n).unwrap_or(i64::MAX) - 1;
         self.client()
             .lrange(self.keys.outbox(chat_id), 0, end)
