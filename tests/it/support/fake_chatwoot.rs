@@ -303,6 +303,8 @@ struct Db {
     outbox: mpsc::UnboundedSender<Delivery>,
     /// Event name and HTTP status (0 when no answer came) of every delivery, in order.
     deliveries: Vec<(String, u16)>,
+    /// Webhooks queued so far (finished ones are in `deliveries`).
+    queued: std::sync::atomic::AtomicUsize,
     /// The inbox as `GET inboxes/{id}` shows it (working hours off until `set_inbox`).
     inbox: Value,
     /// Files posted with a message (multipart `attachments[]`), by message id.
@@ -366,6 +368,7 @@ impl FakeChatwoot {
             status_in_message_webhooks: false,
             outbox,
             deliveries: Vec::new(),
+            queued: Default::default(),
             inbox: {
                 let mut inbox: Value = serde_json::from_str(INBOX).expect("inbox fixture");
                 inbox["id"] = json!(inbox_id);
@@ -504,6 +507,24 @@ impl FakeChatwoot {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.db().deliveries.len() >= n
+    }
+
+    /// Whether a queued webhook has not finished its delivery yet.
+    pub fn webhooks_in_flight(&self) -> bool {
+        let db = self.db();
+        db.deliveries.len() < db.queued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until every webhook queued so far has been delivered; false on timeout.
+    pub async fn wait_for_webhooks(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.webhooks_in_flight() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// A contact (identifier and contact_inbox source_id = `chat_id`, phone for phone chats), a pending
@@ -1816,6 +1837,7 @@ impl Db {
             body: rails_json(&payload),
         };
         // The receiver lives as long as the fake; a send can only fail while it is being dropped.
+        self.queued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _ = self.outbox.send(delivery);
     }
 }
