@@ -1,12 +1,14 @@
 //! Assembly: builds the store, clients, workers and router from [`Settings`] and runs them until
-//! shutdown. Tests call [`run`] with a listener on port 0; `main` calls it with `LISTEN_ADDR`.
+//! shutdown. `main` calls [`run`] with `LISTEN_ADDR`; tests call [`run_with`] with a listener on port 0
+//! and [`Hooks`]: the clock the queue runtime sleeps on, and a slot that receives the runtime, whose
+//! [`Runtime::is_idle`] tells a test when the service has done its work.
 //!
 //! Shutdown order: `/ready` turns 503 (`draining`) at once; the listener keeps serving `/health`,
 //! `/metrics` and, with Redis, the webhooks (the embedded store refuses them: its queue dies with the
 //! process); the workers drain (see [`crate::queue`]); the listener closes last.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,6 +27,7 @@ use crate::channel::waha::WahaClient;
 use crate::channel::web::WebChannel;
 use crate::channel::{Channel, LogOnlyChannel};
 use crate::chatwoot::ChatwootClient;
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::ChannelKind;
 use crate::history::History;
@@ -180,11 +183,39 @@ pub fn tool_registry(
     Ok(registry)
 }
 
+/// What a test may give the service at start: the clock, and where to put the queue runtime.
+#[derive(Clone)]
+pub struct Hooks {
+    /// The clock the queue runtime's own waits are slept on.
+    pub clock: SharedClock,
+    /// Filled with the queue runtime once the workers start (never, when the role runs none).
+    pub runtime: Arc<OnceLock<Arc<Runtime>>>,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            clock: crate::clock::system(),
+            runtime: Arc::default(),
+        }
+    }
+}
+
 /// Run the service on `listener` until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with(settings, listener, shutdown, Hooks::default()).await
+}
+
+/// [`run`] with the given [`Hooks`].
+pub async fn run_with(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    hooks: Hooks,
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     tracing::info!(settings = %settings.summary(), "wa-agent starting");
@@ -240,12 +271,11 @@ pub async fn run(
             settings.reclaim_after,
             settings.worker_concurrency,
         );
-        let runtime = Arc::new(Runtime::new(
-            store.clone(),
-            worker,
-            tuning,
-            settings.consumer_name.clone(),
-        ));
+        let runtime = Arc::new(
+            Runtime::new(store.clone(), worker, tuning, settings.consumer_name.clone())
+                .with_clock(hooks.clock.clone()),
+        );
+        let _ = hooks.runtime.set(runtime.clone());
         Some(tokio::spawn(
             runtime.run(shutdown.clone(), settings.shutdown_grace),
         ))

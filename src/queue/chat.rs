@@ -112,7 +112,7 @@ impl Runtime {
                         tracing::warn!(chat_id = %chat, error = %e, failures, "chat interrupted; retrying");
                     }
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);
-                    tokio::select! { _ = stops.stop.cancelled() => {}, _ = tokio::time::sleep(wait) => {} }
+                    tokio::select! { _ = stops.stop.cancelled() => {}, _ = self.clock.sleep(wait) => {} }
                     if lease.is_lost() || !self.still_holding(&lease, signal).await {
                         lease.lose();
                         tracing::info!(chat_id = %chat, "another worker took the chat over meanwhile");
@@ -149,7 +149,7 @@ impl Runtime {
                     let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(5), None);
                     tokio::select! {
                         _ = stops.stop.cancelled() => return None,
-                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.clock.sleep(wait) => {}
                     }
                 }
             }
@@ -225,6 +225,7 @@ impl Runtime {
         let (ttl, every) = (self.tuning.lease_ttl, self.tuning.renew_every);
         AbortOnDrop(tokio::spawn(async move {
             loop {
+                // Tokio's timer, not the clock: the lease's TTL runs on Redis's wall time.
                 tokio::time::sleep(every).await;
                 if lease.is_lost() {
                     return;

@@ -3,6 +3,12 @@
 //! once through a [`ChatHandler`]. It stops taking work on shutdown (or when another instance takes
 //! its name), lets running chats finish for the grace period, then abandons the rest cleanly (see
 //! [`super::chat`]) and exits holding nothing.
+//!
+//! Time: the waits that pace this process's own work (the reclaim and outbox-sweep rounds, backoffs,
+//! the grace period) are slept on the runtime's [`Clock`], so a test with a manual clock moves them on
+//! at will. The waits that keep a store-side TTL alive (the consumer-name heartbeat, the lease
+//! renewer) stay on tokio's timer: Redis expires those keys on its own wall time, which no manual
+//! clock moves.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::lease::{ChatHandler, Lease, Tuning};
+use crate::clock::SharedClock;
 use crate::retry::backoff;
 use crate::store::{Signal, Store};
 
@@ -43,6 +50,8 @@ pub struct Runtime {
     /// Signals this process works on, by signal id (at most one task per signal).
     pub(super) active: Mutex<HashMap<String, Active>>,
     name_lost: AtomicBool,
+    /// The clock the runtime's own waits are slept on (the system clock unless a test gives one).
+    pub(super) clock: SharedClock,
 }
 
 /// Cancellation of the chat tasks: `stop` ends taking work, `abandon` drops running chats.
@@ -69,7 +78,28 @@ impl Runtime {
             next_holder: AtomicU64::new(0),
             active: Mutex::new(HashMap::new()),
             name_lost: AtomicBool::new(false),
+            clock: crate::clock::system(),
         }
+    }
+
+    /// The same runtime with its waits slept on `clock` (see the module's "Time").
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether this process has nothing left to do: no chat task running (a chat waiting out its
+    /// debounce is running), no signal waiting in the work stream, no Chatwoot outbox waiting. A store
+    /// error counts as busy.
+    pub async fn is_idle(&self) -> bool {
+        if !self.active().is_empty() {
+            return false;
+        }
+        let (Ok(stats), Ok(outboxes)) = (self.store.queue_stats().await, self.store.outbox_chats().await)
+        else {
+            return false;
+        };
+        stats.pending_signals == 0 && outboxes.is_empty() && self.active().is_empty()
     }
 
     /// A new lease holder name: `{consumer}/{instance}-{n}`.
@@ -112,11 +142,11 @@ impl Runtime {
         ));
         let sweeper = tokio::spawn(self.clone().outbox_sweep_loop(stops.stop.clone()));
         // The grace period runs from the moment the runtime is told to stop.
-        let grace_end = {
-            let stop = stops.stop.clone();
+        let grace_over = {
+            let (stop, clock) = (stops.stop.clone(), self.clock.clone());
             tokio::spawn(async move {
                 stop.cancelled().await;
-                tokio::time::Instant::now() + grace
+                clock.sleep(grace).await;
             })
         };
         self.read_loop(&permits, &tracker, &stops).await;
@@ -126,7 +156,6 @@ impl Runtime {
         let _ = reclaimer.await;
         sweeper.abort();
         tracker.close();
-        let grace_end = grace_end.await.unwrap_or_else(|_| tokio::time::Instant::now());
         if !stops.abandon.is_cancelled() && !tracker.is_empty() {
             tracing::info!(
                 chats = tracker.len(),
@@ -136,7 +165,7 @@ impl Runtime {
             tokio::select! {
                 _ = tracker.wait() => {}
                 _ = stops.abandon.cancelled() => {}
-                _ = tokio::time::sleep_until(grace_end) => {
+                _ = grace_over => {
                     tracing::warn!(chats = tracker.len(), "grace period over: abandoning running turns (no reply sent) and handing their chats on");
                 }
             }
@@ -182,7 +211,7 @@ impl Runtime {
                     if failures == 1 || failures.is_multiple_of(20) {
                         tracing::warn!(error = %e, "work stream unavailable; workers back off");
                     }
-                    tokio::select! { _ = stops.stop.cancelled() => return, _ = tokio::time::sleep(wait) => {} }
+                    tokio::select! { _ = stops.stop.cancelled() => return, _ = self.clock.sleep(wait) => {} }
                 }
             }
         }
@@ -243,6 +272,7 @@ impl Runtime {
     /// chats (their leases went to the newcomer, which resumes them).
     async fn heartbeat_loop(self: Arc<Self>, stops: Stops) {
         loop {
+            // Tokio's timer, not the clock: the name's TTL runs on Redis's wall time.
             tokio::time::sleep(self.tuning.heartbeat_every).await;
             match self
                 .store
@@ -312,7 +342,7 @@ impl Runtime {
         loop {
             tokio::select! {
                 _ = stops.stop.cancelled() => return,
-                _ = tokio::time::sleep(self.tuning.reclaim_every) => {}
+                _ = self.clock.sleep(self.tuning.reclaim_every) => {}
             }
             // Claim only as many as can start now, so no claimed signal waits (or is held at exit).
             let Some(batch) = self.permits(&permits, RECLAIM_BATCH, &stops.stop).await else {
@@ -347,7 +377,7 @@ impl Runtime {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(self.tuning.outbox_sweep_every) => {}
+                _ = self.clock.sleep(self.tuning.outbox_sweep_every) => {}
             }
             let lock_ttl = self
                 .tuning

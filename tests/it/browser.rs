@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::app::{eventually, eventually_async};
 use crate::support::fake_chatwoot::FakeChatwoot;
 use crate::support::fake_llm::{FakeLlm, default_brain, tool_call};
 use crate::support::proc::Instance;
@@ -62,15 +63,13 @@ impl Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let ready = reqwest::get(format!("{}/status", driver.url)).await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return driver;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start on port {port}");
+        let status = format!("{}/status", driver.url);
+        let up = eventually_async(Duration::from_secs(20), || async {
+            reqwest::get(&status).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(up, "chromedriver did not start on port {port}");
+        driver
     }
 }
 
@@ -120,14 +119,10 @@ async fn texts(client: &Client, css: &str) -> Vec<String> {
 
 /// Wait until some element matching `css` has text containing `needle`.
 async fn wait_for_text(client: &Client, css: &str, needle: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if texts(client, css).await.iter().any(|t| t.contains(needle)) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    eventually_async(timeout, || async {
+        texts(client, css).await.iter().any(|t| t.contains(needle))
+    })
+    .await
 }
 
 /// Size the window so the page itself (the viewport) is `width` × `height`, as on a phone.
@@ -259,6 +254,8 @@ async fn a_person_chats_in_the_playground_and_a_human_takes_over() {
     );
 
     // The second message 8 s after the first: its reply names the car from the first.
+    // Real wait, on purpose: the person types the seed's second message 8 s after the first, as the
+    // scenario (and the README's screenshot) tells it.
     let wait = Duration::from_secs(8).saturating_sub(first_sent.elapsed());
     tokio::time::sleep(wait).await;
     assert_eq!(active_id(&client).await, "text");
@@ -293,14 +290,12 @@ async fn a_person_chats_in_the_playground_and_a_human_takes_over() {
         .unwrap()
         .expect("chat id");
     assert!(chat.starts_with("web:"), "{chat}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let conv = loop {
-        if let Some(c) = cw.conversation_for_chat(&chat) {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "the web chat was not mirrored");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mirrored = eventually(Duration::from_secs(10), || {
+        cw.conversation_for_chat(&chat).is_some()
+    })
+    .await;
+    assert!(mirrored, "the web chat was not mirrored");
+    let conv = cw.conversation_for_chat(&chat).expect("mirrored");
     assert!(
         cw.wait_for_messages(conv, 4, Duration::from_secs(10)).await,
         "both exchanges mirrored"

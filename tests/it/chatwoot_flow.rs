@@ -178,7 +178,7 @@ async fn a_human_reply_reaches_whatsapp_and_the_next_llm_request() {
 
     // The human took the chat: hand it back to the bot, then the customer writes again.
     w.cw.set_status(conv, "pending");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     customer_says(&w, "AFTER001", "Top, tot zaterdag!").await;
     assert!(w.llm.wait_for_requests(2, Duration::from_secs(10)).await);
     let req = w.llm.requests().pop().unwrap();
@@ -205,7 +205,7 @@ async fn echoes_of_everything_the_service_creates_never_trigger_a_second_reply()
         w.cw.wait_for_deliveries(3, Duration::from_secs(5)).await,
         "the fake echoed the bridge's messages"
     );
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(w.waha.sent().len(), 1, "no second reply: {:?}", w.waha.sent());
     assert_eq!(w.llm.requests().len(), 1);
     let deliveries = w.cw.deliveries();
@@ -221,7 +221,7 @@ async fn an_open_conversation_silences_the_agent_but_keeps_mirroring_and_remembe
     let w = world(&[]).await;
     let conv = first_turn(&w).await;
     w.cw.set_status(conv, "open");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     customer_says(&w, "OPEN0001", "Hallo? Is daar iemand?").await;
     let mirrored = eventually(Duration::from_secs(10), || {
         public_texts(&w.cw, conv)
@@ -230,13 +230,13 @@ async fn an_open_conversation_silences_the_agent_but_keeps_mirroring_and_remembe
     })
     .await;
     assert!(mirrored, "the customer's message is still mirrored");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(w.waha.sent().len(), 1, "the agent stayed silent");
     assert_eq!(w.llm.requests().len(), 1, "the model was not even asked");
 
     // Back to pending and unassigned: the agent answers again, remembering the silent message.
     w.cw.set_status(conv, "pending");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     customer_says(&w, "OPEN0002", "Nog steeds interesse!").await;
     assert!(w.waha.wait_for_sent(2, Duration::from_secs(10)).await);
     let req = w.llm.requests().pop().unwrap();
@@ -249,7 +249,7 @@ async fn a_human_assignee_silences_the_agent_even_while_pending() {
     let w = world(&[]).await;
     let conv = first_turn(&w).await;
     w.cw.set_assignee(conv, Some(14));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     customer_says(&w, "ASSG0001", "Mark, ben jij daar?").await;
     assert!(
         eventually(Duration::from_secs(10), || public_texts(&w.cw, conv)
@@ -257,10 +257,10 @@ async fn a_human_assignee_silences_the_agent_even_while_pending() {
             .any(|(_, t)| t == "Mark, ben jij daar?"))
         .await
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(w.waha.sent().len(), 1, "silent while a human is assigned");
     w.cw.set_assignee(conv, None);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     customer_says(&w, "ASSG0002", "Hallo?").await;
     assert!(
         w.waha.wait_for_sent(2, Duration::from_secs(10)).await,
@@ -277,7 +277,7 @@ async fn a_status_flip_while_the_llm_thinks_stops_that_reply() {
     customer_says(&w, "FLIP0001", "Kan ik morgen langskomen?").await;
     assert!(w.llm.wait_for_requests(2, Duration::from_secs(10)).await);
     w.cw.set_status(conv, "open");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(
         w.waha.sent().len(),
         1,
@@ -304,7 +304,7 @@ async fn the_handoff_tool_opens_the_conversation_with_a_note_and_says_only_the_h
     w.llm.handoff_next("trade_in");
     customer_says(&w, "TOOL0001", "Ik wil mijn Volvo inruilen.").await;
     assert!(w.waha.wait_for_sent(2, Duration::from_secs(10)).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(w.waha.sent_to(CHAT)[1], "Een collega neemt het gesprek over.");
     assert_eq!(w.waha.sent().len(), 2, "nothing else reached the customer");
     assert!(
@@ -324,7 +324,7 @@ async fn the_handoff_tool_opens_the_conversation_with_a_note_and_says_only_the_h
     );
     // Silent from now on.
     customer_says(&w, "TOOL0002", "Hallo?").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(w.waha.sent().len(), 2);
     w.app.stop().await;
 }
@@ -348,7 +348,7 @@ async fn a_human_reply_that_cannot_be_sent_is_reported_and_sent_on_retry() {
     );
     assert_eq!(w.waha.sent_to(CHAT)[1], "Uw auto is klaar.");
     w.cw.retry_message(id);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(w.waha.sent().len(), 2, "a delivered message is not sent again");
     w.app.stop().await;
 }
@@ -358,7 +358,7 @@ async fn a_resolved_conversation_reopened_by_the_customer_is_the_agents_again() 
     let w = world(&[]).await;
     let old = first_turn(&w).await;
     w.cw.set_status(old, "resolved");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     customer_says(&w, "BACK0001", "Ik ben er weer, nog een vraag over de X5.").await;
     assert!(
         w.waha.wait_for_sent(2, Duration::from_secs(10)).await,

@@ -36,6 +36,16 @@ fn waha(fake: &FakeWaha, key: Option<&str>) -> WahaClient {
     WahaClient::new(&settings, Duration::from_secs(5))
 }
 
+/// Waits until nothing listens at `url` (`http://host:port`) any more.
+async fn refused(url: &str) -> bool {
+    let addr = url.trim_start_matches("http://").to_owned();
+    crate::support::app::eventually_async(Duration::from_secs(5), || {
+        let addr = addr.clone();
+        async move { tokio::net::TcpStream::connect(addr).await.is_err() }
+    })
+    .await
+}
+
 fn history() -> Vec<HistoryEntry> {
     vec![
         HistoryEntry {
@@ -205,7 +215,7 @@ async fn an_unreachable_model_is_retryable() {
     let llm = FakeLlm::start().await;
     let url = llm.url();
     drop(llm);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(refused(&url).await, "the fake stopped listening");
     let settings = LlmSettings {
         base_url: url,
         api_key: Some(SecretString::from(API_KEY)),
@@ -286,8 +296,9 @@ async fn waha_session_not_ready_and_server_errors_are_retryable() {
 async fn waha_unreachable_is_retryable() {
     let fake = FakeWaha::start(WAHA_KEY).await;
     let client = waha(&fake, Some(WAHA_KEY));
+    let url = fake.url();
     drop(fake);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(refused(&url).await, "the fake stopped listening");
     let err = client.send_text(CHAT, "hoi").await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert!(!err.to_string().contains(WAHA_KEY));

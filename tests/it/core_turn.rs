@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::app::{TestApp, eventually, spawn_app};
+use crate::support::app::{TestApp, eventually, eventually_async, spawn_app};
 use crate::support::fake_chatwoot::{FakeChatwoot, SeedMessage};
 use crate::support::fake_llm::FakeLlm;
 use crate::support::fake_waha::FakeWaha;
@@ -72,6 +72,13 @@ fn request_messages(req: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// Whether a chat's lease is held (its holder is waiting out the debounce or running the turn).
+fn leased(redis: &RedisServer) -> bool {
+    redis
+        .command(&["KEYS", "test:lease:*"])
+        .is_some_and(|r| !r.starts_with("*0\r\n"))
 }
 
 fn mentions(req: &Value, text: &str) -> bool {
@@ -183,10 +190,14 @@ async fn a_message_300ms_after_the_first_is_answered_in_the_same_turn() {
     let w = world(&[("DEBOUNCE_MS", "1000")]).await;
     w.llm.set_delay(Duration::from_secs(2));
     post_ok(&w.app, message(CHAT, "BURST001", "Hallo, ik zoek een auto.")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The second message arrives while the chat's holder waits out the debounce.
+    assert!(
+        eventually(Duration::from_secs(5), || leased(&w.redis)).await,
+        "the chat is taken"
+    );
     post_ok(&w.app, message(CHAT, "BURST002", "Het liefst een BMW X5.")).await;
     assert!(w.waha.wait_for_sent(1, Duration::from_secs(10)).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_idle().await;
     for req in w.llm.requests() {
         assert!(
             mentions(&req, "ik zoek een auto") && mentions(&req, "BMW X5"),
@@ -208,10 +219,11 @@ async fn a_message_arriving_while_the_agent_thinks_supersedes_the_draft() {
     let w = world(&[("DEBOUNCE_MS", "50")]).await;
     w.llm.set_delay(Duration::from_secs(2));
     post_ok(&w.app, message(CHAT, "SUPER001", "Hallo, ik zoek een auto.")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The agent is thinking about the first message when the second arrives.
+    assert!(w.llm.wait_for_requests(1, Duration::from_secs(5)).await);
     post_ok(&w.app, message(CHAT, "SUPER002", "Het liefst een BMW X5.")).await;
     assert!(w.waha.wait_for_sent(1, Duration::from_secs(15)).await);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.app.run_until_idle().await;
     let sent = w.waha.sent_to(CHAT);
     assert_eq!(
         sent.len(),
@@ -245,6 +257,8 @@ async fn twenty_chats_times_eight_messages_lose_nothing_and_keep_order() {
                     .await
                     .expect("post");
                 assert_eq!(resp.status(), 200);
+                // Real wait, on purpose: the input's own rhythm (gaps of 0, 40 and 80 ms) mixes bursts
+                // answered in one turn with messages that arrive while a turn runs.
                 tokio::time::sleep(Duration::from_millis(40 * (n % 3) as u64)).await;
             }
         }));
@@ -263,7 +277,7 @@ async fn twenty_chats_times_eight_messages_lose_nothing_and_keep_order() {
     })
     .await;
     assert!(done, "every chat got a reply covering its last message");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_idle().await;
 
     let requests = w.llm.requests();
     for (ci, chat) in chats.iter().enumerate() {
@@ -367,7 +381,7 @@ async fn the_same_webhook_three_times_gets_one_reply() {
     let twin = post_ok(&w.app, message("183742059381207@lid", "DUP00001", "Hallo!")).await;
     assert_eq!(twin["duplicate"], true);
     assert!(w.waha.wait_for_sent(1, Duration::from_secs(10)).await);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    w.app.run_until_idle().await;
     assert_eq!(w.waha.sent().len(), 1);
     assert_eq!(w.llm.requests().len(), 1);
     w.app.stop().await;
@@ -400,7 +414,7 @@ async fn own_messages_groups_statuses_and_other_events_get_no_reply() {
     status["payload"]["from"] = "status@broadcast".into();
     let v = post_ok(&w.app, serde_json::to_vec(&status).unwrap()).await;
     assert_eq!(v["status"], "ignored");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    w.app.run_until_idle().await;
     assert!(w.waha.sent().is_empty());
     assert!(w.llm.requests().is_empty());
     w.app.stop().await;
@@ -440,14 +454,10 @@ async fn redis_down_means_503_and_not_ready_then_recovers() {
 
     w.redis.restart();
     let app = &w.app;
-    let mut ok = false;
-    for _ in 0..100 {
-        if app.get("/ready").await.status() == 200 {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ok = eventually_async(Duration::from_secs(10), || async {
+        app.get("/ready").await.status() == 200
+    })
+    .await;
     assert!(ok, "ready again once Redis is back");
     let resp = app
         .post("/webhooks/waha", message(CHAT, "DOWN0001", "Hallo?"), &[])
@@ -585,7 +595,7 @@ async fn read_marks_and_typing_happen_around_a_turn() {
     let quiet = world(&[("SEND_PRESENCE", "false")]).await;
     post_ok(&quiet.app, message(CHAT, "PRES0002", "Hallo!")).await;
     assert!(quiet.waha.wait_for_sent(1, Duration::from_secs(10)).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    quiet.app.run_until_idle().await;
     assert!(
         quiet.waha.presence().is_empty(),
         "SEND_PRESENCE=false: {:?}",
@@ -609,7 +619,7 @@ async fn a_2500_character_reply_arrives_as_ordered_parts_and_is_remembered_as_se
     w.llm.set_brain(std::sync::Arc::new(move |_| reply.clone()));
     post_ok(&w.app, message(CHAT, "LONG0001", "Vertel me alles over de X5.")).await;
     assert!(w.waha.wait_for_sent(3, Duration::from_secs(10)).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.app.run_until_idle().await;
     let parts = w.waha.sent_to(CHAT);
     assert!(parts.len() >= 3, "{} parts", parts.len());
     assert!(
@@ -678,7 +688,8 @@ async fn a_history_started_while_chatwoot_was_down_is_completed_from_chatwoot_la
     assert_eq!(first.len(), 2, "no history could be read: {first:?}");
 
     w.chatwoot.set_down(false);
-    tokio::time::sleep(Duration::from_secs(3)).await; // past the first pause after the failure
+    // Real wait: past the mirror breaker's first pause after the failure, which runs on wall time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     post_ok(&w.app, message(CHAT, "DOWN1002", WHICH)).await;
     assert!(w.waha.wait_for_sent(2, Duration::from_secs(10)).await);
     let second: Vec<String> = request_messages(&w.llm.requests()[1])

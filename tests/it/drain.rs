@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::app::{eventually, spawn_app};
+use crate::support::app::{eventually, eventually_async, spawn_app};
 use crate::support::proc::Instance;
 use crate::support::redis::RedisServer;
 use crate::support::stack::{fakes, no_keys, pending_signals, vars};
@@ -36,15 +36,9 @@ async fn sigterm_keeps_serving_and_accepting_while_the_running_turn_finishes() {
     );
     assert!(f.llm.wait_for_requests(1, Duration::from_secs(10)).await);
     a.sigterm();
-    let draining = async {
-        for _ in 0..40 {
-            if a.get("/ready").await.0 == 503 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        false
-    };
+    let draining = eventually_async(Duration::from_secs(1), || async {
+        a.get("/ready").await.0 == 503
+    });
     assert!(draining.await, "/ready answers 503 at once");
     let (status, body) = a.get("/ready").await;
     assert_eq!(status, 503);
@@ -85,7 +79,7 @@ async fn sigterm_keeps_serving_and_accepting_while_the_running_turn_finishes() {
         "the restarted instance answers what was accepted during the drain:\n{}",
         again.logs()
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent_to(OTHER), ["Antwoord op: Nog een vraag"]);
     assert_eq!(f.waha.sent_to(CHAT).len(), 1, "nothing twice");
 }
@@ -148,7 +142,7 @@ async fn a_turn_cut_off_by_the_grace_period_sends_nothing_and_is_taken_over_at_o
         !logs.contains("turn finished"),
         "the abandoned turn sent nothing:\n{logs}"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent_to(CHAT), ["Antwoord op: Bent u open?"], "once");
     assert!(
         b.logs().contains("turn finished"),
@@ -195,14 +189,10 @@ async fn a_chatwoot_human_reply_posted_during_the_drain_reaches_whatsapp_once() 
     );
     assert!(f.llm.wait_for_requests(2, Duration::from_secs(10)).await);
     a.sigterm();
-    let mut draining = false;
-    for _ in 0..40 {
-        if a.get("/ready").await.0 == 503 {
-            draining = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let draining = eventually_async(Duration::from_secs(1), || async {
+        a.get("/ready").await.0 == 503
+    })
+    .await;
     assert!(draining, "/ready answers 503 once the drain began");
     let deliveries_before = f.chatwoot.deliveries().len();
     f.chatwoot.human_reply(conv, "Uw auto staat klaar.");
@@ -226,7 +216,7 @@ async fn a_chatwoot_human_reply_posted_during_the_drain_reaches_whatsapp_once() 
     let human = "Uw auto staat klaar.".to_owned();
     let arrived = eventually(Duration::from_secs(10), || f.waha.sent_to(CHAT).contains(&human)).await;
     assert!(arrived, "{:?}\n{}", f.waha.sent(), again.logs());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     let sent = f.waha.sent_to(CHAT);
     assert_eq!(sent.iter().filter(|t| **t == human).count(), 1, "once: {sent:?}");
 }
@@ -249,7 +239,10 @@ async fn without_redis_the_drain_refuses_webhooks_but_finishes_the_running_turn(
     assert_eq!(resp.status(), 200);
     assert!(f.llm.wait_for_requests(1, Duration::from_secs(10)).await);
     app.shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let draining = eventually_async(Duration::from_secs(1), || async {
+        app.get("/ready").await.status() == 503
+    });
+    assert!(draining.await, "/ready answers 503 at once");
     let ready = app.get("/ready").await;
     assert_eq!(ready.status(), 503);
     let body = ready.text().await.unwrap();

@@ -140,8 +140,8 @@ async fn take_over(
         "the new instance takes over and commits:\n{}",
         b.logs()
     );
-    // Anything else it would send goes out right after the commit's mirror; give it time to show.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Anything else it would send goes out right after the commit's mirror: wait until it has done all.
+    redis.run_until_idle(Duration::from_secs(30)).await;
     b
 }
 

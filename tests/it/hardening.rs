@@ -849,36 +849,6 @@ impl Drop for Killed {
     }
 }
 
-/// A `redis-server` that requires a password.
-fn redis_with_password() -> (Killed, u16) {
-    let port = free_port();
-    let dir = std::env::temp_dir();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .args(["--requirepass", REDIS_PASSWORD])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Killed(child), port)
-}
-
 fn secret(name: &str) -> &'static str {
     SECRETS.iter().find(|(n, _)| *n == name).expect("secret").1
 }
@@ -890,7 +860,7 @@ async fn the_binary_never_logs_a_secret_even_at_trace_level() {
     use crate::support::fake_meta::FakeMeta;
     use crate::support::fake_waha::FakeWaha;
 
-    let (_redis, redis_port) = redis_with_password();
+    let redis = crate::support::redis::RedisServer::start_with_password(REDIS_PASSWORD);
     let waha = FakeWaha::start(secret("WAHA_API_KEY")).await;
     let graph = FakeMeta::start(secret("META_ACCESS_TOKEN")).await;
     let llm = FakeLlm::start().await;
@@ -904,10 +874,7 @@ async fn the_binary_never_logs_a_secret_even_at_trace_level() {
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", "json")
         .env("DEBOUNCE_MS", "100")
-        .env(
-            "REDIS_URL",
-            format!("redis://default:{REDIS_PASSWORD}@127.0.0.1:{redis_port}/0"),
-        )
+        .env("REDIS_URL", redis.url())
         .env("WAHA_BASE_URL", waha.url())
         .env("META_GRAPH_BASE_URL", graph.url())
         .env("META_PHONE_NUMBER_ID", "618273645019283")
@@ -938,15 +905,15 @@ async fn the_binary_never_logs_a_secret_even_at_trace_level() {
     }
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the binary did not listen:\n{}",
-            output.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let listening = crate::support::app::eventually_async(Duration::from_secs(30), || async {
+        http.get(format!("{base}/health")).send().await.is_ok()
+    })
+    .await;
+    assert!(
+        listening,
+        "the binary did not listen:\n{}",
+        output.lock().unwrap()
+    );
 
     let post = |path: &str, body: Vec<u8>, headers: Vec<(&'static str, String)>| {
         let mut request = http
@@ -1045,14 +1012,14 @@ async fn the_binary_never_logs_a_secret_even_at_trace_level() {
         graph.wait_for_sent(1, Duration::from_secs(20)).await,
         "Graph API reply"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.run_until_idle(Duration::from_secs(20)).await;
 
     let pid = child.0.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while child.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::app::eventually(Duration::from_secs(40), || {
+        child.0.try_wait().ok().flatten().is_some()
+    })
+    .await;
     drop(child);
     for reader in readers {
         let _ = reader.join();

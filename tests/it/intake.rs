@@ -161,7 +161,7 @@ async fn health_ready_and_metrics() {
     .await;
     app.post("/webhooks/waha", b"{}".to_vec(), &[]).await;
     assert!(waha.wait_for_sent(1, Duration::from_secs(10)).await);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.run_until_idle().await;
     let text = app.get("/metrics").await.text().await.unwrap();
     // Deltas, not absolute counts: other tests in the same process may count too.
     for (series, before) in counted.iter().zip(before) {

@@ -3,7 +3,9 @@
 //! real `redis-server` and the built binary's process helpers; `mcp_support` a real MCP server.
 //!
 //! Invariants: a module never starts a Redis on 6379 (each test starts its own on a free port); helpers
-//! live once, in `support`, never copied into a scenario module.
+//! live once, in `support`, never copied into a scenario module; a test waits for events, not for time
+//! (`TestApp::run_until_idle`, `RedisServer::run_until_idle` for the built binary, `eventually`, a fake's
+//! request count), and each of the few real waits left says why it needs one.
 
 mod mcp_support;
 mod migrations;

@@ -59,11 +59,10 @@ fn offered(tools: &McpTools) -> Vec<String> {
 }
 
 async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < within, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        crate::support::app::eventually(within, check).await,
+        "not within {within:?}: {what}"
+    );
 }
 
 /// Log lines written while the guard lives (current-thread runtime: the supervisors log here too).

@@ -145,7 +145,7 @@ async fn a_signed_text_message_is_answered_through_the_graph_api() {
     let (status, ack) = post_signed(&w.app, &body).await;
     assert_eq!(status, 200);
     assert_eq!(ack, json!({"status": "accepted", "accepted": 0, "duplicates": 1}));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_idle().await;
     assert_eq!(w.graph.sent_to(CUSTOMER).len(), 1, "answered once");
     assert_eq!(w.llm.requests().len(), 1);
     w.app.stop().await;
@@ -196,7 +196,7 @@ async fn a_status_only_notification_is_counted_not_answered() {
     ] {
         assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.app.run_until_idle().await;
     assert!(w.llm.requests().is_empty() && w.graph.sent().is_empty());
     w.app.stop().await;
 }
@@ -249,7 +249,7 @@ async fn a_bad_or_missing_signature_is_refused_and_nothing_is_queued() {
         let (status, code, _) = error_of(resp).await;
         assert_eq!((status, code.as_str()), (401, "invalid_signature"), "{sig:?}");
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    w.app.run_until_idle().await;
     assert!(w.llm.requests().is_empty(), "nothing was queued");
     w.app.stop().await;
 }

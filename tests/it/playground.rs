@@ -398,7 +398,7 @@ async fn a_web_chat_is_mirrored_and_a_human_reply_and_a_handoff_reach_the_page()
 
     cw.set_status(conv, "pending");
     cw.set_assignee(conv, None);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.run_until_quiet(&cw).await;
     llm.handoff_next("wants_a_salesperson");
     send(
         &app,

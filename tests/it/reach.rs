@@ -108,7 +108,7 @@ async fn evolution_answers_once_ignores_echoes_and_groups_and_mirrors() {
         w.evo.wait_for_sent(1, Duration::from_secs(10)).await,
         "reply sent"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    w.app.run_until_quiet(&w.cw).await;
     let sent = w.evo.sent();
     assert_eq!(sent.len(), 1, "exactly one sendText: {sent:?}");
     assert_eq!(sent[0]["number"], "31611987345");
@@ -226,7 +226,7 @@ async fn seed_scenario_through_a_website_widget_inbox_as_agent_bot() {
         eventually(Duration::from_secs(10), || bot_replies(&w.cw, conv).len() == 1).await,
         "first bot reply"
     );
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    w.app.run_until_quiet(&w.cw).await;
     post(
         &w.app,
         "/webhooks/chatwoot",
@@ -318,7 +318,7 @@ async fn seed_scenario_through_a_website_widget_inbox_as_agent_bot() {
         history(&w, &chat).contains("Mark hier"),
         "the human's reply is in the history"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    w.app.run_until_quiet(&w.cw).await;
     assert_eq!(bot_replies(&w.cw, conv).len(), 2, "silent while a human owns it");
     assert_eq!(w.llm.requests().len(), 2);
     assert_eq!(
@@ -391,7 +391,7 @@ async fn a_mirror_chat_and_an_agent_bot_chat_side_by_side_do_not_leak() {
     .await;
     assert!(w.waha.wait_for_sent(1, Duration::from_secs(10)).await);
     assert!(eventually(Duration::from_secs(10), || bot_replies(&w.cw, conv).len() == 1).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_quiet(&w.cw).await;
     let wa_reply = &w.waha.sent_to(wa_chat)[0];
     assert!(
         wa_reply.contains("Volvo") && !wa_reply.contains("Audi"),

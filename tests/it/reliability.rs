@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::app::eventually;
+use crate::support::app::{eventually, eventually_async};
 use crate::support::proc::{Instance, run_command};
 use crate::support::redis::RedisServer;
 use crate::support::stack::{fakes, no_keys, pending_signals, vars};
@@ -42,7 +42,7 @@ async fn a_worker_killed_mid_turn_is_replaced_and_the_turn_completes_once() {
         "the new instance reclaims and answers:\n{}",
         b.logs()
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent().len(), 1, "exactly one reply");
     let history = redis.list("wa-agent:history:31641238876@c.us");
     assert_eq!(history.len(), 2, "the exchange once: {history:?}");
@@ -62,14 +62,19 @@ async fn two_instances_sharing_one_chat_answer_in_order_once_per_turn() {
         let target = if i % 2 == 0 { &a } else { &b };
         let body = message(CHAT, &format!("ALT{i:05}"), &format!("vraag {i}"));
         assert_eq!(target.post("/webhooks/waha", body).await, 200);
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        // Each message is its own turn: the next one arrives once this one is answered.
+        assert!(
+            f.waha.wait_for_sent(i + 1, Duration::from_secs(20)).await,
+            "{:?}",
+            f.waha.sent_to(CHAT)
+        );
     }
     assert!(
         f.waha.wait_for_sent(6, Duration::from_secs(20)).await,
         "{:?}",
         f.waha.sent_to(CHAT)
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     let sent = f.waha.sent_to(CHAT);
     let expected: Vec<String> = (0..6).map(|i| format!("Antwoord op: vraag {i}")).collect();
     assert_eq!(sent, expected, "one reply per turn, in order");
@@ -112,6 +117,7 @@ async fn chatwoot_down_for_20_s_delays_only_the_mirror() {
             n += 1;
         }
     }
+    // Real wait, on purpose: the outage lasts its full 20 s (the scenario), however fast the turns went.
     tokio::time::sleep(Duration::from_secs(20).saturating_sub(down_at.elapsed())).await;
     f.chatwoot.set_down(false);
     let all_there = eventually(Duration::from_secs(30), || {
@@ -127,7 +133,7 @@ async fn chatwoot_down_for_20_s_delays_only_the_mirror() {
         "the outbox reached Chatwoot once it was back:\n{}",
         a.logs()
     );
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     for chat in chats {
         let id = f.chatwoot.conversation_for_chat(chat).unwrap();
         let texts: Vec<String> = f
@@ -165,20 +171,12 @@ async fn redis_stopped_and_started_again_loses_nothing_accepted() {
             redis.restart();
             // Readiness returns once Redis answers again.
             let http = reqwest::Client::new();
-            let ready = async {
-                for _ in 0..100 {
-                    if http
-                        .get(format!("{}/ready", a.url))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status() == 200)
-                    {
-                        return true;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                false
-            };
+            let ready = eventually_async(Duration::from_secs(10), || async {
+                http.get(format!("{}/ready", a.url))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            });
             assert!(ready.await, "ready again");
         }
         let chat = format!("3161000{:04}@c.us", i % 3);
@@ -194,7 +192,6 @@ async fn redis_stopped_and_started_again_loses_nothing_accepted() {
         if (4..8).contains(&i) {
             assert_eq!(status, 503, "503 while Redis is down");
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     // The gateway retries what got 503.
     for (chat, id, i) in &refused {
@@ -308,7 +305,7 @@ async fn a_failing_llm_dead_letters_hands_over_and_replays_once_it_works() {
         f.waha.wait_for_sent(1, Duration::from_secs(10)).await,
         "answered after the replay"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(
         f.waha.sent_to(CHAT),
         vec!["Antwoord op: Wat kost de X5?".to_owned()]

@@ -4,7 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::app::{eventually_async, eventually_some};
 use crate::support::redis::RedisServer;
+
+/// How long a key is given to expire once its TTL has passed (the stores' clocks, polled).
+const EXPIRY: Duration = Duration::from_secs(5);
 use wa_agent::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role};
 use wa_agent::store::memory::MemoryStore;
 use wa_agent::store::redis::RedisStore;
@@ -142,9 +146,12 @@ async fn a_lease_is_released_only_with_an_empty_inbox() {
                 .await
                 .unwrap()
         );
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        // Taken as soon as it expired (polled: the expiry runs on the store's clock).
         assert!(
-            s.acquire_lease("c2", "h3", TTL).await.unwrap(),
+            eventually_async(EXPIRY, || async {
+                s.acquire_lease("c2", "h3", TTL).await.unwrap()
+            })
+            .await,
             "an expired lease can be taken ({})",
             s.kind()
         );
@@ -274,14 +281,20 @@ async fn unacknowledged_signals_are_reclaimed_after_the_deadline() {
                 .is_empty(),
             "too early"
         );
-        tokio::time::sleep(Duration::from_millis(350)).await;
-        let got = s
-            .reclaim_signals("w2", Duration::from_millis(300), 10)
-            .await
-            .unwrap();
+        let got = eventually_some(EXPIRY, || async {
+            let got = s
+                .reclaim_signals("w2", Duration::from_millis(300), 10)
+                .await
+                .unwrap();
+            (!got.is_empty()).then_some(got)
+        })
+        .await
+        .unwrap_or_default();
         assert_eq!(got, vec![sig.clone()], "{}", s.kind());
         // Renewal by the new holder resets the idle time.
         assert!(s.acquire_lease("c1", "w2/1", TTL).await.unwrap());
+        // Real waits, on purpose: the signal's idle time runs on Redis's wall clock, and the point is
+        // that 350 ms after the reclaim (more than the 300 ms idle limit) the renewal kept it.
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(s.renew_lease("c1", "w2/1", TTL, &sig, "w2").await.unwrap());
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -448,6 +461,8 @@ async fn a_consumer_name_is_registered_to_the_latest_instance() {
             "released ({kind})"
         );
         // A registration that expired (no heartbeat) is nobody's: the heartbeat registers again.
+        // Real wait, on purpose: expiry is only observable through claims and refreshes, which would
+        // themselves register the name, so the test waits out the TTL on the store's clock.
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(s.refresh_consumer("node-b", "i3", ttl).await.unwrap(), "{kind}");
         assert_eq!(
@@ -508,9 +523,11 @@ async fn chat_event_logs_resume_after_an_id_keep_a_cap_and_expire() {
             1,
             "{kind}"
         );
-        tokio::time::sleep(Duration::from_millis(450)).await;
         assert!(
-            s.chat_events_after(short, None, 10).await.unwrap().is_empty(),
+            eventually_async(EXPIRY, || async {
+                s.chat_events_after(short, None, 10).await.unwrap().is_empty()
+            })
+            .await,
             "{kind}: expired"
         );
     }
@@ -567,8 +584,10 @@ async fn a_send_intent_is_marked_per_part_and_deleted_by_the_commit() {
         s.record_send_intent("c3", &intent, Duration::from_millis(50))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(s.send_intent("c3").await.unwrap(), None, "{kind}");
+        assert!(
+            eventually_async(EXPIRY, || async { s.send_intent("c3").await.unwrap().is_none() }).await,
+            "{kind}"
+        );
     }
     let ttl = server.command(&["PTTL", "t:intent:c2"]).unwrap();
     let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();

@@ -46,7 +46,7 @@ async fn killed_mid_turn_and_restarted_under_its_name_answers_once_within_20_s()
     println!("kill -9 → answer, restarted under the same CONSUMER_NAME: {took:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(again.logs().contains("resumed this consumer's unfinished work"));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent_to(CHAT), ["Antwoord op: Hebben jullie een BMW X5?"]);
     let history = redis.list(HISTORY);
     assert_eq!(history.len(), 2, "the exchange once: {history:?}");
@@ -70,7 +70,11 @@ async fn killed_mid_turn_for_good_its_chat_is_taken_over_by_another_instance_wit
     // The other instance (its own default name, host:port) runs while the first dies.
     let b = Instance::start(&settings);
     assert!(b.wait_up(Duration::from_secs(20)).await);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        b.wait_log("workers started", Duration::from_secs(10)).await,
+        "{}",
+        b.logs()
+    );
     a.kill9();
     let killed = Instant::now();
     f.llm.set_delay(Duration::ZERO);
@@ -84,7 +88,7 @@ async fn killed_mid_turn_for_good_its_chat_is_taken_over_by_another_instance_wit
     println!("kill -9 → answer by another instance: {took:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(b.logs().contains("reclaimed abandoned work"));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent_to(CHAT), ["Antwoord op: Is de X5 nog te koop?"]);
     assert_eq!(redis.list(HISTORY).len(), 2);
     assert!(no_keys(&redis, "wa-agent:lease:*"), "lease released");
@@ -108,7 +112,7 @@ async fn a_live_turn_with_a_40_s_model_is_never_taken_over() {
         "{}",
         a.logs()
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent_to(CHAT), ["Antwoord op: Wat kost de X5?"]);
     assert_eq!(f.llm.requests().len(), 1, "the model was asked once: no takeover");
     assert!(!b.logs().contains("reclaimed abandoned work"), "{}", b.logs());
@@ -154,7 +158,7 @@ async fn a_second_live_instance_under_one_name_takes_it_and_the_first_stops_work
         f.waha.sent(),
         b.logs()
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(
         f.waha.sent_to(CHAT),
         ["Antwoord op: Hallo, ik zoek een auto"],

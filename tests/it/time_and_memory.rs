@@ -162,7 +162,7 @@ async fn outside_working_hours_mode_is_silent_while_the_team_works_and_answers_w
         remembered(&w, "Is the showroom open?").await,
         "mirrored and remembered"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.run_until_idle().await;
     assert!(w.llm.requests().is_empty(), "the agent was not asked");
     assert!(
         w.waha.sent_to(CHAT).is_empty(),
@@ -216,7 +216,7 @@ async fn out_of_office_goes_once_for_two_messages_when_nobody_answers() {
     assert!(w.waha.wait_for_sent(1, WAIT).await);
     say(&w, "OOO2", "Anyone there?").await;
     assert!(remembered(&w, "Anyone there?").await);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    w.app.run_until_idle().await;
     assert_eq!(
         w.waha.sent_to(CHAT),
         ["We are closed; we answer you as soon as we are back."],
@@ -285,7 +285,7 @@ async fn the_summary_keeps_the_first_car_beyond_the_window_and_survives_a_cold_c
         say(&w, &format!("SUM{n:02}"), text).await;
         assert!(w.waha.wait_for_sent(n + 1, WAIT).await, "turn {} answered", n + 1);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.app.run_until_idle().await;
     let prompts = turns(&w.llm);
     assert_eq!(prompts.len(), 12);
     let twelfth = serde_json::to_string(&prompts[11]).unwrap();
@@ -392,7 +392,7 @@ async fn a_failed_summary_keeps_the_block_and_is_tried_again_after_the_next_turn
         eventually(WAIT, || !sent_at_summary.lock().unwrap().is_empty()).await,
         "summary tried after turn 5"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.app.run_until_idle().await;
     assert_eq!(
         w.redis.list(&history).len(),
         10,

@@ -53,7 +53,10 @@ async fn world(extra: &[(&str, &str)]) -> World {
         app,
     };
     // The MCP server is listed in the background: wait until a turn would see its tools.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || w.dealer.lists() > 0).await,
+        "the app listed the MCP server's tools"
+    );
     w
 }
 
@@ -184,10 +187,11 @@ async fn a_customer_message_mid_loop_gives_one_reply_and_the_tool_is_not_called_
     }));
     customer_says(&w, "MID00001", "Kan ik zaterdag een proefrit maken?").await;
     assert!(w.f.llm.wait_for_requests(1, Duration::from_secs(10)).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The second message arrives while the tool call (1 s) runs.
+    assert!(eventually(Duration::from_secs(10), || !w.dealer.calls().is_empty()).await);
     customer_says(&w, "MID00002", "Liefst 's ochtends.").await;
     assert!(w.f.waha.wait_for_sent(1, Duration::from_secs(15)).await);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.run_until_idle().await;
     let sent = w.f.waha.sent_to(CHAT);
     assert_eq!(sent.len(), 1, "one reply: {sent:?}");
     assert_eq!(

@@ -3,7 +3,7 @@
 //! `Dealer` offers `check_test_drive_slots {date, delay_ms?}`, `book_service` (always an error result),
 //! `slow_quote` (answers after 30 s) and `brochure` (5,000 characters plus an image); `add_tool` adds a
 //! tool at run time and sends `notifications/tools/list_changed` to every connected client; `calls`
-//! lists the tools called so far.
+//! lists the tools called so far, `lists` how often a client listed them.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,7 @@ pub struct Dealer {
     extra: Arc<Mutex<Vec<Tool>>>,
     peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
     calls: Arc<Mutex<Vec<String>>>,
+    lists: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn schema(value: Value) -> Arc<JsonObject> {
@@ -51,6 +52,11 @@ impl Dealer {
     /// The names of the tools called so far, in order.
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// How many times a client listed the tools.
+    pub fn lists(&self) -> usize {
+        self.lists.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Add a tool and tell every connected client that the list changed.
@@ -82,6 +88,7 @@ impl ServerHandler for Dealer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let date = schema(json!({
             "type": "object",
             "properties": {"date": {"type": "string", "description": "YYYY-MM-DD"}},

@@ -1,11 +1,26 @@
-//! Start wa-agent in-process on port 0 with settings built from variables, as `main` would.
+//! Start wa-agent in-process on port 0 with settings built from variables, as `main` would, and wait
+//! for it by events: [`TestApp::run_until_idle`] (the service has done all its work) and
+//! [`eventually`] (a condition holds).
+//!
+//! Invariant: `run_until_idle` never reports idle while a message waits out its debounce (its chat
+//! task is running then), and needs two idle looks in a row, so a step between two stores (a turn's
+//! commit, then its mirror job) is not mistaken for the end.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use wa_agent::app::Hooks;
+
+use super::fake_chatwoot::FakeChatwoot;
+use wa_agent::clock::SharedClock;
 use wa_agent::config::Settings;
+use wa_agent::queue::Runtime;
+
+/// How long [`TestApp::run_until_idle`] waits before failing the test.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running wa-agent.
 pub struct TestApp {
@@ -17,10 +32,17 @@ pub struct TestApp {
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// A client for requests.
     pub http: reqwest::Client,
+    /// The queue runtime, once the workers started.
+    pub runtime: Arc<OnceLock<Arc<Runtime>>>,
 }
 
 /// Start the app with these environment-style settings.
 pub async fn spawn_app(vars: &[(&str, String)]) -> TestApp {
+    spawn_app_with(vars, wa_agent::clock::system()).await
+}
+
+/// Start the app with these settings, its queue runtime sleeping on `clock`.
+pub async fn spawn_app_with(vars: &[(&str, String)], clock: SharedClock) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let url = format!("http://{addr}");
@@ -30,12 +52,23 @@ pub async fn spawn_app(vars: &[(&str, String)]) -> TestApp {
         .or_insert_with(|| format!("test-app:{}", addr.port()));
     let settings = Settings::from_vars(|k| map.get(k).cloned()).expect("test settings are valid");
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(wa_agent::app::run(settings, listener, shutdown.clone()));
+    let hooks = Hooks {
+        clock,
+        ..Hooks::default()
+    };
+    let runtime = hooks.runtime.clone();
+    let task = tokio::spawn(wa_agent::app::run_with(
+        settings,
+        listener,
+        shutdown.clone(),
+        hooks,
+    ));
     TestApp {
         url,
         shutdown,
         task,
         http: reqwest::Client::new(),
+        runtime,
     }
 }
 
@@ -67,6 +100,40 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Wait until the service has done all its work: no inbox, outbox or signal left, no chat
+    /// leased, no turn running (see the module's invariant). Fails the test after [`IDLE_TIMEOUT`].
+    pub async fn run_until_idle(&self) {
+        let deadline = Instant::now() + IDLE_TIMEOUT;
+        let mut idle_looks = 0;
+        while idle_looks < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the service was still busy after {IDLE_TIMEOUT:?}"
+            );
+            let idle = match self.runtime.get() {
+                Some(runtime) => runtime.is_idle().await,
+                None => false,
+            };
+            idle_looks = if idle { idle_looks + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// [`Self::run_until_idle`] beside a fake Chatwoot that posts webhooks back: also until every
+    /// webhook it queued (the echoes of what the service wrote included) was delivered and worked.
+    pub async fn run_until_quiet(&self, chatwoot: &FakeChatwoot) {
+        loop {
+            assert!(
+                chatwoot.wait_for_webhooks(IDLE_TIMEOUT).await,
+                "Chatwoot's webhooks were still in flight after {IDLE_TIMEOUT:?}"
+            );
+            self.run_until_idle().await;
+            if !chatwoot.webhooks_in_flight() {
+                return;
+            }
+        }
+    }
+
     /// Stop and wait for the app.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -84,6 +151,38 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cond()
+}
+
+/// Poll the async `cond` every 20 ms until it holds or `timeout` passes.
+pub async fn eventually_async<F: Future<Output = bool>>(
+    timeout: Duration,
+    mut cond: impl FnMut() -> F,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond().await
+}
+
+/// Poll the async `probe` every 20 ms until it gives `Some` (returned) or `timeout` passes (`None`).
+pub async fn eventually_some<T, F: Future<Output = Option<T>>>(
+    timeout: Duration,
+    mut probe: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A JSON error answer as `(status, error.code, error.message)`.

@@ -11,6 +11,7 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     aof: bool,
+    password: Option<&'static str>,
 }
 
 fn free_port() -> u16 {
@@ -33,13 +34,23 @@ impl RedisServer {
         Self::start_with(true)
     }
 
+    /// Start a fresh server that requires `password` (`requirepass`); [`Self::command`] logs in.
+    pub fn start_with_password(password: &'static str) -> RedisServer {
+        Self::launched(false, Some(password))
+    }
+
     fn start_with(aof: bool) -> RedisServer {
+        Self::launched(aof, None)
+    }
+
+    fn launched(aof: bool, password: Option<&'static str>) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = RedisServer {
             port: free_port(),
             dir,
             child: None,
             aof,
+            password,
         };
         server.launch();
         server
@@ -57,6 +68,7 @@ impl RedisServer {
                 "",
             ])
             .args(["--appendonly", persistence[0], "--appendfsync", persistence[1]])
+            .args(self.password.map(|p| ["--requirepass", p]).into_iter().flatten())
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -74,9 +86,12 @@ impl RedisServer {
         panic!("redis-server did not start on port {}", self.port);
     }
 
-    /// `redis://127.0.0.1:{port}`.
+    /// `redis://127.0.0.1:{port}` (with `default:{password}@` when it has one).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.password {
+            Some(p) => format!("redis://default:{p}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Whether the server answers PING.
@@ -88,6 +103,16 @@ impl RedisServer {
     pub fn command(&self, args: &[&str]) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        if let Some(password) = self.password {
+            let reply = Self::round_trip(&mut s, &["AUTH", password])?;
+            if !reply.starts_with("+OK") {
+                return Some(reply);
+            }
+        }
+        Self::round_trip(&mut s, args)
+    }
+
+    fn round_trip(s: &mut TcpStream, args: &[&str]) -> Option<String> {
         let mut req = format!("*{}\r\n", args.len());
         for a in args {
             req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
@@ -105,6 +130,43 @@ impl RedisServer {
             .filter(|l| l.starts_with('{'))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Whether every process on this server has done its work (any key prefix): no inbox, no chat
+    /// lease, no Chatwoot outbox, no signal left in a work stream.
+    pub fn is_idle(&self) -> bool {
+        let none = |pattern: &str| {
+            self.command(&["KEYS", pattern])
+                .is_some_and(|r| r.starts_with("*0\r\n"))
+        };
+        if !(none("*inbox:*") && none("*lease:*") && none("*outbox-chats")) {
+            return false;
+        }
+        let Some(streams) = self.command(&["KEYS", "*work"]) else {
+            return false;
+        };
+        streams
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .all(|key| {
+                self.command(&["XLEN", key])
+                    .is_some_and(|r| r.starts_with(":0\r\n"))
+            })
+    }
+
+    /// Wait until [`Self::is_idle`] holds twice in a row (the built binary's work is done), polling; fails
+    /// the test after `timeout`.
+    pub async fn run_until_idle(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut idle_looks = 0;
+        while idle_looks < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "Redis still held work after {timeout:?}"
+            );
+            idle_looks = if self.is_idle() { idle_looks + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Stop the server with SIGKILL, as a crash would.
