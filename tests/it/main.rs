@@ -34,6 +34,7 @@ mod presence;
 mod reach;
 mod reliability;
 mod store;
+mod store_model;
 mod takeover;
 mod time_and_memory;
 mod tool_loop;

@@ -9,17 +9,15 @@
 //! are compared within [`TOLERANCE`]. The fixed sequences at the end are the differences this test
 //! found, kept as regression cases.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::redis::RedisServer;
 use fred::prelude::*;
 use fred::types::{ClusterHash, CustomCommand};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunConfig, TestCaseError, TestRunner};
-use support::redis::RedisServer;
 use wa_agent::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role};
 use wa_agent::store::keys::Keys;
 use wa_agent::store::memory::MemoryStore;
