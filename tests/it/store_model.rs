@@ -406,7 +406,6 @@ fn entries(ids: &[u8]) -> Vec<HistoryEntry> {
         .collect()
 }
 
-#[path = "store_model/model.rs"]
 mod model;
 
 #[test]
