@@ -21,6 +21,10 @@
 //! | `schema-version` | string | number of the last keyspace migration applied (absent: 0) |
 //! | `web-events:{chat}` | stream | a playground chat's replies, typing and notes (capped, expiring) |
 //! | `migrate-lock` | string | the process applying migrations (`PX` expiry, renewed while it runs) |
+//!
+//! One family is not ours and not prefixed: the replaced system's `conversation:{chat}:history`
+//! (a JSON string), only read, by keyspace migration 0001 ([`LEGACY_HISTORY_PATTERN`]).
+//! Nothing outside this file builds a key: every other module asks [`Keys`] (or takes a [`Marker`]).
 
 /// A presence marker: a key holding `1` until it expires (see the table above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,7 +57,7 @@ impl Keys {
     }
 
     /// `{prefix}{suffix}`.
-    pub fn raw(&self, suffix: &str) -> String {
+    fn raw(&self, suffix: &str) -> String {
         format!("{}{}", self.prefix, suffix)
     }
 
@@ -135,3 +139,12 @@ impl Keys {
 pub const WORK_GROUP: &str = "workers";
 /// Approximate cap of the work stream (acknowledged entries are deleted; this bounds a backlog).
 pub const WORK_STREAM_MAXLEN: u64 = 1_000_000;
+
+/// The `SCAN MATCH` pattern of the replaced system's history keys (not prefixed).
+pub const LEGACY_HISTORY_PATTERN: &str = "conversation:*:history";
+
+/// The chat a legacy history key belongs to: `conversation:{chat}:history` → `chat`.
+pub fn legacy_history_chat(key: &str) -> Option<&str> {
+    let chat = key.strip_prefix("conversation:")?.strip_suffix(":history")?;
+    (!chat.is_empty()).then_some(chat)
+}

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use crate::support::redis::RedisServer;
 use fred::prelude::*;
-use fred::types::{ClusterHash, CustomCommand};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunConfig, TestCaseError, TestRunner};
 use wa_agent::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role};

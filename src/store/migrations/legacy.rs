@@ -32,14 +32,13 @@ use sha1::{Digest, Sha1};
 use crate::domain::{HistoryEntry, Role};
 
 /// The `SCAN MATCH` pattern of the legacy keys.
-pub(super) const PATTERN: &str = "conversation:*:history";
+pub(super) const PATTERN: &str = crate::store::keys::LEGACY_HISTORY_PATTERN;
 /// Prefix of every imported entry's id.
 pub(super) const ID_PREFIX: &str = "legacy-";
 
 /// The chat a legacy key belongs to: `conversation:{chat}:history` → `chat`.
 pub(super) fn chat_of(key: &str) -> Option<&str> {
-    let chat = key.strip_prefix("conversation:")?.strip_suffix(":history")?;
-    (!chat.is_empty()).then_some(chat)
+    crate::store::keys::legacy_history_chat(key)
 }
 
 /// A legacy value read: its entries in order, and the items skipped with why.

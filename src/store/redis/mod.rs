@@ -5,16 +5,18 @@
 //! to hold: run it with AOF (`appendonly yes`, `appendfsync everysec` or `always`).
 
 //! The code is split by concern: `scripts` holds the Lua scripts of the [`Store`] operations,
-//! `store_impl` the [`Store`] implementation, `keyspace` the narrow [`Keyspace`] interface keyspace
+//! `store_impl` the [`Store`] implementation, `stream` the work stream, `intent` the send intents, `keyspace` the narrow [`Keyspace`] interface keyspace
 //! migrations use (the store never calls into them), and this file the connection and shared helpers.
 //!
 //! [`Store`]: super::Store
 //! [`Keyspace`]: super::keyspace::Keyspace
 
 mod event_log;
+mod intent;
 mod keyspace;
 mod scripts;
 mod store_impl;
+mod stream;
 
 use std::time::Duration;
 

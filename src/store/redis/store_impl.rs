@@ -6,10 +6,7 @@ use async_trait::async_trait;
 use fred::prelude::*;
 use fred::types::Value;
 
-use super::{
-    COMMAND_TIMEOUT, RedisStore, custom, decode_entries, encode, err, ms, parse_stream_entries,
-    stream_reply_entries,
-};
+use super::{RedisStore, decode_entries, encode, err, ms};
 use crate::domain::{Envelope, HistoryEntry};
 use crate::store::event_log::{EventId, LoggedEvent};
 use crate::store::keys::{WORK_GROUP, WORK_STREAM_MAXLEN};
@@ -66,43 +63,11 @@ impl Store for RedisStore {
         max: usize,
         block: Duration,
     ) -> Result<Vec<Signal>, StoreError> {
-        let args: Vec<Value> = vec![
-            "GROUP".into(),
-            WORK_GROUP.into(),
-            consumer.into(),
-            "COUNT".into(),
-            (max.max(1) as i64).into(),
-            "BLOCK".into(),
-            ms(block).into(),
-            "STREAMS".into(),
-            self.keys.work().into(),
-            ">".into(),
-        ];
-        let opts = Options {
-            timeout: Some(block + COMMAND_TIMEOUT),
-            ..Default::default()
-        };
-        let res: Result<Value, _> = self
-            .blocking
-            .with_options(&opts)
-            .custom(custom("XREADGROUP", true), args)
-            .await;
-        let v = match res {
-            Ok(v) => v,
-            Err(e) if e.details().contains("NOGROUP") => {
-                self.ensure_group().await?;
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(err(e)),
-        };
-        Ok(stream_reply_entries(v))
+        super::stream::next_signals(self, consumer, max, block).await
     }
 
     async fn ack_signal(&self, signal: &Signal) -> Result<(), StoreError> {
-        let args: Vec<Value> = vec![WORK_GROUP.into(), signal.id.clone().into()];
-        self.eval::<i64>(&self.scripts.ack, vec![self.keys.work()], args)
-            .await
-            .map(|_| ())
+        super::stream::ack_signal(self, signal).await
     }
 
     async fn reclaim_signals(
@@ -111,78 +76,15 @@ impl Store for RedisStore {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Signal>, StoreError> {
-        if count == 0 {
-            // `XAUTOCLAIM … COUNT 0` is an error; nothing asked, nothing claimed.
-            return Ok(Vec::new());
-        }
-        let args: Vec<Value> = vec![
-            self.keys.work().into(),
-            WORK_GROUP.into(),
-            consumer.into(),
-            ms(min_idle).into(),
-            "0-0".into(),
-            "COUNT".into(),
-            (count as i64).into(),
-        ];
-        let res: Result<Value, _> = self.client().custom(custom("XAUTOCLAIM", false), args).await;
-        match res {
-            Ok(v) => Ok(v
-                .into_array()
-                .into_iter()
-                .nth(1)
-                .map(parse_stream_entries)
-                .unwrap_or_default()),
-            Err(e) if e.details().contains("NOGROUP") => self.ensure_group().await.map(|_| Vec::new()),
-            Err(e) => Err(err(e)),
-        }
+        super::stream::reclaim_signals(self, consumer, min_idle, count).await
     }
 
     async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
-        let client = self.client();
-        let n: i64 = client.xlen(self.keys.work()).await.map_err(err)?;
-        let dead: i64 = client.hlen(self.keys.dlq()).await.map_err(err)?;
-        let first: Value = client
-            .custom(
-                custom("XRANGE", false),
-                vec![
-                    Value::from(self.keys.work()),
-                    "-".into(),
-                    "+".into(),
-                    "COUNT".into(),
-                    1.into(),
-                ],
-            )
-            .await
-            .map_err(err)?;
-        let oldest_ms = first
-            .into_array()
-            .into_iter()
-            .next()
-            .and_then(|e| e.into_array().into_iter().next())
-            .and_then(|id| id.as_string())
-            .and_then(|id| id.split('-').next().and_then(|ms| ms.parse::<i64>().ok()));
-        Ok(QueueStats {
-            pending_signals: n.max(0) as u64,
-            oldest_age_ms: oldest_ms.map(|t| (crate::domain::now_ms() - t).max(0)),
-            dead_letters: dead.max(0) as u64,
-        })
+        super::stream::queue_stats(self).await
     }
 
     async fn signal(&self, chat_id: &str) -> Result<(), StoreError> {
-        let args: Vec<Value> = vec![
-            self.keys.work().into(),
-            "MAXLEN".into(),
-            "~".into(),
-            (WORK_STREAM_MAXLEN as i64).into(),
-            "*".into(),
-            "chat".into(),
-            chat_id.into(),
-        ];
-        self.client()
-            .custom::<Value, _>(custom("XADD", false), args)
-            .await
-            .map(|_| ())
-            .map_err(err)
+        super::stream::signal(self, chat_id).await
     }
 
     async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -254,22 +156,7 @@ impl Store for RedisStore {
     }
 
     async fn own_pending(&self, consumer: &str, max: usize) -> Result<Vec<Signal>, StoreError> {
-        let args: Vec<Value> = vec![
-            "GROUP".into(),
-            WORK_GROUP.into(),
-            consumer.into(),
-            "COUNT".into(),
-            (max.max(1) as i64).into(),
-            "STREAMS".into(),
-            self.keys.work().into(),
-            "0".into(),
-        ];
-        let res: Result<Value, _> = self.client().custom(custom("XREADGROUP", false), args).await;
-        match res {
-            Ok(v) => Ok(stream_reply_entries(v)),
-            Err(e) if e.details().contains("NOGROUP") => self.ensure_group().await.map(|_| Vec::new()),
-            Err(e) => Err(err(e)),
-        }
+        super::stream::own_pending(self, consumer, max).await
     }
 
     async fn claim_consumer(
@@ -352,14 +239,7 @@ impl Store for RedisStore {
     }
 
     async fn send_intent(&self, chat_id: &str) -> Result<Option<SendIntent>, StoreError> {
-        let fields: Vec<(String, String)> = self
-            .client()
-            .hgetall::<std::collections::HashMap<String, String>, _>(self.keys.intent(chat_id))
-            .await
-            .map_err(err)?
-            .into_iter()
-            .collect();
-        Ok(SendIntent::from_fields(&fields))
+        super::intent::send_intent(self, chat_id).await
     }
 
     async fn record_send_intent(
@@ -368,10 +248,7 @@ impl Store for RedisStore {
         intent: &SendIntent,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let args: Vec<Value> = vec![encode(intent)?.into(), ms(ttl).into()];
-        self.eval::<i64>(&self.scripts.record_intent, vec![self.keys.intent(chat_id)], args)
-            .await
-            .map(|_| ())
+        super::intent::record_send_intent(self, chat_id, intent, ttl).await
     }
 
     async fn mark_intent_sent(
@@ -380,13 +257,7 @@ impl Store for RedisStore {
         part: usize,
         gateway_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        let args: Vec<Value> = vec![
-            SendIntent::sent_field(part).into(),
-            gateway_id.unwrap_or_default().into(),
-        ];
-        self.eval::<i64>(&self.scripts.mark_intent, vec![self.keys.intent(chat_id)], args)
-            .await
-            .map(|_| ())
+        super::intent::mark_intent_sent(self, chat_id, part, gateway_id).await
     }
 
     async fn history(&self, chat_id: &str) -> Result<Option<Vec<HistoryEntry>>, StoreError> {

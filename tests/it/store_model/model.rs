@@ -94,6 +94,9 @@ macro_rules! both {
     }};
 }
 
+/// `PTTL` of every key.
+const PTTLS_LUA: &str = "local r = {} for i, k in ipairs(KEYS) do r[i] = redis.call('PTTL', k) end return r";
+
 static CASE_NO: AtomicUsize = AtomicUsize::new(0);
 
 impl Case {
@@ -456,18 +459,19 @@ impl Case {
         self.compare_ttls().await
     }
 
-    /// Redis's `PTTL` of every key the case may have written against the embedded store's expiry.
+    /// Redis's `PTTL` of every key the case may have written (one script, so one round trip)
+    /// against the embedded store's expiry.
     async fn compare_ttls(&mut self) -> Result<(), TestCaseError> {
-        for key in self.ttl_keys(&Keys::new("")) {
-            let redis_key = format!("{}{key}", self.prefix);
-            let command = CustomCommand::new("PTTL", ClusterHash::FirstKey, false);
-            let pttl: i64 = self
-                .redis
-                .custom(command, vec![redis_key])
-                .await
-                .map_err(|e| TestCaseError::fail(format!("PTTL: {e}")))?;
+        let keys = self.ttl_keys(&Keys::new(""));
+        let redis_keys: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
+        let pttls: Vec<i64> = self
+            .redis
+            .eval(PTTLS_LUA, redis_keys, Vec::<String>::new())
+            .await
+            .map_err(|e| TestCaseError::fail(format!("PTTL: {e}")))?;
+        for (key, pttl) in keys.iter().zip(pttls) {
             let redis = (pttl >= 0).then_some(pttl);
-            let memory = self.memory.ttl(&key).map(|d| d.as_millis() as i64);
+            let memory = self.memory.ttl(key).map(|d| d.as_millis() as i64);
             let close = match (redis, memory) {
                 (Some(a), Some(b)) => (a - b).abs() <= TOLERANCE,
                 (a, b) => a.is_none() && b.is_none(),
