@@ -8,6 +8,7 @@ use crate::support::fake_chatwoot::{FakeChatwoot, SeedMessage};
 use crate::support::fake_llm::FakeLlm;
 use crate::support::fake_waha::FakeWaha;
 use crate::support::redis::RedisServer;
+use crate::support::stack::no_keys;
 use crate::support::waha_hooks::{fixture, message};
 use serde_json::Value;
 
@@ -72,13 +73,6 @@ fn request_messages(req: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Whether a chat's lease is held (its holder is waiting out the debounce or running the turn).
-fn leased(redis: &RedisServer) -> bool {
-    redis
-        .command(&["KEYS", "test:lease:*"])
-        .is_some_and(|r| !r.starts_with("*0\r\n"))
 }
 
 fn mentions(req: &Value, text: &str) -> bool {
@@ -192,7 +186,7 @@ async fn a_message_300ms_after_the_first_is_answered_in_the_same_turn() {
     post_ok(&w.app, message(CHAT, "BURST001", "Hallo, ik zoek een auto.")).await;
     // The second message arrives while the chat's holder waits out the debounce.
     assert!(
-        eventually(Duration::from_secs(5), || leased(&w.redis)).await,
+        eventually(Duration::from_secs(5), || !no_keys(&w.redis, "test:lease:*")).await,
         "the chat is taken"
     );
     post_ok(&w.app, message(CHAT, "BURST002", "Het liefst een BMW X5.")).await;
