@@ -18,6 +18,7 @@ mod chatwoot_flow;
 mod check;
 mod cli;
 mod clients;
+mod clock;
 mod config;
 mod core_turn;
 mod drain;

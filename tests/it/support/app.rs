@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use wa_agent::app::Hooks;
 
 use super::fake_chatwoot::FakeChatwoot;
-use wa_agent::clock::SharedClock;
+use wa_agent::clock::{ManualClock, SharedClock};
 use wa_agent::config::Settings;
 use wa_agent::queue::Runtime;
 
@@ -183,6 +183,25 @@ pub async fn eventually_some<T, F: Future<Output = Option<T>>>(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Move `clock` on by `step` every 20 ms of real time until `cond` holds or `timeout` (real) passes:
+/// whatever the service sleeps on that clock wakes as the test needs it.
+pub async fn advancing(
+    clock: &ManualClock,
+    step: Duration,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        clock.advance(step);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
 }
 
 /// A JSON error answer as `(status, error.code, error.message)`.

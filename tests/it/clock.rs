@@ -1,0 +1,67 @@
+//! The service on a manual clock: the queue runtime's own rounds (here the outbox sweep that resumes
+//! mirroring after a Chatwoot outage) come when the test moves the clock. Everything the service sleeps
+//! on the clock wakes through `advancing`, so the test holds however much of the service is on it (the
+//! worker's debounce and hours too, once they read the same clock).
+//!
+//! What still runs on wall time bounds the gain: the sweep's lock is a Redis key with a TTL of one
+//! period, and the mirror's breaker pauses on wall time after a failure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wa_agent::clock::{ManualClock, SharedClock};
+
+use crate::support::app::{advancing, eventually, spawn_app_with};
+use crate::support::redis::RedisServer;
+use crate::support::stack::{fakes, no_keys, vars};
+use crate::support::waha_hooks::message;
+
+const CHAT: &str = "31641238876@c.us";
+/// One outbox-sweep period of the runtime (`Tuning::outbox_sweep_every`).
+const SWEEP: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn on_a_manual_clock_the_outbox_sweep_resumes_mirroring_after_a_chatwoot_outage() {
+    let redis = RedisServer::start();
+    let f = fakes().await;
+    let clock = ManualClock::starting_now();
+    let shared: SharedClock = Arc::new(Arc::clone(&clock));
+    let app = spawn_app_with(&vars(&redis, &f, &[]), shared).await;
+    f.chatwoot.set_down(true);
+    let resp = app
+        .post("/webhooks/waha", message(CHAT, "CLOCK001", "Hallo?"), &[])
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        advancing(&clock, Duration::from_millis(50), Duration::from_secs(10), || {
+            f.waha.sent().len() == 1
+        })
+        .await,
+        "answered while Chatwoot is down"
+    );
+    // The turn is over; its exchange waits in the outbox for Chatwoot.
+    let waiting = eventually(Duration::from_secs(10), || {
+        no_keys(&redis, "wa-agent:lease:*") && !no_keys(&redis, "wa-agent:outbox-chats")
+    })
+    .await;
+    assert!(waiting, "the exchange waits in the outbox");
+    let runtime = app.runtime.get().expect("workers run").clone();
+    assert!(!runtime.is_idle().await, "an outbox waiting is work left");
+
+    f.chatwoot.set_down(false);
+    let back = Instant::now();
+    let mirrored = advancing(&clock, SWEEP, Duration::from_secs(20), || {
+        f.chatwoot
+            .conversation_for_chat(CHAT)
+            .is_some_and(|id| f.chatwoot.messages(id).len() >= 2)
+    })
+    .await;
+    assert!(mirrored, "the sweep brought the outbox to Chatwoot");
+    println!(
+        "Chatwoot back -> exchange mirrored on the manual clock: {:?}",
+        back.elapsed()
+    );
+    app.run_until_idle().await;
+    assert!(no_keys(&redis, "wa-agent:outbox-chats"), "the outbox is empty");
+    app.stop().await;
+}
