@@ -234,6 +234,7 @@ pub async fn run(
             hours,
             history_summary: settings.hours.history_summary,
             media,
+            clock: crate::clock::system(),
         });
         let tuning = Tuning::new(
             settings.debounce,
