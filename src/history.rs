@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::chatwoot::Message;
 use crate::domain::{HistoryEntry, Role};
 use crate::mirror::{ChatState, Mirror, MirrorError, SOURCE_ID_PREFIX};
-use crate::store::Store;
+use crate::store::{Marker, Store};
 
 mod memory;
 
@@ -145,18 +145,16 @@ impl History {
         self.mirror.enabled()
             && self
                 .store
-                .get_value(&incomplete_key(chat_id))
+                .has_marker(Marker::HistoryIncomplete(chat_id))
                 .await
-                .ok()
-                .flatten()
-                .is_some()
+                .unwrap_or(false)
     }
 
     /// Mark (or unmark) the chat's cached history as missing what Chatwoot holds.
     pub async fn mark_incomplete(&self, chat_id: &str) {
         if let Err(e) = self
             .store
-            .set_value(&incomplete_key(chat_id), "1", Some(self.ttl))
+            .set_marker(Marker::HistoryIncomplete(chat_id), self.ttl)
             .await
         {
             tracing::warn!(chat_id, error = %e, "could not mark the history incomplete");
@@ -186,7 +184,7 @@ impl History {
             .await
         {
             tracing::warn!(chat_id, error = %e, "could not complete the history cache");
-        } else if let Err(e) = self.store.delete_value(&incomplete_key(chat_id)).await {
+        } else if let Err(e) = self.store.clear_marker(Marker::HistoryIncomplete(chat_id)).await {
             tracing::warn!(chat_id, error = %e, "could not clear the incomplete mark");
         }
         match self.store.history(chat_id).await {
@@ -277,10 +275,6 @@ impl History {
             complete: true,
         }
     }
-}
-
-fn incomplete_key(chat_id: &str) -> String {
-    format!("history-incomplete:{chat_id}")
 }
 
 /// Keep the first entry of each id.

@@ -69,10 +69,6 @@ const PAUSE_MIN: Duration = Duration::from_secs(2);
 /// Longest pause.
 const PAUSE_MAX: Duration = Duration::from_secs(30);
 
-fn state_key(chat_id: &str) -> String {
-    format!("chat:{chat_id}")
-}
-
 impl Mirror {
     /// A mirror over `store`; `chatwoot` `None` keeps chat state only.
     pub fn new(store: Arc<dyn Store>, chatwoot: Option<ChatwootClient>) -> Self {
@@ -132,7 +128,7 @@ impl Mirror {
 
     /// The chat's state (default when unknown or unreadable).
     pub async fn state(&self, chat_id: &str) -> Result<ChatState, StoreError> {
-        let raw = self.store.get_value(&state_key(chat_id)).await?;
+        let raw = self.store.chat_state(chat_id).await?;
         Ok(raw
             .and_then(|r| serde_json::from_str(&r).ok())
             .unwrap_or_default())
@@ -141,9 +137,7 @@ impl Mirror {
     /// Save the chat's state.
     pub async fn save_state(&self, chat_id: &str, state: &ChatState) -> Result<(), StoreError> {
         let raw = serde_json::to_string(state).map_err(|e| StoreError(e.to_string()))?;
-        self.store
-            .set_value(&state_key(chat_id), &raw, Some(CHAT_STATE_TTL))
-            .await
+        self.store.save_chat_state(chat_id, &raw, CHAT_STATE_TTL).await
     }
 
     /// Record the channel and name a customer message came with (only when they changed).

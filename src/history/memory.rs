@@ -35,7 +35,7 @@ impl History {
     /// The chat's summary: the store's copy, else (when `cold`, the history was just read from
     /// Chatwoot) the conversation's [`SUMMARY_ATTRIBUTE`], which is then cached.
     pub async fn summary(&self, chat_id: &str, conversation: Option<u64>, cold: bool) -> Option<String> {
-        match self.store.get_value(&summary_key(chat_id)).await {
+        match self.store.summary(chat_id).await {
             Ok(Some(s)) => return Some(s),
             Ok(None) => {}
             Err(e) => tracing::warn!(chat_id, error = %e, "summary cache unavailable"),
@@ -59,11 +59,7 @@ impl History {
         if summary.is_empty() {
             return None;
         }
-        if let Err(e) = self
-            .store
-            .set_value(&summary_key(chat_id), &summary, Some(self.ttl))
-            .await
-        {
+        if let Err(e) = self.store.save_summary(chat_id, &summary, self.ttl).await {
             tracing::warn!(chat_id, error = %e, "could not cache the summary");
         }
         Some(summary)
@@ -76,9 +72,7 @@ impl History {
         conversation: Option<u64>,
         summary: &str,
     ) -> Result<(), crate::store::StoreError> {
-        self.store
-            .set_value(&summary_key(chat_id), summary, Some(self.ttl))
-            .await?;
+        self.store.save_summary(chat_id, summary, self.ttl).await?;
         let Some(cw) = self.mirror.reachable() else {
             return Ok(());
         };
@@ -103,10 +97,6 @@ impl History {
         }
         Ok(())
     }
-}
-
-fn summary_key(chat_id: &str) -> String {
-    format!("summary:{chat_id}")
 }
 
 #[cfg(test)]

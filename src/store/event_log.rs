@@ -8,8 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The id of one logged event: a Redis stream id, `{unix ms}-{sequence}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,31 +56,34 @@ pub struct LoggedEvent {
     pub body: String,
 }
 
-/// The embedded store's event logs.
+/// The embedded store's event logs (the twin of the Redis script `APPEND` and of `XRANGE`), kept
+/// under the embedded store's lock. Times are the store's clock, in Unix ms.
 #[derive(Default)]
 pub(super) struct MemoryLogs {
-    logs: Mutex<HashMap<String, ChatLog>>,
+    logs: HashMap<String, ChatLog>,
 }
 
 struct ChatLog {
     events: VecDeque<LoggedEvent>,
-    until: Instant,
+    until: i64,
 }
 
 impl MemoryLogs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ChatLog>> {
-        self.logs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(super) fn append(&self, chat_id: &str, body: &str, cap: usize, ttl: Duration) -> EventId {
-        let now = Instant::now();
-        let mut logs = self.lock();
-        logs.retain(|_, log| log.until > now);
-        let log = logs.entry(chat_id.to_owned()).or_insert_with(|| ChatLog {
+    /// `XADD web-events:{chat} MAXLEN {cap} * e {body}` then `PEXPIRE … {ttl}`.
+    pub(super) fn append(
+        &mut self,
+        chat_id: &str,
+        body: &str,
+        cap: usize,
+        ttl: Duration,
+        now: i64,
+    ) -> EventId {
+        self.logs.retain(|_, log| log.until > now);
+        let log = self.logs.entry(chat_id.to_owned()).or_insert_with(|| ChatLog {
             events: VecDeque::new(),
             until: now,
         });
-        let ms = u64::try_from(crate::domain::now_ms()).unwrap_or(0);
+        let ms = u64::try_from(now).unwrap_or(0);
         let id = match log.events.back() {
             Some(last) if last.id.ms >= ms => EventId {
                 ms: last.id.ms,
@@ -96,21 +98,32 @@ impl MemoryLogs {
         while log.events.len() > cap.max(1) {
             log.events.pop_front();
         }
-        log.until = now + ttl;
+        log.until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         id
     }
 
-    pub(super) fn after(&self, chat_id: &str, after: Option<EventId>, max: usize) -> Vec<LoggedEvent> {
-        let logs = self.lock();
-        let Some(log) = logs.get(chat_id).filter(|l| l.until > Instant::now()) else {
+    /// `XRANGE web-events:{chat} ({after} + COUNT {max}`.
+    pub(super) fn after(
+        &self,
+        chat_id: &str,
+        after: Option<EventId>,
+        max: usize,
+        now: i64,
+    ) -> Vec<LoggedEvent> {
+        let Some(log) = self.logs.get(chat_id).filter(|l| l.until > now) else {
             return Vec::new();
         };
         log.events
             .iter()
             .filter(|e| after.is_none_or(|a| e.id > a))
-            .take(max)
+            .take(max.max(1))
             .cloned()
             .collect()
+    }
+
+    /// The deadline of the chat's log, if it has one.
+    pub(super) fn expiry(&self, chat_id: &str, now: i64) -> Option<i64> {
+        self.logs.get(chat_id).map(|l| l.until).filter(|u| *u > now)
     }
 }
 

@@ -10,8 +10,10 @@
 //! | `outbox:{chat}` | list | mirror jobs waiting for Chatwoot, in order |
 //! | `outbox-chats` | set | chats whose outbox is not empty |
 //! | `chat:{chat}` | string | chat state (JSON): gateway, name, Chatwoot mapping, handoff gate |
-//! | `cw-delivered:{id}` | string | a Chatwoot human reply already delivered to WhatsApp |
-//! | `history-incomplete:{chat}` | string | the chat's history was started while Chatwoot could not be read |
+//! | `summary:{chat}` | string | the chat's summary of the history beyond the window (the history's TTL) |
+//! | `cw-delivered:{id}` | string | marker: a Chatwoot human reply already delivered to WhatsApp |
+//! | `history-incomplete:{chat}` | string | marker: the chat's history was started while Chatwoot could not be read |
+//! | `ooo:{chat}:{period}` | string | marker: the out-of-office message of a closed period was sent to the chat |
 //! | `intent:{chat}` | hash | the reply a turn is sending (`v`: JSON) and the parts the gateway accepted (`s{n}`: its id); deleted by the turn's commit |
 //! | `dlq` | hash | dead letters by id (JSON: chat, reason, envelopes) |
 //! | `lock:{name}` | string | short expiring locks (outbox sweep) |
@@ -19,6 +21,22 @@
 //! | `schema-version` | string | number of the last keyspace migration applied (absent: 0) |
 //! | `web-events:{chat}` | stream | a playground chat's replies, typing and notes (capped, expiring) |
 //! | `migrate-lock` | string | the process applying migrations (`PX` expiry, renewed while it runs) |
+
+/// A presence marker: a key holding `1` until it expires (see the table above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Marker<'a> {
+    /// The chat's history was started while Chatwoot could not be read.
+    HistoryIncomplete(&'a str),
+    /// A Chatwoot human reply (by its message id) was already delivered to WhatsApp.
+    HumanReplyDelivered(u64),
+    /// The out-of-office message of a closed period was sent to a chat.
+    OutOfOfficeSent {
+        /// The chat.
+        chat: &'a str,
+        /// The closed period's id.
+        period: &'a str,
+    },
+}
 
 /// Key builder bound to one prefix.
 #[derive(Debug, Clone)]
@@ -62,6 +80,22 @@ impl Keys {
     /// A chat's mirror outbox.
     pub fn outbox(&self, chat: &str) -> String {
         self.raw(&format!("outbox:{chat}"))
+    }
+    /// A chat's state (JSON).
+    pub fn chat_state(&self, chat: &str) -> String {
+        self.raw(&format!("chat:{chat}"))
+    }
+    /// A chat's summary.
+    pub fn summary(&self, chat: &str) -> String {
+        self.raw(&format!("summary:{chat}"))
+    }
+    /// A presence marker.
+    pub fn marker(&self, marker: Marker<'_>) -> String {
+        match marker {
+            Marker::HistoryIncomplete(chat) => self.raw(&format!("history-incomplete:{chat}")),
+            Marker::HumanReplyDelivered(id) => self.raw(&format!("cw-delivered:{id}")),
+            Marker::OutOfOfficeSent { chat, period } => self.raw(&format!("ooo:{chat}:{period}")),
+        }
     }
     /// A chat's send intent.
     pub fn intent(&self, chat: &str) -> String {

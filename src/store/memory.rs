@@ -1,104 +1,88 @@
 //! The embedded store: the same semantics as Redis inside one process, for running without
 //! `REDIS_URL`. Everything is lost on restart, and only one instance can use it.
+//!
+//! It is built as a twin of [`super::redis::RedisStore`]: [`state`] keeps the data as Redis keeps
+//! it (one map per key family, expiring values with their deadline on the store's [`Clock`]) with
+//! the plain commands, and [`scripts`] has one function per Lua script. Invariants, beyond those of
+//! [`super`]: the same caps (the work stream's `MAXLEN`, the event logs' caps, the history window)
+//! and the same TTLs (the dedupe marker in whole seconds, as `SET … EX` keeps it) as Redis; one lock
+//! around all of it, so every operation is as atomic as its script. `tests/store_model.rs` proves the
+//! two stores alike on random sequences of every operation.
+//!
+//! [`Clock`]: crate::clock::Clock
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod scripts;
+mod state;
+
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use super::keys::Keys;
 use super::{
-    Accept, EventId, LoggedEvent, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit,
+    Accept, EventId, LoggedEvent, Marker, QueueStats, Release, SendIntent, Signal, Store, StoreError,
+    TurnCommit,
 };
+use crate::clock::SharedClock;
 use crate::domain::{Envelope, HistoryEntry};
+use state::{State, ms};
 
 /// In-process twin of [`super::redis::RedisStore`].
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
     signalled: Notify,
-    events: super::event_log::MemoryLogs,
+    clock: SharedClock,
+    /// The keys of the small values, built as Redis builds them (no prefix: one store, one map).
+    keys: Keys,
 }
 
-#[derive(Default)]
-struct State {
-    dedupe: HashMap<String, Instant>,
-    accepts_since_sweep: u32,
-    inboxes: HashMap<String, VecDeque<Envelope>>,
-    unread: VecDeque<Signal>,
-    pending: HashMap<String, (String, Instant, String)>,
-    next_signal_id: u64,
-    leases: HashMap<String, (String, Instant)>,
-    histories: HashMap<String, (Vec<HistoryEntry>, Instant)>,
-    values: HashMap<String, (String, Option<Instant>)>,
-    outboxes: HashMap<String, VecDeque<String>>,
-    dead_letters: HashMap<String, String>,
-    locks: HashMap<String, Instant>,
-    consumers: HashMap<String, (String, Instant)>,
-    intents: HashMap<String, (SendIntent, Instant)>,
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_clock(crate::clock::system())
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store on the system clock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose expiries run on `clock` (a test's manual clock moves them).
+    pub fn with_clock(clock: SharedClock) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            signalled: Notify::new(),
+            clock,
+            keys: Keys::new(""),
+        }
+    }
+
+    /// The time left before key `key` (named without prefix, as [`Keys`] names it under an empty
+    /// prefix: `lease:{chat}`, `seen:{id}`, …) expires, as Redis's `PTTL` answers it; `None` when the
+    /// key is absent or does not expire.
+    pub fn ttl(&self, key: &str) -> Option<Duration> {
+        let now = self.now();
+        self.lock()
+            .expiry(key, now)
+            .map(|left| Duration::from_millis(u64::try_from(left).unwrap_or(0)))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means another task panicked mid-update of plain maps; keep serving.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl State {
-    fn push_signal(&mut self, chat: &str) {
-        self.next_signal_id += 1;
-        let id = format!("{}-0", self.next_signal_id);
-        self.unread.push_back(Signal {
-            id,
-            chat_id: chat.to_owned(),
-        });
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
-    fn lease_holder(&self, chat: &str) -> Option<&str> {
-        match self.leases.get(chat) {
-            Some((holder, until)) if *until > Instant::now() => Some(holder.as_str()),
-            _ => None,
-        }
-    }
-
-    fn sweep_expired(&mut self) {
-        let now = Instant::now();
-        self.dedupe.retain(|_, until| *until > now);
-        self.histories.retain(|_, (_, until)| *until > now);
-        self.values.retain(|_, (_, until)| until.is_none_or(|u| u > now));
-        self.leases.retain(|_, (_, until)| *until > now);
-        self.intents.retain(|_, (_, until)| *until > now);
-        self.accepts_since_sweep = 0;
-    }
-
-    fn live_history(&mut self, chat: &str) -> Option<&mut Vec<HistoryEntry>> {
-        let now = Instant::now();
-        match self.histories.get_mut(chat) {
-            Some((entries, until)) if *until > now => Some(entries),
-            _ => None,
-        }
-    }
-}
-
-fn append_unseen(list: &mut Vec<HistoryEntry>, entries: &[HistoryEntry]) {
-    let mut seen: HashSet<String> = list.iter().map(|e| e.id.clone()).collect();
-    for e in entries {
-        if seen.insert(e.id.clone()) {
-            list.push(e.clone());
-        }
-    }
-}
-
-fn trim(list: &mut Vec<HistoryEntry>, window: usize) {
-    if list.len() > window {
-        list.drain(..list.len() - window);
+    /// Run `f` under the lock with the clock's now.
+    fn with<R>(&self, f: impl FnOnce(&mut State, i64) -> R) -> R {
+        let now = self.now();
+        f(&mut self.lock(), now)
     }
 }
 
@@ -118,20 +102,8 @@ impl Store for MemoryStore {
         dedupe_ttl: Duration,
         env: &Envelope,
     ) -> Result<Accept, StoreError> {
-        {
-            let mut s = self.lock();
-            s.accepts_since_sweep += 1;
-            if s.accepts_since_sweep >= 10_000 {
-                s.sweep_expired();
-            }
-            let now = Instant::now();
-            if s.dedupe.get(dedupe_key).is_some_and(|until| *until > now) {
-                return Ok(Accept::Duplicate);
-            }
-            s.dedupe.insert(dedupe_key.to_owned(), now + dedupe_ttl);
-            let chat = env.chat_id().to_owned();
-            s.inboxes.entry(chat.clone()).or_default().push_back(env.clone());
-            s.push_signal(&chat);
+        if !self.with(|s, now| s.accept(dedupe_key, dedupe_ttl, env, now)) {
+            return Ok(Accept::Duplicate);
         }
         self.signalled.notify_one();
         Ok(Accept::Accepted)
@@ -146,21 +118,16 @@ impl Store for MemoryStore {
         let deadline = tokio::time::Instant::now() + block;
         loop {
             let notified = self.signalled.notified();
-            {
-                let mut s = self.lock();
-                let n = max.max(1).min(s.unread.len());
-                if n > 0 {
-                    let now = Instant::now();
-                    let batch: Vec<Signal> = s.unread.drain(..n).collect();
-                    for sig in &batch {
-                        s.pending
-                            .insert(sig.id.clone(), (consumer.to_owned(), now, sig.chat_id.clone()));
-                    }
-                    if !s.unread.is_empty() {
-                        self.signalled.notify_one();
-                    }
-                    return Ok(batch);
-                }
+            let (batch, more) = self.with(|s, now| {
+                let batch = s.read_new(consumer, max, now);
+                let more = s.stream.values().any(|e| e.delivered.is_none());
+                (batch, more)
+            });
+            if more {
+                self.signalled.notify_one();
+            }
+            if !batch.is_empty() {
+                return Ok(batch);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Ok(Vec::new());
@@ -169,7 +136,7 @@ impl Store for MemoryStore {
     }
 
     async fn ack_signal(&self, signal: &Signal) -> Result<(), StoreError> {
-        self.lock().pending.remove(&signal.id);
+        self.lock().ack(&signal.id);
         Ok(())
     }
 
@@ -179,64 +146,35 @@ impl Store for MemoryStore {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Signal>, StoreError> {
-        let mut s = self.lock();
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for (id, (owner, since, chat)) in s.pending.iter_mut() {
-            if out.len() >= count {
-                break;
-            }
-            if now.duration_since(*since) >= min_idle {
-                *owner = consumer.to_owned();
-                *since = now;
-                out.push(Signal {
-                    id: id.clone(),
-                    chat_id: chat.clone(),
-                });
-            }
-        }
-        Ok(out)
+        Ok(self.with(|s, now| s.autoclaim(consumer, ms(min_idle), count, now)))
     }
 
     async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
-        let s = self.lock();
-        let oldest = s
-            .inboxes
-            .values()
-            .filter_map(|q| q.front().map(|e| e.accepted_ms))
-            .min()
-            .map(|t| (crate::domain::now_ms() - t).max(0));
-        Ok(QueueStats {
-            pending_signals: (s.unread.len() + s.pending.len()) as u64,
-            oldest_age_ms: oldest,
-            dead_letters: s.dead_letters.len() as u64,
+        self.with(|s, now| {
+            let oldest = s.stream.first_key_value().map(|(id, _)| {
+                let t = i64::try_from(id.0).unwrap_or(i64::MAX);
+                (now - t).max(0)
+            });
+            Ok(QueueStats {
+                pending_signals: s.stream.len() as u64,
+                oldest_age_ms: oldest,
+                dead_letters: s.dead_letters.len() as u64,
+            })
         })
     }
 
     async fn signal(&self, chat_id: &str) -> Result<(), StoreError> {
-        self.lock().push_signal(chat_id);
+        self.with(|s, now| s.xadd(chat_id, now));
         self.signalled.notify_one();
         Ok(())
     }
 
-    async fn try_lock(&self, name: &str, _holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        let now = Instant::now();
-        if s.locks.get(name).is_some_and(|until| *until > now) {
-            return Ok(false);
-        }
-        s.locks.insert(name.to_owned(), now + ttl);
-        Ok(true)
+    async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self.with(|s, now| State::set_nx(&mut s.locks, name, holder, now + ms(ttl), now)))
     }
 
     async fn acquire_lease(&self, chat_id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        if s.lease_holder(chat_id).is_some() {
-            return Ok(false);
-        }
-        s.leases
-            .insert(chat_id.to_owned(), (holder.to_owned(), Instant::now() + ttl));
-        Ok(true)
+        Ok(self.with(|s, now| State::set_nx(&mut s.leases, chat_id, holder, now + ms(ttl), now)))
     }
 
     async fn renew_lease(
@@ -247,43 +185,19 @@ impl Store for MemoryStore {
         signal: &Signal,
         consumer: &str,
     ) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        if s.lease_holder(chat_id) != Some(holder) {
-            return Ok(false);
-        }
-        let now = Instant::now();
-        s.leases
-            .insert(chat_id.to_owned(), (holder.to_owned(), now + ttl));
-        if let Some(p) = s.pending.get_mut(&signal.id) {
-            *p = (consumer.to_owned(), now, p.2.clone());
-        }
-        Ok(true)
+        Ok(self.with(|s, now| s.renew(chat_id, holder, ttl, &signal.id, consumer, now)))
     }
 
     async fn release_lease_if_idle(&self, chat_id: &str, holder: &str) -> Result<Release, StoreError> {
-        let mut s = self.lock();
-        if s.lease_holder(chat_id) != Some(holder) {
-            return Ok(Release::Lost);
-        }
-        if s.inboxes.get(chat_id).is_some_and(|q| !q.is_empty()) {
-            return Ok(Release::WorkWaiting);
-        }
-        s.inboxes.remove(chat_id);
-        s.leases.remove(chat_id);
-        Ok(Release::Released)
+        Ok(self.with(|s, now| s.release_if_idle(chat_id, holder, now)))
     }
 
     async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        if s.lease_holder(chat_id) == Some(holder) {
-            s.leases.remove(chat_id);
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(self.with(|s, now| s.release(chat_id, holder, now)))
     }
 
     async fn holds_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
-        Ok(self.lock().lease_holder(chat_id) == Some(holder))
+        Ok(self.with(|s, now| s.lease_holder(chat_id, now) == Some(holder)))
     }
 
     async fn take_lease(
@@ -294,32 +208,11 @@ impl Store for MemoryStore {
         prefix: &str,
         keep: &str,
     ) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        if let Some(h) = s.lease_holder(chat_id)
-            && (!h.starts_with(prefix) || h.starts_with(keep))
-        {
-            return Ok(false);
-        }
-        s.leases
-            .insert(chat_id.to_owned(), (holder.to_owned(), Instant::now() + ttl));
-        Ok(true)
+        Ok(self.with(|s, now| s.take_lease(chat_id, holder, ttl, prefix, keep, now)))
     }
 
     async fn own_pending(&self, consumer: &str, max: usize) -> Result<Vec<Signal>, StoreError> {
-        let mut s = self.lock();
-        let now = Instant::now();
-        let mut out: Vec<Signal> = Vec::new();
-        for (id, (owner, since, chat)) in s.pending.iter_mut() {
-            if owner == consumer && out.len() < max {
-                *since = now;
-                out.push(Signal {
-                    id: id.clone(),
-                    chat_id: chat.clone(),
-                });
-            }
-        }
-        out.sort_by_key(|sig| sig.id.split('-').next().and_then(|n| n.parse::<u64>().ok()));
-        Ok(out)
+        Ok(self.with(|s, now| s.read_own_pending(consumer, max, now)))
     }
 
     async fn claim_consumer(
@@ -328,89 +221,34 @@ impl Store for MemoryStore {
         instance: &str,
         ttl: Duration,
     ) -> Result<Option<String>, StoreError> {
-        let mut s = self.lock();
-        let now = Instant::now();
-        let previous = s
-            .consumers
-            .insert(name.to_owned(), (instance.to_owned(), now + ttl))
-            .filter(|(who, until)| *until > now && who != instance)
-            .map(|(who, _)| who);
-        Ok(previous)
+        Ok(self.with(|s, now| s.claim_consumer(name, instance, ttl, now)))
     }
 
     async fn refresh_consumer(&self, name: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        let now = Instant::now();
-        if let Some((who, until)) = s.consumers.get(name)
-            && *until > now
-            && who != instance
-        {
-            return Ok(false);
-        }
-        s.consumers
-            .insert(name.to_owned(), (instance.to_owned(), now + ttl));
-        Ok(true)
+        Ok(self.with(|s, now| s.refresh_consumer(name, instance, ttl, now)))
     }
 
     async fn release_consumer(&self, name: &str, instance: &str) -> Result<(), StoreError> {
-        let mut s = self.lock();
-        if s.consumers.get(name).is_some_and(|(who, _)| who == instance) {
-            s.consumers.remove(name);
-        }
+        self.with(|s, now| s.release_consumer(name, instance, now));
         Ok(())
     }
 
     async fn inbox(&self, chat_id: &str) -> Result<Vec<Envelope>, StoreError> {
-        Ok(self
-            .lock()
-            .inboxes
+        let s = self.lock();
+        Ok(s.inboxes
             .get(chat_id)
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default())
     }
 
     async fn commit_turn(&self, chat_id: &str, turn: &TurnCommit<'_>) -> Result<(), StoreError> {
-        let mut s = self.lock();
-        if !turn.entries.is_empty() {
-            let until = Instant::now() + turn.ttl;
-            let list = match s.live_history(chat_id) {
-                Some(list) => list,
-                None => {
-                    s.histories.insert(chat_id.to_owned(), (Vec::new(), until));
-                    &mut s.histories.get_mut(chat_id).expect("just inserted").0
-                }
-            };
-            append_unseen(list, turn.entries);
-            trim(list, turn.window);
-            if let Some(h) = s.histories.get_mut(chat_id) {
-                h.1 = until;
-            }
-        }
-        if let Some(q) = s.inboxes.get_mut(chat_id) {
-            let n = turn.consumed.min(q.len());
-            q.drain(..n);
-        }
-        if !turn.mirror_jobs.is_empty() {
-            s.outboxes
-                .entry(chat_id.to_owned())
-                .or_default()
-                .extend(turn.mirror_jobs.iter().cloned());
-        }
-        if let Some((id, json)) = turn.dead_letter {
-            s.dead_letters.insert(id.to_owned(), json.to_owned());
-        }
-        s.intents.remove(chat_id);
+        super::check_window(turn.window, turn.entries.len())?;
+        self.with(|s, now| s.commit(chat_id, turn, now));
         Ok(())
     }
 
     async fn send_intent(&self, chat_id: &str) -> Result<Option<SendIntent>, StoreError> {
-        let now = Instant::now();
-        Ok(self
-            .lock()
-            .intents
-            .get(chat_id)
-            .filter(|(_, until)| *until > now)
-            .map(|(intent, _)| intent.clone()))
+        Ok(self.with(|s, now| s.intent(chat_id, now).cloned()))
     }
 
     async fn record_send_intent(
@@ -419,10 +257,7 @@ impl Store for MemoryStore {
         intent: &SendIntent,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let until = Instant::now() + ttl;
-        self.lock()
-            .intents
-            .insert(chat_id.to_owned(), (intent.clone(), until));
+        self.with(|s, now| s.record_intent(chat_id, intent, ttl, now));
         Ok(())
     }
 
@@ -432,21 +267,12 @@ impl Store for MemoryStore {
         part: usize,
         gateway_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        let now = Instant::now();
-        if let Some((intent, _)) = self
-            .lock()
-            .intents
-            .get_mut(chat_id)
-            .filter(|(_, until)| *until > now)
-        {
-            intent.mark_sent(part, gateway_id);
-        }
+        self.with(|s, now| s.mark_intent(chat_id, part, gateway_id, now));
         Ok(())
     }
 
     async fn history(&self, chat_id: &str) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
-        let mut s = self.lock();
-        Ok(s.live_history(chat_id).filter(|l| !l.is_empty()).cloned())
+        Ok(self.with(|s, now| s.live_history(chat_id, now).filter(|l| !l.is_empty()).cloned()))
     }
 
     async fn fill_history(
@@ -456,52 +282,51 @@ impl Store for MemoryStore {
         window: usize,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
+        super::check_window(window, entries.len())?;
+        if !entries.is_empty() {
+            self.with(|s, now| s.fill(chat_id, entries, window, ttl, now));
         }
-        let mut s = self.lock();
-        let existing = s.live_history(chat_id).map(std::mem::take).unwrap_or_default();
-        let mut merged = Vec::with_capacity(entries.len() + existing.len());
-        let present: HashSet<&str> = existing.iter().map(|e| e.id.as_str()).collect();
-        merged.extend(
-            entries
-                .iter()
-                .filter(|e| !present.contains(e.id.as_str()))
-                .cloned(),
-        );
-        merged.extend(existing);
-        trim(&mut merged, window);
-        s.histories
-            .insert(chat_id.to_owned(), (merged, Instant::now() + ttl));
         Ok(())
     }
 
     async fn drop_history_front(&self, chat_id: &str, n: usize) -> Result<(), StoreError> {
-        if let Some(entries) = self.lock().live_history(chat_id) {
-            entries.drain(..n.min(entries.len()));
-        }
+        self.with(|s, now| {
+            if let Some(entries) = s.live_history(chat_id, now) {
+                entries.drain(..n.min(entries.len()));
+            }
+        });
         Ok(())
     }
 
-    async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let s = self.lock();
-        let now = Instant::now();
-        Ok(s.values
-            .get(key)
-            .filter(|(_, until)| until.is_none_or(|u| u > now))
-            .map(|(v, _)| v.clone()))
+    async fn chat_state(&self, chat_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|s, now| s.value(&self.keys.chat_state(chat_id), now)))
     }
 
-    async fn set_value(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
-        let until = ttl.map(|t| Instant::now() + t);
-        self.lock()
-            .values
-            .insert(key.to_owned(), (value.to_owned(), until));
+    async fn save_chat_state(&self, chat_id: &str, json: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.with(|s, now| s.set_value(self.keys.chat_state(chat_id), json, now + ms(ttl)));
         Ok(())
     }
 
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
-        self.lock().values.remove(key);
+    async fn summary(&self, chat_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|s, now| s.value(&self.keys.summary(chat_id), now)))
+    }
+
+    async fn save_summary(&self, chat_id: &str, summary: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.with(|s, now| s.set_value(self.keys.summary(chat_id), summary, now + ms(ttl)));
+        Ok(())
+    }
+
+    async fn has_marker(&self, marker: Marker<'_>) -> Result<bool, StoreError> {
+        Ok(self.with(|s, now| s.value(&self.keys.marker(marker), now).is_some()))
+    }
+
+    async fn set_marker(&self, marker: Marker<'_>, ttl: Duration) -> Result<(), StoreError> {
+        self.with(|s, now| s.set_value(self.keys.marker(marker), "1", now + ms(ttl)));
+        Ok(())
+    }
+
+    async fn clear_marker(&self, marker: Marker<'_>) -> Result<(), StoreError> {
+        self.lock().values.remove(&self.keys.marker(marker));
         Ok(())
     }
 
@@ -514,29 +339,12 @@ impl Store for MemoryStore {
     }
 
     async fn outbox_pop(&self, chat_id: &str, job: &str) -> Result<(), StoreError> {
-        let mut s = self.lock();
-        if let Some(q) = s.outboxes.get_mut(chat_id) {
-            if q.front().is_some_and(|head| head == job) {
-                q.pop_front();
-            }
-            if q.is_empty() {
-                s.outboxes.remove(chat_id);
-            }
-        }
+        self.lock().outbox_pop(chat_id, job);
         Ok(())
     }
 
-    async fn outbox_chats(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self.lock().outboxes.keys().cloned().collect())
-    }
-
     async fn outbox_replace_head(&self, chat_id: &str, old: &str, new: &str) -> Result<(), StoreError> {
-        let mut s = self.lock();
-        if let Some(head) = s.outboxes.get_mut(chat_id).and_then(|q| q.front_mut())
-            && head == old
-        {
-            *head = new.to_owned();
-        }
+        self.lock().outbox_replace(chat_id, old, new);
         Ok(())
     }
 
@@ -550,19 +358,15 @@ impl Store for MemoryStore {
         chat_id: &str,
         envelopes: &[Envelope],
     ) -> Result<bool, StoreError> {
-        {
-            let mut s = self.lock();
-            if s.dead_letters.remove(id).is_none() {
-                return Ok(false);
-            }
-            s.inboxes
-                .entry(chat_id.to_owned())
-                .or_default()
-                .extend(envelopes.iter().cloned());
-            s.push_signal(chat_id);
+        if !self.with(|s, now| s.replay(id, chat_id, envelopes, now)) {
+            return Ok(false);
         }
         self.signalled.notify_one();
         Ok(true)
+    }
+
+    async fn outbox_chats(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().outboxes.keys().cloned().collect())
     }
 
     async fn append_chat_event(
@@ -572,7 +376,7 @@ impl Store for MemoryStore {
         cap: usize,
         ttl: Duration,
     ) -> Result<EventId, StoreError> {
-        Ok(self.events.append(chat_id, body, cap, ttl))
+        Ok(self.with(|s, now| s.append(chat_id, body, cap, ttl, now)))
     }
 
     async fn chat_events_after(
@@ -581,6 +385,9 @@ impl Store for MemoryStore {
         after: Option<EventId>,
         max: usize,
     ) -> Result<Vec<LoggedEvent>, StoreError> {
-        Ok(self.events.after(chat_id, after, max))
+        Ok(self.with(|s, now| s.events.after(chat_id, after, max, now)))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -36,11 +36,21 @@ use async_trait::async_trait;
 use crate::domain::{Envelope, HistoryEntry};
 pub use event_log::{EventId, LoggedEvent};
 pub use intent::SendIntent;
+pub use keys::Marker;
 
 /// A Redis (or embedded store) failure. Always retryable from the caller's point of view.
 #[derive(Debug, thiserror::Error)]
 #[error("store unavailable: {0}")]
 pub struct StoreError(pub String);
+
+/// A history window of 0 with entries to keep: refused by both stores alike (Redis's
+/// `LTRIM key -0 -1` is no trim, and settings never give 0).
+pub(crate) fn check_window(window: usize, entries: usize) -> Result<(), StoreError> {
+    if window == 0 && entries > 0 {
+        return Err(StoreError("a history window must keep at least one entry".into()));
+    }
+    Ok(())
+}
 
 /// What `accept` did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,14 +227,26 @@ pub trait Store: Send + Sync + 'static {
     /// by the chat's lease holder only, after the block was folded into the summary.
     async fn drop_history_front(&self, chat_id: &str, n: usize) -> Result<(), StoreError>;
 
-    /// A small JSON value (chat state, mappings) by key suffix.
-    async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// The chat's state (JSON, as saved), if any.
+    async fn chat_state(&self, chat_id: &str) -> Result<Option<String>, StoreError>;
 
-    /// Set a small JSON value by key suffix, with an optional TTL.
-    async fn set_value(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError>;
+    /// Save the chat's state (JSON), expiring `ttl` after this save.
+    async fn save_chat_state(&self, chat_id: &str, json: &str, ttl: Duration) -> Result<(), StoreError>;
 
-    /// Delete a value by key suffix.
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError>;
+    /// The chat's summary of the history beyond its window, if any.
+    async fn summary(&self, chat_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Save the chat's summary, expiring `ttl` after this save.
+    async fn save_summary(&self, chat_id: &str, summary: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Whether `marker` is set (and not expired).
+    async fn has_marker(&self, marker: Marker<'_>) -> Result<bool, StoreError>;
+
+    /// Set `marker` for `ttl`.
+    async fn set_marker(&self, marker: Marker<'_>, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Remove `marker`.
+    async fn clear_marker(&self, marker: Marker<'_>) -> Result<(), StoreError>;
 
     /// The first `n` mirror jobs of the chat's outbox, oldest first.
     async fn outbox_peek(&self, chat_id: &str, n: usize) -> Result<Vec<String>, StoreError>;

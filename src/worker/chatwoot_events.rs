@@ -14,14 +14,10 @@ use crate::mirror::MirrorJob;
 use crate::outbound::OutboundError;
 use crate::queue::Lease;
 use crate::retry::with_retries;
-use crate::store::StoreError;
+use crate::store::{Marker, StoreError};
 
 /// How long "this human reply was delivered" is remembered (Chatwoot's Retry may come later).
 const MARKER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-fn delivered_key(message_id: u64) -> String {
-    format!("cw-delivered:{message_id}")
-}
 
 /// Learn the service's own Chatwoot user id (`GET /api/v1/profile`) in the background, retrying
 /// while Chatwoot is unreachable, so no turn ever waits for it.
@@ -103,8 +99,8 @@ impl Worker {
         reply: &HumanReply,
         lease: &Lease,
     ) -> Result<(), StoreError> {
-        let delivered = delivered_key(reply.message_id);
-        if self.store.get_value(&delivered).await?.is_some() {
+        let delivered = Marker::HumanReplyDelivered(reply.message_id);
+        if self.store.has_marker(delivered).await? {
             tracing::info!("human reply already delivered; not sent again");
             return self.commit(chat_id, 1, &Record::default()).await;
         }
@@ -126,7 +122,7 @@ impl Worker {
         }
         let record = match self.send_human_reply(chat_id, channel, reply).await {
             Ok(sent) => {
-                self.store.set_value(&delivered, "1", Some(MARKER_TTL)).await?;
+                self.store.set_marker(delivered, MARKER_TTL).await?;
                 human_reply_sent(chat_id, channel, reply, sent).await
             }
             Err(e) => self.human_reply_failed(chat_id, reply, &e).await,

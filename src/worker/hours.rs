@@ -12,14 +12,10 @@ use super::turn::Turn;
 use super::{Outcome, Worker};
 use crate::agent::AgentReply;
 use crate::hours::source::HoursNow;
-use crate::store::StoreError;
+use crate::store::{Marker, StoreError};
 
 /// How long the once-per-period mark is kept: longer than any closed period of a weekly schedule.
 const MARK_TTL: Duration = Duration::from_secs(9 * 86_400);
-
-fn mark_key(chat_id: &str, period_id: &str) -> String {
-    format!("ooo:{chat_id}:{period_id}")
-}
 
 impl Worker {
     /// The silent arm: humans answer this chat (its messages are still recorded and mirrored).
@@ -42,8 +38,11 @@ impl Worker {
             tracing::info!("nobody answers now and there is no out-of-office message; silent");
             return Ok(Outcome::Silenced);
         }
-        let key = mark_key(turn.chat_id, period_id);
-        if self.store.get_value(&key).await?.is_some() {
+        let key = Marker::OutOfOfficeSent {
+            chat: turn.chat_id,
+            period: period_id,
+        };
+        if self.store.has_marker(key).await? {
             tracing::info!(
                 period_id,
                 "out-of-office message already sent in this closed period"
@@ -58,7 +57,7 @@ impl Worker {
         if outcome != Outcome::Replied {
             return Ok(outcome);
         }
-        self.store.set_value(&key, "1", Some(MARK_TTL)).await?;
+        self.store.set_marker(key, MARK_TTL).await?;
         tracing::info!(period_id, "out-of-office message sent");
         Ok(Outcome::OutOfOffice)
     }

@@ -137,6 +137,14 @@ impl RedisStore {
         Ok(res.is_some())
     }
 
+    /// `SET key value PX ttl`.
+    async fn set_px(&self, key: String, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.client()
+            .set::<(), _, _>(key, value, Some(Expiration::PX(ms(ttl))), None, false)
+            .await
+            .map_err(err)
+    }
+
     async fn eval<R: FromValue>(
         &self,
         script: &Script,

@@ -14,7 +14,7 @@ use crate::domain::{Envelope, HistoryEntry};
 use crate::store::event_log::{EventId, LoggedEvent};
 use crate::store::keys::{WORK_GROUP, WORK_STREAM_MAXLEN};
 use crate::store::keyspace::Keyspace;
-use crate::store::{Accept, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit};
+use crate::store::{Accept, Marker, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit};
 
 #[async_trait]
 impl Store for RedisStore {
@@ -111,6 +111,10 @@ impl Store for RedisStore {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Signal>, StoreError> {
+        if count == 0 {
+            // `XAUTOCLAIM … COUNT 0` is an error; nothing asked, nothing claimed.
+            return Ok(Vec::new());
+        }
         let args: Vec<Value> = vec![
             self.keys.work().into(),
             WORK_GROUP.into(),
@@ -316,6 +320,7 @@ impl Store for RedisStore {
     }
 
     async fn commit_turn(&self, chat_id: &str, turn: &TurnCommit<'_>) -> Result<(), StoreError> {
+        crate::store::check_window(turn.window, turn.entries.len())?;
         let keys = vec![
             self.keys.history(chat_id),
             self.keys.inbox(chat_id),
@@ -400,6 +405,7 @@ impl Store for RedisStore {
         window: usize,
         ttl: Duration,
     ) -> Result<(), StoreError> {
+        crate::store::check_window(window, entries.len())?;
         if entries.is_empty() {
             return Ok(());
         }
@@ -422,23 +428,50 @@ impl Store for RedisStore {
             .map_err(err)
     }
 
-    async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.client().get(self.keys.raw(key)).await.map_err(err)
-    }
-
-    async fn set_value(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
-        let exp = ttl.map(|t| Expiration::PX(ms(t)));
+    async fn chat_state(&self, chat_id: &str) -> Result<Option<String>, StoreError> {
         self.client()
-            .set::<(), _, _>(self.keys.raw(key), value, exp, None, false)
+            .get(self.keys.chat_state(chat_id))
             .await
             .map_err(err)
     }
 
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
-        self.client().del::<(), _>(self.keys.raw(key)).await.map_err(err)
+    async fn save_chat_state(&self, chat_id: &str, json: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.set_px(self.keys.chat_state(chat_id), json, ttl).await
+    }
+
+    async fn summary(&self, chat_id: &str) -> Result<Option<String>, StoreError> {
+        self.client().get(self.keys.summary(chat_id)).await.map_err(err)
+    }
+
+    async fn save_summary(&self, chat_id: &str, summary: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.set_px(self.keys.summary(chat_id), summary, ttl).await
+    }
+
+    async fn has_marker(&self, marker: Marker<'_>) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .client()
+            .exists(self.keys.marker(marker))
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    async fn set_marker(&self, marker: Marker<'_>, ttl: Duration) -> Result<(), StoreError> {
+        self.set_px(self.keys.marker(marker), "1", ttl).await
+    }
+
+    async fn clear_marker(&self, marker: Marker<'_>) -> Result<(), StoreError> {
+        self.client()
+            .del::<(), _>(self.keys.marker(marker))
+            .await
+            .map_err(err)
     }
 
     async fn outbox_peek(&self, chat_id: &str, n: usize) -> Result<Vec<String>, StoreError> {
+        if n == 0 {
+            // `LRANGE key 0 -1` would answer the whole list.
+            return Ok(Vec::new());
+        }
         let end = i64::try_from(n).unwrap_or(i64::MAX) - 1;
         self.client()
             .lrange(self.keys.outbox(chat_id), 0, end)
