@@ -265,6 +265,7 @@ pub async fn run_with(
             hours,
             history_summary: settings.hours.history_summary,
             media,
+            clock: crate::clock::system(),
         });
         let tuning = Tuning::new(
             settings.debounce,

@@ -4,12 +4,49 @@
 //! gateway kept failing, a human reply could not be delivered), with the reason. Replaying puts them
 //! back at the end of their chat's inbox in one atomic step, so the chat's worker handles them again;
 //! customer messages are marked as already recorded, so the history and Chatwoot get no second copy.
+//! The worker writes them ([`DeadLetter::new`]) in a turn's commit; this module only reads and replays.
 
 use std::sync::Arc;
 
-use crate::domain::now_ms;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Envelope, now_ms};
 use crate::store::{Store, StoreError};
-use crate::worker::DeadLetter;
+
+/// A dead letter: work that failed after its retries, kept for an operator to replay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Unique id (`wa-agent dlq replay <id>`).
+    pub id: String,
+    /// The chat.
+    pub chat_id: String,
+    /// Why it failed.
+    pub reason: String,
+    /// Unix ms.
+    pub failed_at: i64,
+    /// The inbox entries to put back on replay (customer messages marked as already recorded).
+    pub envelopes: Vec<Envelope>,
+}
+
+impl DeadLetter {
+    /// The dead letter of `envelopes`, failed at `failed_at` (Unix ms) for `reason`.
+    pub fn new(chat_id: &str, reason: String, envelopes: &[Envelope], failed_at: i64) -> Self {
+        let envelopes = envelopes
+            .iter()
+            .map(|e| Envelope {
+                replayed: e.customer().is_some() || e.replayed,
+                ..e.clone()
+            })
+            .collect();
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            chat_id: chat_id.to_owned(),
+            reason,
+            failed_at,
+            envelopes,
+        }
+    }
+}
 
 /// Every dead letter, oldest first (unreadable entries are skipped with a warning).
 pub async fn list(store: &Arc<dyn Store>) -> Result<Vec<DeadLetter>, StoreError> {

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::{ATTEMPTS, BACKOFF, DeadLetter, Record, Worker, channel_of};
-use crate::channel::{ConversationLink, Note};
+use super::media::HumanSent;
+use super::{ATTEMPTS, BACKOFF, Record, Worker, channel_of};
+use crate::channel::{Channel, ConversationLink, Note};
 use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role, now_ms};
 use crate::mirror::MirrorJob;
+use crate::outbound::OutboundError;
 use crate::queue::Lease;
 use crate::retry::with_retries;
 use crate::store::{Marker, StoreError};
@@ -38,6 +40,35 @@ pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceL
     });
 }
 
+/// A human reply that reached the customer: the channel told, the reply remembered as sent, a note
+/// naming the files left out.
+async fn human_reply_sent(
+    chat_id: &str,
+    channel: &Arc<dyn Channel>,
+    reply: &HumanReply,
+    sent: HumanSent,
+) -> Record {
+    let note = Note::HumanReply { reply_id: sent.id };
+    if let Err(e) = channel.note(chat_id, &note).await {
+        tracing::debug!(error = %e, "human reply note not shown");
+    }
+    let mut record = Record {
+        entries: vec![human_entry(reply, sent.text)],
+        ..Record::default()
+    };
+    if !sent.missing.is_empty() {
+        tracing::warn!(
+            missing = sent.missing.len(),
+            "human reply sent without some of its files"
+        );
+        let note = format!("wa-agent: sent to WhatsApp without {}", sent.missing.join("; "));
+        record.mirror(&MirrorJob::note(&format!("files-cw-{}", reply.message_id), &note));
+    }
+    metrics::counter!("wa_agent_human_replies_total", "outcome" => "sent").increment(1);
+    tracing::info!("human reply sent to WhatsApp");
+    record
+}
+
 /// The history entry of a human agent's reply, remembered as `text` (what the customer got).
 fn human_entry(reply: &HumanReply, text: String) -> HistoryEntry {
     HistoryEntry {
@@ -57,81 +88,67 @@ impl Worker {
         lease: &Lease,
     ) -> Result<(), StoreError> {
         let span = tracing::info_span!("human_reply", chat_id, message_id = reply.message_id);
-        async {
-            let delivered = Marker::HumanReplyDelivered(reply.message_id);
-            if self.store.has_marker(delivered).await? {
-                tracing::info!("human reply already delivered; not sent again");
-                return self.commit(chat_id, 1, &Record::default()).await;
-            }
-            let state = self.mirror.state(chat_id).await.unwrap_or_default();
-            let channel = self.channels.get(channel_of(&state, chat_id));
-            if channel.conversation(chat_id) != ConversationLink::Mirror {
-                // The chat is the Chatwoot conversation: Chatwoot already delivered the reply.
-                let record = Record {
-                    entries: vec![human_entry(reply, reply.text.clone())],
-                    unmirrored: true,
-                    ..Record::default()
-                };
-                tracing::info!("human reply in an Agent Bot conversation remembered");
-                return self.commit(chat_id, 1, &record).await;
-            }
-            // Only the lease holder sends: a worker whose chat was taken over stops here.
-            if !lease.confirm().await? {
-                return Ok(());
-            }
-            let sent = self.send_human_reply(chat_id, channel, reply).await;
-            let mut record = Record::default();
-            match sent {
-                Ok(sent) => {
-                    self.store.set_marker(delivered, MARKER_TTL).await?;
-                    let note = Note::HumanReply { reply_id: sent.id };
-                    if let Err(e) = channel.note(chat_id, &note).await {
-                        tracing::debug!(error = %e, "human reply note not shown");
-                    }
-                    record.entries.push(human_entry(reply, sent.text));
-                    if !sent.missing.is_empty() {
-                        tracing::warn!(
-                            missing = sent.missing.len(),
-                            "human reply sent without some of its files"
-                        );
-                        let note = format!("wa-agent: sent to WhatsApp without {}", sent.missing.join("; "));
-                        record
-                            .jobs
-                            .push(MirrorJob::note(&format!("files-cw-{}", reply.message_id), &note).encode());
-                    }
-                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "sent").increment(1);
-                    tracing::info!("human reply sent to WhatsApp");
-                }
-                Err(e) => {
-                    metrics::counter!("wa_agent_human_replies_total", "outcome" => "failed").increment(1);
-                    tracing::error!(error = %e, "a human reply could not be sent");
-                    if let Some(cw) = self.mirror.chatwoot() {
-                        let msg = format!("WhatsApp delivery failed: {e}");
-                        let report = with_retries("chatwoot", ATTEMPTS, BACKOFF, || {
-                            cw.update_message_status(
-                                reply.conversation_id,
-                                reply.message_id,
-                                "failed",
-                                Some(&msg),
-                            )
-                        })
-                        .await;
-                        if let Err(e) = report {
-                            tracing::warn!(error = %e, "could not report the failure to Chatwoot");
-                        }
-                    }
-                    let env = Envelope::new(ChatEvent::HumanReply(reply.clone()));
-                    record.dead_letter = Some(DeadLetter::new(
-                        chat_id,
-                        format!("sending a human reply: {e}"),
-                        &[env],
-                    ));
-                }
-            }
-            self.commit(chat_id, 1, &record).await
+        self.deliver_human_reply(chat_id, reply, lease)
+            .instrument(span)
+            .await
+    }
+
+    async fn deliver_human_reply(
+        &self,
+        chat_id: &str,
+        reply: &HumanReply,
+        lease: &Lease,
+    ) -> Result<(), StoreError> {
+        let delivered = Marker::HumanReplyDelivered(reply.message_id);
+        if self.store.has_marker(delivered).await? {
+            tracing::info!("human reply already delivered; not sent again");
+            return self.commit(chat_id, 1, &Record::default()).await;
         }
-        .instrument(span)
-        .await
+        let state = self.mirror.state(chat_id).await.unwrap_or_default();
+        let channel = self.channels.get(channel_of(&state, chat_id));
+        if channel.conversation(chat_id) != ConversationLink::Mirror {
+            // The chat is the Chatwoot conversation: Chatwoot already delivered the reply.
+            let record = Record {
+                entries: vec![human_entry(reply, reply.text.clone())],
+                unmirrored: true,
+                ..Record::default()
+            };
+            tracing::info!("human reply in an Agent Bot conversation remembered");
+            return self.commit(chat_id, 1, &record).await;
+        }
+        // Only the lease holder sends: a worker whose chat was taken over stops here.
+        if !lease.confirm().await? {
+            return Ok(());
+        }
+        let record = match self.send_human_reply(chat_id, channel, reply).await {
+            Ok(sent) => {
+                self.store.set_marker(delivered, MARKER_TTL).await?;
+                human_reply_sent(chat_id, channel, reply, sent).await
+            }
+            Err(e) => self.human_reply_failed(chat_id, reply, &e).await,
+        };
+        self.commit(chat_id, 1, &record).await
+    }
+
+    /// A human reply that reached nobody: reported on the Chatwoot message, and dead-lettered.
+    async fn human_reply_failed(&self, chat_id: &str, reply: &HumanReply, e: &OutboundError) -> Record {
+        metrics::counter!("wa_agent_human_replies_total", "outcome" => "failed").increment(1);
+        tracing::error!(error = %e, "a human reply could not be sent");
+        if let Some(cw) = self.mirror.chatwoot() {
+            let msg = format!("WhatsApp delivery failed: {e}");
+            let report = with_retries("chatwoot", ATTEMPTS, BACKOFF, || {
+                cw.update_message_status(reply.conversation_id, reply.message_id, "failed", Some(&msg))
+            })
+            .await;
+            if let Err(e) = report {
+                tracing::warn!(error = %e, "could not report the failure to Chatwoot");
+            }
+        }
+        let env = Envelope::new(ChatEvent::HumanReply(reply.clone()));
+        Record {
+            dead_letter: Some(self.dead_letter(chat_id, format!("sending a human reply: {e}"), &[env])),
+            ..Record::default()
+        }
     }
 
     /// A status or assignee change: update the gate unless an newer change is already known.

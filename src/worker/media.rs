@@ -58,44 +58,20 @@ impl Worker {
         };
         let mut shown = Vec::new();
         for attachment in &reply.attachments {
-            let name = attachment
-                .file_name
-                .clone()
-                .unwrap_or_else(|| attachment.kind.as_str().to_owned());
-            let file = match self.fetch_attachment(attachment).await {
-                Ok(file) => file,
-                Err(e) => {
-                    sent.missing.push(format!("{name}: {e}"));
-                    continue;
-                }
-            };
             let captioned = caption_left
                 && matches!(
                     attachment.kind,
                     MediaKind::Image | MediaKind::Video | MediaKind::Document
                 );
-            let out = MediaOut {
-                kind: attachment.kind,
-                bytes: file.bytes,
-                mime: file.mime_type,
-                file_name: file.file_name,
-                caption: captioned.then(|| text.to_owned()),
-            };
-            let result =
-                with_retries("gateway", ATTEMPTS, BACKOFF, || gateway.send_media(chat_id, &out)).await;
-            let outcome = match result {
-                Ok(message) => {
+            let caption = captioned.then_some(text);
+            match self.send_attachment(chat_id, gateway, attachment, caption).await {
+                Ok((id, shown_as)) => {
                     caption_left &= !captioned;
-                    sent.id = message.id.or(sent.id.take());
-                    shown.push(media_text(attachment.kind.placeholder(), Some(&name), None));
-                    "sent"
+                    sent.id = id.or(sent.id.take());
+                    shown.push(shown_as);
                 }
-                Err(e) => {
-                    sent.missing.push(format!("{name}: {e}"));
-                    "send_failed"
-                }
-            };
-            crate::media::count(attachment.kind, outcome);
+                Err(missing) => sent.missing.push(missing),
+            }
         }
         if caption_left {
             let message =
@@ -112,6 +88,45 @@ impl Worker {
         }
         sent.text = shown.join("\n");
         Ok(sent)
+    }
+
+    /// Fetch one attachment from Chatwoot and send it, with `caption`. `Ok`: the gateway's id and
+    /// the file as the history shows it; `Err`: the file and why it was left out.
+    async fn send_attachment(
+        &self,
+        chat_id: &str,
+        gateway: &Arc<dyn Channel>,
+        attachment: &Attachment,
+        caption: Option<&str>,
+    ) -> Result<(Option<String>, String), String> {
+        let name = attachment
+            .file_name
+            .clone()
+            .unwrap_or_else(|| attachment.kind.as_str().to_owned());
+        let file = self
+            .fetch_attachment(attachment)
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+        let out = MediaOut {
+            kind: attachment.kind,
+            bytes: file.bytes,
+            mime: file.mime_type,
+            file_name: file.file_name,
+            caption: caption.map(str::to_owned),
+        };
+        let result = with_retries("gateway", ATTEMPTS, BACKOFF, || gateway.send_media(chat_id, &out)).await;
+        let (outcome, sent) = match result {
+            Ok(message) => (
+                "sent",
+                Ok((
+                    message.id,
+                    media_text(attachment.kind.placeholder(), Some(&name), None),
+                )),
+            ),
+            Err(e) => ("send_failed", Err(format!("{name}: {e}"))),
+        };
+        crate::media::count(attachment.kind, outcome);
+        sent
     }
 
     /// An attachment's bytes from Chatwoot (without the API token; see

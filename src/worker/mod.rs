@@ -12,37 +12,39 @@
 //! transcript or placeholder is the message's text everywhere, an image reaches the model in this
 //! turn only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::agent::prompt::{PromptContext, changing_tail};
-use crate::agent::tool_loop::{self, LoopSettings, TurnMemo};
+use crate::agent::Agent;
+use crate::agent::tool_loop::TurnMemo;
 use crate::agent::tools::ToolRegistry;
-use crate::agent::{Agent, AgentInput};
-use crate::channel::ConversationLink;
-use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage, Role, now_ms};
-use crate::gate::Decision;
+use crate::clock::SharedClock;
+use crate::dlq::DeadLetter;
+use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage};
 use crate::history::History;
 use crate::hours::source::HoursSource;
 use crate::media::{Downloaded, Media};
 use crate::mirror::{ChatState, Mirror, MirrorJob};
-use crate::queue::{ChatContext, ChatHandler, Lease};
+use crate::queue::{ChatContext, ChatHandler, Lease, Tuning};
 use crate::retry::with_retries;
 use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
 
+mod answer;
 mod chatwoot_events;
+mod decide;
 mod delivery;
 mod hours;
 mod media;
 mod memory;
 mod tool_calls;
+mod turn;
 
-use delivery::TypingGuard;
+use decide::{Arm, Facts, decide};
+use turn::Rerun;
 
 pub use chatwoot_events::learn_bot_user;
 
@@ -58,40 +60,6 @@ pub fn channel_of(state: &ChatState, chat_id: &str) -> ChannelKind {
     state
         .channel
         .unwrap_or_else(|| crate::channel::legacy_channel(chat_id))
-}
-
-/// A dead letter: work that failed after its retries, kept for an operator to replay.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// Unique id (`wa-agent dlq replay <id>`).
-    pub id: String,
-    /// The chat.
-    pub chat_id: String,
-    /// Why it failed.
-    pub reason: String,
-    /// Unix ms.
-    pub failed_at: i64,
-    /// The inbox entries to put back on replay (customer messages marked as already recorded).
-    pub envelopes: Vec<Envelope>,
-}
-
-impl DeadLetter {
-    fn new(chat_id: &str, reason: String, envelopes: &[Envelope]) -> Self {
-        let envelopes = envelopes
-            .iter()
-            .map(|e| Envelope {
-                replayed: e.customer().is_some() || e.replayed,
-                ..e.clone()
-            })
-            .collect();
-        Self {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            chat_id: chat_id.to_owned(),
-            reason,
-            failed_at: now_ms(),
-            envelopes,
-        }
-    }
 }
 
 /// Everything a turn needs.
@@ -129,6 +97,8 @@ pub struct Worker {
     pub history_summary: bool,
     /// Downloads, transcription and vision for customers' files; fetch limit for human replies'.
     pub media: Arc<Media>,
+    /// The clock the debounce waits on and the gate and working hours read "now" from.
+    pub clock: SharedClock,
 }
 
 /// How one turn ended.
@@ -159,7 +129,7 @@ impl Outcome {
     }
 }
 
-/// What a turn writes when it ends.
+/// What a turn (or a Chatwoot event) writes when it ends, gathered as it goes.
 #[derive(Default)]
 struct Record {
     entries: Vec<HistoryEntry>,
@@ -175,12 +145,27 @@ struct Record {
     files: HashMap<String, Downloaded>,
 }
 
+impl Record {
+    /// Queue `job` for the mirror's outbox.
+    fn mirror(&mut self, job: &MirrorJob) {
+        self.jobs.push(job.encode());
+    }
+}
+
+/// The customer messages at the head of a chat's inbox, as the run loop hands them to a turn.
+struct CustomerRun {
+    /// How many inbox entries the run covers.
+    len: usize,
+    /// Whether other work (a human reply, a status change) waits behind it.
+    followed: bool,
+}
+
 #[async_trait]
 impl ChatHandler for Worker {
     /// Run the chat's inbox while we hold its lease, until it is empty and the lease is released.
     /// `Err`: the store failed (or the runtime stopped with work waiting); the runtime decides what next.
     async fn run_chat(&self, chat_id: &str, ctx: &ChatContext<'_>) -> Result<(), StoreError> {
-        let (lease, tuning, stop) = (ctx.lease, ctx.tuning, ctx.stop);
+        let (lease, stop) = (ctx.lease, ctx.stop);
         let mut superseded = 0;
         // Tool calls of a draft the customer superseded, so its rerun does not make them again.
         let mut memo = TurnMemo::default();
@@ -205,43 +190,61 @@ impl ChatHandler for Worker {
             if stop.is_cancelled() {
                 return Err(StoreError("stopping with work waiting".into()));
             }
-            match &inbox[0].event {
-                ChatEvent::HumanReply(reply) => self.human_reply(chat_id, reply, lease).await?,
-                ChatEvent::Conversation(update) => self.conversation_update(chat_id, update).await?,
-                ChatEvent::Customer(_) => {
-                    let run = inbox.iter().take_while(|e| e.customer().is_some()).count();
-                    let followed = run < inbox.len();
-                    if !followed {
-                        let newest = inbox.iter().map(|e| e.accepted_ms).max().unwrap_or(0);
-                        let debounce_ms = i64::try_from(tuning.debounce.as_millis()).unwrap_or(i64::MAX);
-                        let wait = newest.saturating_add(debounce_ms) - now_ms();
-                        if wait > 0 {
-                            tokio::select! {
-                                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
-                                _ = stop.cancelled() => {}
-                            }
-                            continue;
-                        }
-                    }
-                    let may_supersede = superseded < MAX_SUPERSEDED && !followed;
-                    match self
-                        .turn(chat_id, &inbox[..run], lease, may_supersede, &mut memo)
-                        .await?
-                    {
-                        Outcome::Superseded => superseded += 1,
-                        Outcome::LeaseLost => return Ok(()),
-                        _ => {
-                            superseded = 0;
-                            memo = TurnMemo::default();
-                        }
-                    }
+            let run = match &inbox[0].event {
+                ChatEvent::HumanReply(reply) => {
+                    self.human_reply(chat_id, reply, lease).await?;
+                    continue;
+                }
+                ChatEvent::Conversation(update) => {
+                    self.conversation_update(chat_id, update).await?;
+                    continue;
+                }
+                ChatEvent::Customer(_) => customer_run(&inbox),
+            };
+            if let Some(wait) = (!run.followed)
+                .then(|| self.debounce_left(&inbox, ctx.tuning))
+                .flatten()
+            {
+                tokio::select! {
+                    _ = self.clock.sleep(wait) => {}
+                    _ = stop.cancelled() => {}
+                }
+                continue;
+            }
+            let rerun = Rerun {
+                may_supersede: superseded < MAX_SUPERSEDED && !run.followed,
+                memo: &mut memo,
+            };
+            match self.turn(chat_id, &inbox[..run.len], lease, rerun).await? {
+                Outcome::Superseded => superseded += 1,
+                Outcome::LeaseLost => return Ok(()),
+                _ => {
+                    superseded = 0;
+                    memo = TurnMemo::default();
                 }
             }
         }
     }
 }
 
+/// The run of customer messages at the head of `inbox`.
+fn customer_run(inbox: &[Envelope]) -> CustomerRun {
+    let len = inbox.iter().take_while(|e| e.customer().is_some()).count();
+    CustomerRun {
+        len,
+        followed: len < inbox.len(),
+    }
+}
+
 impl Worker {
+    /// How much longer the debounce window of the inbox's newest message lasts, if at all.
+    fn debounce_left(&self, inbox: &[Envelope], tuning: &Tuning) -> Option<Duration> {
+        let newest = inbox.iter().map(|e| e.accepted_ms).max().unwrap_or(0);
+        let debounce_ms = i64::try_from(tuning.debounce.as_millis()).unwrap_or(i64::MAX);
+        let wait = newest.saturating_add(debounce_ms) - self.clock.now_ms();
+        (wait > 0).then(|| Duration::from_millis(wait as u64))
+    }
+
     async fn commit(&self, chat_id: &str, consumed: usize, record: &Record) -> Result<(), StoreError> {
         let dlq_json = record
             .dead_letter
@@ -281,18 +284,13 @@ impl Worker {
         Ok(())
     }
 
-    fn bot_user(&self) -> Option<u64> {
-        self.bot_user.get().copied()
-    }
-
     /// One turn over a run of customer messages (oldest first).
     async fn turn(
         &self,
         chat_id: &str,
         run: &[Envelope],
         lease: &Lease,
-        may_supersede: bool,
-        memo: &mut TurnMemo,
+        rerun: Rerun<'_>,
     ) -> Result<Outcome, StoreError> {
         let mut messages: Vec<&InboundMessage> = run.iter().filter_map(Envelope::customer).collect();
         // A reply an earlier run began sending is finished first, over the messages it answered.
@@ -324,233 +322,48 @@ impl Worker {
             steps = tracing::field::Empty,
             tools = tracing::field::Empty,
         );
-        self.turn_inner(chat_id, run, &messages, lease, may_supersede, intent, memo)
+        self.turn_inner(chat_id, run, &messages, lease, intent, rerun)
             .instrument(span)
             .await
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// prepare → decide → the arm → settle.
     async fn turn_inner(
         &self,
         chat_id: &str,
         run: &[Envelope],
         messages: &[&InboundMessage],
         lease: &Lease,
-        may_supersede: bool,
         intent: Option<SendIntent>,
-        memo: &mut TurnMemo,
+        rerun: Rerun<'_>,
     ) -> Result<Outcome, StoreError> {
         let started = Instant::now();
-        let span = tracing::Span::current();
-        let last = messages[messages.len() - 1];
-        let turn_id = last.message_id.clone();
-        let mut state = match self
-            .mirror
-            .note_customer(chat_id, last.channel, last.sender_name.as_deref())
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "chat state unavailable");
-                ChatState {
-                    channel: Some(last.channel),
-                    ..ChatState::default()
-                }
+        let (mut turn, gathered) = self.prepare(chat_id, run, messages, lease).await;
+        let arm = decide(Facts {
+            intent,
+            state: &turn.state,
+            bot_user: self.bot_user(),
+            replay: gathered.replay,
+            hours: &gathered.hours,
+        });
+        let outcome = match arm {
+            Arm::Resume(intent) => self.resume(&mut turn, intent).await?,
+            Arm::Answer => self.answer(&mut turn, &gathered, rerun).await?,
+            Arm::Silent => self.silent(&turn, &gathered.hours),
+            Arm::OutOfOffice { period_id } => {
+                self.out_of_office(&mut turn, &period_id, &gathered.hours).await?
             }
         };
-        // Where the chat's Chatwoot conversation is: the mirror's, or (Agent Bot) the chat itself.
-        let link = self.channels.get(last.channel).conversation(chat_id);
-        if let ConversationLink::Itself { conversation_id, .. } = link {
-            state.conversation_id = Some(conversation_id);
-        }
-        let exclude: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
-        let loaded = self.history.load(chat_id, Some(state.clone()), &exclude).await;
-        span.record("history_source", loaded.source.as_str());
-        span.record("history_count", loaded.entries.len());
-        metrics::counter!("wa_agent_history_loads_total", "source" => loaded.source.as_str()).increment(1);
-        metrics::histogram!("wa_agent_history_entries").record(loaded.entries.len() as f64);
-
-        let prepared = self.prepare_media(messages).await;
-        let mut record = Record {
-            unmirrored: link != ConversationLink::Mirror,
-            ..Record::default()
-        };
-        if !loaded.in_store {
-            record.entries.extend(loaded.entries.iter().cloned());
-        }
-        for ((m, env), prepared) in messages.iter().zip(run).zip(&prepared) {
-            if env.replayed {
-                continue;
-            }
-            let at = if m.timestamp > 0 {
-                m.timestamp.saturating_mul(1000)
-            } else {
-                env.accepted_ms
-            };
-            record.entries.push(HistoryEntry {
-                id: m.message_id.clone(),
-                role: Role::Customer,
-                text: prepared.text.clone(),
-                at,
-            });
-            record
-                .jobs
-                .push(MirrorJob::customer(&m.message_id, &prepared.text, m.media.as_deref()).encode());
-            if let Some(file) = &prepared.file {
-                record.files.insert(m.message_id.clone(), file.clone());
-            }
-        }
-
-        let bot_user = self.bot_user();
-        // An operator's replay of a dead letter is answered whoever owns the conversation now.
-        let replay = run.iter().all(|e| e.replayed);
-        let (hours, decision) = self.gate(&state, replay, bot_user);
-        if !hours.status.open {
-            record.team_back = hours.status.next_change_phrase();
-        }
-        let outcome = if let Some(intent) = intent {
-            self.resume(
-                chat_id,
-                last.channel,
-                &turn_id,
-                intent,
-                &mut state,
-                &mut record,
-                run,
-                lease,
-            )
-            .await?
-        } else if decision == Decision::Silent {
-            tracing::info!(status = ?state.status, assigned = state.assignee_id.is_some(), bot_hours = %hours.bot_hours, team_working = hours.status.open, "humans answer this chat; the agent stays silent");
-            Outcome::Silenced
-        } else if let Decision::OutOfOffice { period_id } = &decision {
-            self.out_of_office(
-                chat_id,
-                last.channel,
-                &turn_id,
-                period_id,
-                &hours,
-                &mut state,
-                &mut record,
-                run,
-                lease,
-            )
-            .await?
-        } else {
-            let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
-            self.presence(chat_id, last.channel, Some(ids));
-            let texts: Vec<String> = prepared.iter().map(|p| p.text.clone()).collect();
-            let images: Vec<Option<String>> = prepared.iter().map(|p| p.image_url.clone()).collect();
-            let cold = loaded.source == crate::history::HistorySource::Chatwoot;
-            let summary = match self.history_summary {
-                true => self.history.summary(chat_id, state.conversation_id, cold).await,
-                false => None,
-            };
-            // The profile changes as `update_contact` records it: it belongs to the changing tail, so
-            // the system prompt and the history stay a stable, cacheable prefix.
-            let profile = state
-                .profile
-                .iter()
-                .map(|(k, v)| format!("- {k}: {v}"))
-                .collect::<Vec<_>>();
-            let tail = changing_tail(&PromptContext {
-                time: Some(hours.status.describe()),
-                summary,
-                profile: Some(profile.join("\n")),
-            });
-            let asked = Instant::now();
-            let input = AgentInput {
-                system_prompt: &self.system_prompt,
-                history: &loaded.entries,
-                new_messages: &texts,
-                new_images: &images,
-                offer_handoff: self.mirror.enabled() || link != ConversationLink::Mirror,
-                tail: tail.as_deref(),
-            };
-            let settings = LoopSettings {
-                registry: &self.tools,
-                max_steps: self.max_steps,
-                timeout: self.tool_timeout,
-            };
-            let looped = tool_loop::run(self.agent.as_ref(), input, settings, memo).await;
-            metrics::histogram!("wa_agent_agent_duration_seconds").record(asked.elapsed().as_secs_f64());
-            span.record("steps", looped.steps);
-            if !looped.calls.is_empty() {
-                span.record("tools", tool_calls::summary(&looped.calls).as_str());
-            }
-            let reply = looped.reply;
-            let _typing = TypingGuard {
-                worker: self,
-                chat_id,
-                channel: last.channel,
-            };
-
-            if may_supersede && self.customer_wrote_again(chat_id, run.len()).await {
-                tracing::info!("customer wrote again while the agent was thinking; draft dropped");
-                return Ok(self.finish(Outcome::Superseded, started));
-            }
-            if lease.is_lost() {
-                return Ok(self.finish(Outcome::LeaseLost, started));
-            }
-            self.record_tool_calls(chat_id, &turn_id, &looped.calls, &mut state, &mut record)
-                .await;
-            self.note_tool_calls(chat_id, last.channel, &looped.calls).await;
-            match reply {
-                Err(e) => {
-                    let reason = format!("the agent failed: {e}");
-                    self.hand_over(chat_id, &mut state, &mut record, &turn_id, &reason);
-                    record.dead_letter = Some(DeadLetter::new(chat_id, reason, run));
-                    Outcome::AgentFailed
-                }
-                Ok(reply) if !replay && !self.still_ours(chat_id, &mut state, bot_user).await => {
-                    drop(reply);
-                    tracing::info!("the conversation was handed to a human meanwhile; reply dropped");
-                    Outcome::Silenced
-                }
-                Ok(reply) => {
-                    self.deliver(
-                        chat_id,
-                        last.channel,
-                        &turn_id,
-                        reply,
-                        &mut state,
-                        &mut record,
-                        run,
-                        lease,
-                    )
-                    .await?
-                }
-            }
-        };
-        if outcome == Outcome::LeaseLost {
-            // Another worker has the chat: nothing of this turn is recorded; it runs the turn again.
-            return Ok(self.finish(outcome, started));
-        }
-        if outcome == Outcome::Handoff || outcome == Outcome::AgentFailed {
-            if record.unmirrored {
-                // The channel itself sets the conversation `open` (its handoff note).
-                state.status = Some("open".into());
-            }
-            if let Err(e) = self.mirror.save_state(chat_id, &state).await {
-                tracing::warn!(error = %e, "could not save the handoff state");
-            }
-            self.note_handoff(chat_id, last.channel, &record).await;
-        }
-        self.commit(chat_id, run.len(), &record).await?;
-        if !loaded.complete {
-            self.history.mark_incomplete(chat_id).await;
-        }
-        let outcome = self.finish(outcome, started);
-        self.fold_history(chat_id, &state, lease).await?;
-        Ok(outcome)
+        self.settle(turn, &gathered, outcome, started).await
     }
 
-    /// Whether new customer messages arrived behind the `consumed` ones.
-    async fn customer_wrote_again(&self, chat_id: &str, consumed: usize) -> bool {
-        self.store
-            .inbox(chat_id)
-            .await
-            .is_ok_and(|now| now.get(consumed).is_some_and(|e| e.customer().is_some()))
+    fn bot_user(&self) -> Option<u64> {
+        self.bot_user.get().copied()
+    }
+
+    /// A dead letter of `envelopes`, failed now.
+    fn dead_letter(&self, chat_id: &str, reason: String, envelopes: &[Envelope]) -> DeadLetter {
+        DeadLetter::new(chat_id, reason, envelopes, self.clock.now_ms())
     }
 
     fn finish(&self, outcome: Outcome, started: Instant) -> Outcome {

@@ -9,6 +9,7 @@
 //! whether it answered) for the playground's notes. The handoff effect is not made here: it is the
 //! loop's reply, delivered like any handoff.
 
+use super::turn::Turn;
 use super::{Record, Worker};
 use crate::agent::tool_loop::ExecutedCall;
 use crate::agent::tools::Effect;
@@ -100,79 +101,82 @@ impl Worker {
     }
 
     /// Record the turn's tool calls and make their effects part of the turn's commit.
-    pub(super) async fn record_tool_calls(
-        &self,
-        chat_id: &str,
-        turn_id: &str,
-        calls: &[ExecutedCall],
-        state: &mut ChatState,
-        record: &mut Record,
-    ) {
+    pub(super) async fn record_tool_calls(&self, turn: &mut Turn<'_>, calls: &[ExecutedCall]) {
         let mut profile_changed = false;
         for (n, call) in calls.iter().enumerate() {
-            record.entries.push(HistoryEntry {
-                id: format!("t-{turn_id}-{n}"),
+            turn.record.entries.push(HistoryEntry {
+                id: format!("t-{}-{n}", turn.id),
                 role: Role::Tool,
                 text: entry_text(call),
                 at: now_ms(),
             });
-            let result = match &call.result {
-                Ok(text) => cut(&one_line(text), NOTE_RESULT_CHARS),
-                Err(e) => format!("error: {}", cut(&one_line(e), NOTE_RESULT_CHARS)),
-            };
-            let note = format!(
-                "wa-agent tool: {} {} → {result}",
-                call.call.name,
-                cut(&arguments(call), NOTE_RESULT_CHARS)
-            );
             // A handoff already leaves its own note with the reason.
             let handoff = call.effects.iter().any(|e| matches!(e, Effect::Handoff { .. }));
             if !handoff {
-                record
-                    .jobs
-                    .push(MirrorJob::note(&format!("tool-{turn_id}-{n}"), &note).encode());
+                turn.record.mirror(&MirrorJob::note(
+                    &format!("tool-{}-{n}", turn.id),
+                    &note_text(call),
+                ));
             }
             for (e, effect) in call.effects.iter().enumerate() {
-                match effect {
-                    Effect::Handoff { .. } => {}
-                    Effect::Note { text } => record.jobs.push(
-                        MirrorJob::note(&format!("note-{turn_id}-{n}-{e}"), &format!("wa-agent: {text}"))
-                            .encode(),
-                    ),
-                    Effect::Contact {
-                        name,
-                        email,
-                        attributes,
-                        labels,
-                    } => {
-                        let fields = [("name", name), ("email", email)];
-                        for (key, value) in fields.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))) {
-                            state.profile.insert((*key).to_owned(), value.clone());
-                        }
-                        for (key, value) in attributes {
-                            state.profile.insert(key.clone(), value.clone());
-                        }
-                        profile_changed = true;
-                        if name.is_some() || email.is_some() || !attributes.is_empty() {
-                            let job = MirrorJob::Contact {
-                                name: name.clone(),
-                                email: email.clone(),
-                                attributes: attributes.clone(),
-                            };
-                            record.jobs.push(job.encode());
-                        }
-                        if !labels.is_empty() {
-                            let job = MirrorJob::Labels {
-                                labels: labels.clone(),
-                            };
-                            record.jobs.push(job.encode());
-                        }
-                    }
-                }
+                let id = format!("note-{}-{n}-{e}", turn.id);
+                profile_changed |= apply_effect(effect, &id, &mut turn.state, &mut turn.record);
             }
         }
-        if profile_changed && let Err(e) = self.mirror.save_state(chat_id, state).await {
-            tracing::warn!(chat_id, error = %e, "could not save the customer's profile");
+        if profile_changed && let Err(e) = self.mirror.save_state(turn.chat_id, &turn.state).await {
+            tracing::warn!(chat_id = turn.chat_id, error = %e, "could not save the customer's profile");
+        }
+    }
+}
+
+/// A tool call's private note: the tool, its arguments and one line of its result.
+fn note_text(call: &ExecutedCall) -> String {
+    let result = match &call.result {
+        Ok(text) => cut(&one_line(text), NOTE_RESULT_CHARS),
+        Err(e) => format!("error: {}", cut(&one_line(e), NOTE_RESULT_CHARS)),
+    };
+    format!(
+        "wa-agent tool: {} {} → {result}",
+        call.call.name,
+        cut(&arguments(call), NOTE_RESULT_CHARS)
+    )
+}
+
+/// Make one built-in effect part of the turn (`note_id` for a note). Returns whether the profile
+/// changed.
+fn apply_effect(effect: &Effect, note_id: &str, state: &mut ChatState, record: &mut Record) -> bool {
+    match effect {
+        Effect::Handoff { .. } => false,
+        Effect::Note { text } => {
+            record.mirror(&MirrorJob::note(note_id, &format!("wa-agent: {text}")));
+            false
+        }
+        Effect::Contact {
+            name,
+            email,
+            attributes,
+            labels,
+        } => {
+            let fields = [("name", name), ("email", email)];
+            for (key, value) in fields.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))) {
+                state.profile.insert((*key).to_owned(), value.clone());
+            }
+            for (key, value) in attributes {
+                state.profile.insert(key.clone(), value.clone());
+            }
+            if name.is_some() || email.is_some() || !attributes.is_empty() {
+                record.mirror(&MirrorJob::Contact {
+                    name: name.clone(),
+                    email: email.clone(),
+                    attributes: attributes.clone(),
+                });
+            }
+            if !labels.is_empty() {
+                record.mirror(&MirrorJob::Labels {
+                    labels: labels.clone(),
+                });
+            }
+            true
         }
     }
 }
