@@ -30,7 +30,10 @@ pub fn settings_help() -> String {
     for (group, settings) in groups() {
         out.push_str(&format!("\n{}:\n", plain(group.title())));
         for s in settings {
-            let marks: String = marks(s).iter().map(|m| format!("; {m}")).collect();
+            let marks: String = [(s.secret, "; secret"), (s.env_only, "; environment only")]
+                .iter()
+                .filter_map(|(on, mark)| on.then_some(*mark))
+                .collect();
             out.push_str(&format!(
                 "  {}  (default: {}{marks})\n",
                 s.name,
@@ -90,8 +93,10 @@ pub fn readme_tables() -> String {
             if let Some(section) = s.see {
                 meaning.push_str(&format!(" (see [{section}](#{}))", anchor(section)));
             }
-            let marks: String = marks(s).iter().map(|m| format!(" ({m})")).collect();
-            out.push_str(&format!("| `{}`{marks} | {default} | {meaning} |\n", s.name));
+            for mark in marks(s) {
+                meaning.push_str(&format!("; {mark}"));
+            }
+            out.push_str(&format!("| `{}` | {default} | {meaning} |\n", s.name));
         }
     }
     out.push('\n');
@@ -129,14 +134,14 @@ fn range_text(min: u64, max: u64) -> Option<String> {
     }
 }
 
-/// What else the docs say about a setting beside its default: `secret`, `environment only`.
+/// What else the docs say about a setting beside its default: a secret, environment only.
 fn marks(s: &Setting) -> Vec<&'static str> {
     let mut out = Vec::new();
     if s.secret {
-        out.push("secret");
+        out.push("a secret, never logged");
     }
     if s.env_only {
-        out.push("environment only");
+        out.push("environment only, not in CONFIG_FILE");
     }
     out
 }
@@ -152,11 +157,8 @@ fn env_comment(s: &Setting) -> String {
     if let DefaultValue::Derived(how) = s.default {
         out.push_str(&format!(" Default: {}.", plain(how)));
     }
-    if s.secret {
-        out.push_str(" A secret: never logged.");
-    }
-    if s.env_only {
-        out.push_str(" Environment only (not in CONFIG_FILE).");
+    for mark in marks(s) {
+        out.push_str(&format!(" {}{}.", mark[..1].to_uppercase(), &mark[1..]));
     }
     out
 }

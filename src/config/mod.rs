@@ -211,6 +211,12 @@ pub struct Settings {
     pub hours: HoursSettings,
 }
 
+/// `RUST_LOG`'s default filter, from the registry (read by `telemetry`, not by `Settings`).
+pub const DEFAULT_LOG_FILTER: &str = match registry::setting!("RUST_LOG").literal() {
+    Some(filter) => filter,
+    None => panic!("RUST_LOG has a literal default"),
+};
+
 /// The built-in system prompt, used when neither `SYSTEM_PROMPT` nor `SYSTEM_PROMPT_FILE` is set.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful, friendly assistant answering customers on \
     WhatsApp. Answer briefly, in the customer's language. If you do not know something, say so and offer \

@@ -133,7 +133,7 @@ impl Setting {
     }
 
     /// The literal default, when there is one (`Empty` is the empty text).
-    pub fn literal(&self) -> Option<&'static str> {
+    pub const fn literal(&self) -> Option<&'static str> {
         match self.default {
             DefaultValue::Value(v) => Some(v),
             DefaultValue::Empty => Some(""),

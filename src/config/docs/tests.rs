@@ -123,6 +123,34 @@ fn env_example_copied_to_dot_env_gives_the_defaults() {
 }
 
 #[test]
+fn every_setting_appears_in_each_document_in_the_form_of_its_default() {
+    let example = read(ENV_EXAMPLE);
+    let readme = read(README);
+    let help = settings_help();
+    for s in SETTINGS {
+        let line = example
+            .lines()
+            .find(|l| {
+                l.trim_start_matches(['#', ' '])
+                    .starts_with(&format!("{}=", s.name))
+            })
+            .unwrap_or_else(|| panic!("{} is missing from .env.example", s.name));
+        match (s.default, s.commented) {
+            (DefaultValue::Value(v), false) => assert_eq!(line, format!("{}={v}", s.name)),
+            (DefaultValue::Value(v), true) => assert_eq!(line, format!("# {}={v}", s.name)),
+            (DefaultValue::Empty, _) => assert_eq!(line, format!("{}=", s.name)),
+            _ => assert!(line.starts_with('#'), "{} is unset by default: {line}", s.name),
+        }
+        assert!(help.contains(s.name), "{} is missing from --help", s.name);
+        assert!(
+            readme.contains(&format!("| `{}` |", s.name)),
+            "{} is missing from README.md",
+            s.name
+        );
+    }
+}
+
+#[test]
 fn anchors_and_ranges_read_as_the_readme_needs() {
     assert_eq!(anchor("Agent Bot mode"), "agent-bot-mode");
     assert_eq!(anchor("Settings file"), "settings-file");

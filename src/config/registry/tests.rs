@@ -107,3 +107,13 @@ fn no_secret_is_ever_shown() {
     );
     assert!(!shown.contains("hush-"), "a secret is shown: {shown}");
 }
+
+#[test]
+fn derived_defaults_name_what_the_code_uses() {
+    assert!(
+        get("CONFIG_FILE")
+            .default_text()
+            .contains(crate::config::DEFAULT_CONFIG_FILE)
+    );
+    assert_eq!(crate::config::DEFAULT_LOG_FILTER, "info");
+}
