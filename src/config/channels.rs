@@ -9,6 +9,7 @@
 use secrecy::SecretString;
 
 use super::ConfigError;
+use super::registry::setting;
 use super::sources::Sources;
 
 /// Evolution API gateway settings.
@@ -35,10 +36,10 @@ pub struct AgentBotSettings {
 
 /// `EVOLUTION_*`; `None` when `EVOLUTION_BASE_URL` is unset.
 pub(super) fn evolution(v: &Sources) -> Result<Option<EvolutionSettings>, ConfigError> {
-    let Some(base_url) = v.http_url("EVOLUTION_BASE_URL")? else {
+    let Some(base_url) = v.http_url(setting!("EVOLUTION_BASE_URL"))? else {
         return Ok(None);
     };
-    let Some(instance) = v.raw("EVOLUTION_INSTANCE") else {
+    let Some(instance) = v.raw(setting!("EVOLUTION_INSTANCE")) else {
         return Err(ConfigError::new(
             "EVOLUTION_BASE_URL, EVOLUTION_INSTANCE",
             "EVOLUTION_BASE_URL is set but EVOLUTION_INSTANCE is not; set the instance name replies go through",
@@ -46,17 +47,17 @@ pub(super) fn evolution(v: &Sources) -> Result<Option<EvolutionSettings>, Config
     };
     Ok(Some(EvolutionSettings {
         base_url,
-        api_key: v.secret("EVOLUTION_API_KEY"),
+        api_key: v.secret(setting!("EVOLUTION_API_KEY")),
         instance,
     }))
 }
 
 /// `CHATWOOT_AGENT_BOT_*`; `None` without the token.
 pub(super) fn agent_bot(v: &Sources) -> Result<Option<AgentBotSettings>, ConfigError> {
-    let Some(token) = v.secret("CHATWOOT_AGENT_BOT_TOKEN") else {
+    let Some(token) = v.secret(setting!("CHATWOOT_AGENT_BOT_TOKEN")) else {
         return Ok(None);
     };
-    let Some(base_url) = v.http_url("CHATWOOT_BASE_URL")? else {
+    let Some(base_url) = v.http_url(setting!("CHATWOOT_BASE_URL"))? else {
         return Err(ConfigError::new(
             "CHATWOOT_AGENT_BOT_TOKEN, CHATWOOT_BASE_URL",
             "the Agent Bot answers through Chatwoot's API: set CHATWOOT_BASE_URL too",
@@ -65,8 +66,8 @@ pub(super) fn agent_bot(v: &Sources) -> Result<Option<AgentBotSettings>, ConfigE
     Ok(Some(AgentBotSettings {
         token,
         secret: v
-            .secret("CHATWOOT_AGENT_BOT_SECRET")
-            .or_else(|| v.secret("CHATWOOT_WEBHOOK_SECRET")),
+            .secret(setting!("CHATWOOT_AGENT_BOT_SECRET"))
+            .or_else(|| v.secret(setting!("CHATWOOT_WEBHOOK_SECRET"))),
         base_url,
     }))
 }

@@ -7,6 +7,7 @@
 
 use secrecy::SecretString;
 
+use super::registry::setting;
 use super::sources::Sources;
 use super::{ConfigError, Settings};
 
@@ -24,34 +25,36 @@ pub struct TranscribeSettings {
 /// `TRANSCRIBE_*`, falling back to the LLM's endpoint and key; `None` for `TRANSCRIBE_MODEL=off` or
 /// when neither base URL is set.
 pub(super) fn transcribe(v: &Sources) -> Result<Option<TranscribeSettings>, ConfigError> {
-    let model = v.string_or("TRANSCRIBE_MODEL", "whisper-1");
+    let model = v.string(setting!("TRANSCRIBE_MODEL"));
     if model.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let base_url = match v.http_url("TRANSCRIBE_BASE_URL")? {
+    let base_url = match v.http_url(setting!("TRANSCRIBE_BASE_URL"))? {
         Some(url) => url,
-        None => match v.http_url("LLM_BASE_URL")? {
+        None => match v.http_url(setting!("LLM_BASE_URL"))? {
             Some(url) => url,
             None => return Ok(None),
         },
     };
     Ok(Some(TranscribeSettings {
         base_url,
-        api_key: v.secret("TRANSCRIBE_API_KEY").or_else(|| v.secret("LLM_API_KEY")),
+        api_key: v
+            .secret(setting!("TRANSCRIBE_API_KEY"))
+            .or_else(|| v.secret(setting!("LLM_API_KEY"))),
         model,
     }))
 }
 
 /// `PLAYGROUND`: `on`/`off` (or true/false, 1/0, yes/no); unset: on only without `REDIS_URL`.
 pub(super) fn playground(v: &Sources) -> Result<bool, ConfigError> {
-    let Some(raw) = v.raw("PLAYGROUND") else {
-        return Ok(!v.is_set("REDIS_URL"));
+    let Some(raw) = v.raw(setting!("PLAYGROUND")) else {
+        return Ok(!v.is_set(setting!("REDIS_URL")));
     };
     match raw.to_ascii_lowercase().as_str() {
         "on" | "true" | "1" | "yes" => Ok(true),
         "off" | "false" | "0" | "no" => Ok(false),
         _ => Err(v.err(
-            "PLAYGROUND",
+            setting!("PLAYGROUND"),
             format!("expected on or off (or true/false, 1/0, yes/no), got {raw:?}"),
         )),
     }
@@ -61,7 +64,7 @@ pub(super) fn playground(v: &Sources) -> Result<bool, ConfigError> {
 pub(super) fn check_playground(s: &Settings) -> Result<(), ConfigError> {
     if s.playground && s.redis_url.is_some() && s.playground_token.is_none() {
         return Err(ConfigError::new(
-            "PLAYGROUND_TOKEN",
+            setting!("PLAYGROUND_TOKEN").name,
             "not set, but PLAYGROUND is on with REDIS_URL: set a token the playground page will ask for \
              (or PLAYGROUND=off)",
         ));

@@ -9,6 +9,7 @@
 use jiff::tz::TimeZone;
 
 use super::ConfigError;
+use super::registry::setting;
 use super::sources::Sources;
 use crate::gate::BotHours;
 use crate::hours::{WorkingHours, parse_timezone};
@@ -42,30 +43,30 @@ impl Default for HoursSettings {
 
 /// Reads the settings; `llm_configured` sets `HISTORY_SUMMARY`'s default.
 pub(super) fn hours(v: &Sources, llm_configured: bool) -> Result<HoursSettings, ConfigError> {
-    let bot_hours = match v.raw("BOT_HOURS") {
+    let bot_hours = match v.raw(setting!("BOT_HOURS")) {
         None => BotHours::Always,
         Some(raw) => raw
             .parse()
-            .map_err(|e: crate::gate::BotHoursError| v.err("BOT_HOURS", e.to_string()))?,
+            .map_err(|e: crate::gate::BotHoursError| v.err(setting!("BOT_HOURS"), e.to_string()))?,
     };
-    let working_hours = match v.raw("WORKING_HOURS") {
+    let working_hours = match v.raw(setting!("WORKING_HOURS")) {
         None => None,
         Some(raw) => Some(
             raw.parse::<WorkingHours>()
-                .map_err(|e| v.err("WORKING_HOURS", e.to_string()))?,
+                .map_err(|e| v.err(setting!("WORKING_HOURS"), e.to_string()))?,
         ),
     };
-    let timezone = match v.raw("TIMEZONE") {
+    let timezone = match v.raw(setting!("TIMEZONE")) {
         None => None,
-        Some(raw) => Some(parse_timezone(&raw).map_err(|e| v.err("TIMEZONE", e.0))?),
+        Some(raw) => Some(parse_timezone(&raw).map_err(|e| v.err(setting!("TIMEZONE"), e.0))?),
     };
-    let out_of_office_message = v.raw("OUT_OF_OFFICE_MESSAGE");
+    let out_of_office_message = v.raw(setting!("OUT_OF_OFFICE_MESSAGE"));
     Ok(HoursSettings {
         bot_hours,
         working_hours,
         timezone,
         out_of_office_message,
-        history_summary: v.flag("HISTORY_SUMMARY", llm_configured)?,
+        history_summary: v.flag_or(setting!("HISTORY_SUMMARY"), llm_configured)?,
     })
 }
 

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::McpServerSettings;
+use super::registry::setting;
 use super::sources::{MCP_KEY, Sources, check_http_url, non_blank};
 use crate::config::ConfigError;
 
@@ -37,11 +38,12 @@ pub(super) fn servers(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<McpServerSettings>, ConfigError> {
     let mut out = file_servers(s)?;
-    let Some(list) = non_blank(env("MCP_SERVERS")) else {
+    let name = setting!("MCP_SERVERS").name;
+    let Some(list) = non_blank(env(name)) else {
         return Ok(out);
     };
     let from_env = parse_list(&list).map_err(|reason| ConfigError {
-        variable: "MCP_SERVERS".into(),
+        variable: name.into(),
         origin: Some("environment".into()),
         reason,
     })?;

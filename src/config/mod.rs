@@ -3,9 +3,11 @@
 //! Precedence: built-in defaults < `CONFIG_FILE` (TOML, lower-case keys) < environment variables; an
 //! empty or blank value counts as unset at every layer. `figment` layers the sources and records which
 //! one supplied each value (`sources`), so a bad value is reported as `HISTORY_WINDOW (environment): …`
-//! or `history_window (wa-agent.toml line 3): …`. This module keeps only what the crates cannot do:
-//! typed validation (`validate`), cross-field rules, the MCP server list (`mcp`), the documentation
-//! table behind `--help`, `.env.example` and the README (`docs`), and a secret-free summary.
+//! or `history_window (wa-agent.toml line 3): …`. Each setting is written once, as a row of the
+//! registry (`registry`: name, default, meaning, group, secret or not); the reads take their defaults
+//! and ranges from it, and `--help`, `.env.example` and the README's settings tables are rendered from
+//! it (`docs`). This module keeps only what the crates cannot do: typed validation (`validate`),
+//! cross-field rules, the MCP server list (`mcp`), the registry and its docs, and a secret-free summary.
 //! Secrets are `SecretString` and never printed, not even in an error.
 
 mod channels;
@@ -13,6 +15,7 @@ mod docs;
 mod features;
 mod hours;
 mod mcp;
+mod registry;
 mod sources;
 mod tools;
 mod validate;
@@ -28,9 +31,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use channels::{AgentBotSettings, EvolutionSettings};
-pub use docs::{SETTINGS, SettingDoc, settings_help};
+pub use docs::{env_example, readme_tables, settings_help};
 pub use features::TranscribeSettings;
 pub use hours::HoursSettings;
+pub use registry::{DefaultValue, Group, SETTINGS, Setting};
 pub use sources::{DEFAULT_CONFIG_FILE, config_file_path};
 pub use tools::{DEFAULT_CONTACT_ATTRIBUTES, ToolSettings};
 
@@ -206,6 +210,12 @@ pub struct Settings {
     /// `BOT_HOURS`, `WORKING_HOURS`, `TIMEZONE` (unset: `None`), `OUT_OF_OFFICE_MESSAGE`, `HISTORY_SUMMARY`.
     pub hours: HoursSettings,
 }
+
+/// `RUST_LOG`'s default filter, from the registry (read by `telemetry`, not by `Settings`).
+pub const DEFAULT_LOG_FILTER: &str = match registry::setting!("RUST_LOG").literal() {
+    Some(filter) => filter,
+    None => panic!("RUST_LOG has a literal default"),
+};
 
 /// The built-in system prompt, used when neither `SYSTEM_PROMPT` nor `SYSTEM_PROMPT_FILE` is set.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful, friendly assistant answering customers on \

@@ -5,27 +5,29 @@
 //! `toml_edit` indexes the file once more for what figment does not keep: the line of every key.
 //! Invariants: only known, lower-case setting names and `[[mcp_servers]]` may appear in the file (an
 //! unknown key is an error naming it and its line); blank values count as unset in every layer, so an
-//! empty variable never hides the file's value; `CONFIG_FILE` and `RUST_LOG` are read from the
-//! environment only.
+//! empty variable never hides the file's value; the settings the registry marks environment-only
+//! (`CONFIG_FILE`, `RUST_LOG`) are never read from the file. Defaults and number ranges come from the
+//! registry: a literal default goes through the same parse as an operator's value.
 
-use std::collections::HashMap;
-use std::ops::Range;
+mod file;
+
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::SecretString;
-use toml_edit::{ImDocument, Item, TableLike};
 
-use super::{ConfigError, SETTINGS};
+use super::ConfigError;
+use super::registry::{SETTINGS, Setting, setting};
+pub(super) use file::FileIndex;
 
 /// The settings file read when `CONFIG_FILE` is unset and this file exists in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "wa-agent.toml";
+/// The setting that names the settings file.
+const CONFIG_FILE: &str = setting!("CONFIG_FILE").name;
 /// The name of the environment layer in figment's metadata and in error messages.
 const ENVIRONMENT: &str = "environment";
-/// Settings that are read from the environment only (or, for `MCP_SERVERS`, merged by `mcp`).
-const ENV_ONLY: [&str; 2] = ["CONFIG_FILE", "RUST_LOG"];
 /// The file's key for MCP servers: `[[mcp_servers]]` tables or a `name=url,…` string.
 pub(super) const MCP_KEY: &str = "mcp_servers";
 
@@ -35,7 +37,7 @@ pub fn config_file_path(
     env: &impl Fn(&str) -> Option<String>,
     dir: &Path,
 ) -> Result<Option<PathBuf>, ConfigError> {
-    let Some(given) = env("CONFIG_FILE")
+    let Some(given) = env(CONFIG_FILE)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
     else {
@@ -47,7 +49,7 @@ pub fn config_file_path(
         Ok(Some(path))
     } else {
         Err(ConfigError {
-            variable: "CONFIG_FILE".into(),
+            variable: CONFIG_FILE.into(),
             origin: Some(ENVIRONMENT.into()),
             reason: format!("no such file {given:?}"),
         })
@@ -68,15 +70,6 @@ pub(super) struct Sources {
     file: Option<FileIndex>,
 }
 
-/// What `toml_edit` tells about the settings file: its name as shown, and the line of each key.
-pub(super) struct FileIndex {
-    /// The path as given, for messages.
-    pub shown: String,
-    lines: HashMap<String, usize>,
-    /// The line of each `[[mcp_servers]]` table (or of the `mcp_servers` key), in order.
-    pub mcp_lines: Vec<usize>,
-}
-
 /// The environment as a figment provider: the non-blank values of the known settings.
 struct EnvLayer(Dict);
 
@@ -89,11 +82,12 @@ impl Provider for EnvLayer {
     }
 }
 
-/// Lower-case keys the file may hold for single-valued settings.
+/// Lower-case keys the file may hold: every setting that is not environment-only (`mcp_servers` is
+/// merged by `mcp`).
 fn file_keys() -> impl Iterator<Item = String> {
     SETTINGS
         .iter()
-        .filter(|s| !ENV_ONLY.contains(&s.name))
+        .filter(|s| !s.env_only)
         .map(|s| s.name.to_ascii_lowercase())
 }
 
@@ -157,33 +151,42 @@ impl Sources {
         Some((text, origin))
     }
 
-    /// The trimmed value, or `None` when unset or blank.
-    pub fn raw(&self, name: &str) -> Option<String> {
-        self.find(name).map(|(v, _)| v)
+    /// The operator's trimmed value of `s`, or `None` when unset or blank (its default not applied).
+    pub fn raw(&self, s: &Setting) -> Option<String> {
+        self.find(s.name).map(|(v, _)| v)
     }
 
-    pub fn is_set(&self, name: &str) -> bool {
-        self.find(name).is_some()
+    /// Whether the operator set `s` (to a non-blank value).
+    pub fn is_set(&self, s: &Setting) -> bool {
+        self.find(s.name).is_some()
     }
 
-    pub fn string_or(&self, name: &str, default: &str) -> String {
-        self.raw(name).unwrap_or_else(|| default.to_owned())
+    /// The operator's value of `s`, else its literal default.
+    fn value(&self, s: &Setting) -> Option<String> {
+        self.raw(s).or_else(|| s.literal().map(str::to_owned))
     }
 
-    pub fn secret(&self, name: &str) -> Option<SecretString> {
-        self.raw(name).map(SecretString::from)
+    /// The value of `s`, else its literal default, else the empty text.
+    pub fn string(&self, s: &Setting) -> String {
+        self.value(s).unwrap_or_default()
     }
 
-    /// An error about the value of `name`, naming the layer it came from (and the file's line).
-    pub fn err(&self, name: &str, reason: impl Into<String>) -> ConfigError {
-        match self.find(name).map(|(_, o)| o) {
-            Some(Origin::File(line)) => self.file_err(&name.to_ascii_lowercase(), line, reason),
+    /// The operator's value of a secret setting.
+    pub fn secret(&self, s: &Setting) -> Option<SecretString> {
+        debug_assert!(s.secret, "{} is read as a secret but not marked secret", s.name);
+        self.raw(s).map(SecretString::from)
+    }
+
+    /// An error about the value of `s`, naming the layer it came from (and the file's line).
+    pub fn err(&self, s: &Setting, reason: impl Into<String>) -> ConfigError {
+        match self.find(s.name).map(|(_, o)| o) {
+            Some(Origin::File(line)) => self.file_err(&s.name.to_ascii_lowercase(), line, reason),
             Some(Origin::Environment) => ConfigError {
-                variable: name.to_owned(),
+                variable: s.name.to_owned(),
                 origin: Some(ENVIRONMENT.into()),
                 reason: reason.into(),
             },
-            None => ConfigError::new(name, reason),
+            None => ConfigError::new(s.name, reason),
         }
     }
 
@@ -200,43 +203,55 @@ impl Sources {
         }
     }
 
-    /// An unsigned whole number in `min..=max`; `None` when unset.
-    pub fn number(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
-        let Some(raw) = self.raw(name) else {
-            return Ok(None);
-        };
+    /// The error for a setting read with neither a value nor a literal default: the registry's mistake.
+    fn missing(s: &Setting) -> ConfigError {
+        ConfigError::new(
+            s.name,
+            "is not set and has no default (a mistake in the settings registry)",
+        )
+    }
+
+    /// A whole number in the registry's range of `s`: the operator's value, else the default.
+    pub fn number(&self, s: &Setting) -> Result<u64, ConfigError> {
+        let raw = self.value(s).ok_or_else(|| Self::missing(s))?;
+        let (min, max) = s.range.unwrap_or((0, u64::MAX));
         match raw.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(self.err(name, format!("expected {}, got {raw:?}", number_rule(min, max)))),
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(self.err(s, format!("expected {}, got {raw:?}", number_rule(min, max)))),
         }
     }
 
-    pub fn number_or(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        Ok(self.number(name, min, max)?.unwrap_or(default))
+    /// `true` or `false` (or 1/0, yes/no): the operator's value, else the literal default.
+    pub fn flag(&self, s: &Setting) -> Result<bool, ConfigError> {
+        let raw = self.value(s).ok_or_else(|| Self::missing(s))?;
+        self.parse_flag(s, &raw)
     }
 
-    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
-        let Some(raw) = self.raw(name) else {
-            return Ok(default);
-        };
+    /// As [`Sources::flag`], for a setting whose default is derived: `derived` when unset.
+    pub fn flag_or(&self, s: &Setting, derived: bool) -> Result<bool, ConfigError> {
+        match self.raw(s) {
+            Some(raw) => self.parse_flag(s, &raw),
+            None => Ok(derived),
+        }
+    }
+
+    fn parse_flag(&self, s: &Setting, raw: &str) -> Result<bool, ConfigError> {
         match raw.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => Ok(true),
             "false" | "0" | "no" => Ok(false),
-            _ => Err(self.err(
-                name,
-                format!("expected true or false (or 1/0, yes/no), got {raw:?}"),
-            )),
+            _ => Err(self.err(s, format!("expected true or false (or 1/0, yes/no), got {raw:?}"))),
         }
     }
 
-    /// An `http://` or `https://` URL without trailing slashes; `None` when unset.
-    pub fn http_url(&self, name: &str) -> Result<Option<String>, ConfigError> {
-        let Some(raw) = self.raw(name) else {
+    /// An `http://` or `https://` URL without trailing slashes: the operator's value, else the literal
+    /// default; `None` when neither.
+    pub fn http_url(&self, s: &Setting) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.value(s) else {
             return Ok(None);
         };
         check_http_url(&raw)
             .map(Some)
-            .map_err(|reason| self.err(name, reason))
+            .map_err(|reason| self.err(s, reason))
     }
 }
 
@@ -264,128 +279,3 @@ fn number_rule(min: u64, max: u64) -> String {
         _ => format!("a whole number from {min} to {max}"),
     }
 }
-
-/// The 1-based line of byte `span.start` in `text` (1 when unknown).
-fn line_of(text: &str, span: Option<Range<usize>>) -> usize {
-    span.map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-}
-
-impl FileIndex {
-    /// Reads and checks the file: valid TOML, known keys only, single values for single settings.
-    fn read(path: &Path) -> Result<Self, ConfigError> {
-        let shown = path.strip_prefix(".").unwrap_or(path).display().to_string();
-        let fail = |line: Option<usize>, key: &str, reason: String| ConfigError {
-            variable: key.to_owned(),
-            origin: Some(match line {
-                Some(line) => format!("{shown} line {line}"),
-                None => shown.clone(),
-            }),
-            reason,
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(None, "CONFIG_FILE", format!("cannot read the settings file: {e}")))?;
-        let doc = ImDocument::parse(text.as_str()).map_err(|e| {
-            let line = line_of(&text, e.span());
-            fail(
-                Some(line),
-                "CONFIG_FILE",
-                format!("not valid TOML: {}", e.message().trim().replace('\n', "; ")),
-            )
-        })?;
-        let known: Vec<String> = file_keys().collect();
-        let table = doc.as_table();
-        let mut lines = HashMap::new();
-        let mut mcp_lines = Vec::new();
-        for (key, item) in table.iter() {
-            let line = line_of(
-                &text,
-                table.key(key).and_then(|k| k.span()).or_else(|| item.span()),
-            );
-            lines.insert(key.to_owned(), line);
-            if key == MCP_KEY {
-                mcp_lines = mcp_table_lines(&text, item, line).map_err(|(l, k, r)| fail(Some(l), &k, r))?;
-                continue;
-            }
-            if !known.iter().any(|k| k == key) {
-                let hint = if known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
-                    format!(
-                        "unknown setting; keys are lower-case: {}",
-                        key.to_ascii_lowercase()
-                    )
-                } else {
-                    "unknown setting; keys are the lower-case setting names of `wa-agent --help` \
-                     (e.g. history_window), plus [[mcp_servers]] tables"
-                        .to_owned()
-                };
-                return Err(fail(Some(line), key, hint));
-            }
-            let scalar = matches!(
-                item.as_value(),
-                Some(
-                    toml_edit::Value::String(_)
-                        | toml_edit::Value::Integer(_)
-                        | toml_edit::Value::Float(_)
-                        | toml_edit::Value::Boolean(_)
-                )
-            );
-            if !scalar {
-                return Err(fail(
-                    Some(line),
-                    key,
-                    "expected a single value (text, a number or true/false)".into(),
-                ));
-            }
-        }
-        Ok(Self {
-            shown,
-            lines,
-            mcp_lines,
-        })
-    }
-
-    /// The line of top-level key `key` (1 when unknown).
-    pub fn line(&self, key: &str) -> usize {
-        self.lines.get(key).copied().unwrap_or(1)
-    }
-}
-
-/// The line of each MCP server table, after checking that every table holds only `name`, `url`
-/// and `headers`. A `name=url,…` string is one "table" at the key's line. Errors: (line, key, reason).
-fn mcp_table_lines(text: &str, item: &Item, key_line: usize) -> Result<Vec<usize>, (usize, String, String)> {
-    let tables: Vec<(&dyn TableLike, Option<Range<usize>>)> = match item {
-        Item::ArrayOfTables(a) => a.iter().map(|t| (t as &dyn TableLike, t.span())).collect(),
-        Item::Value(toml_edit::Value::String(_)) => return Ok(vec![key_line]),
-        Item::Value(toml_edit::Value::Array(a)) => {
-            let mut out = Vec::new();
-            for v in a.iter() {
-                match v.as_inline_table() {
-                    Some(t) => out.push((t as &dyn TableLike, t.span())),
-                    None => break,
-                }
-            }
-            if out.len() != a.len() {
-                return Err((key_line, MCP_KEY.into(), MCP_SHAPE.into()));
-            }
-            out
-        }
-        _ => return Err((key_line, MCP_KEY.into(), MCP_SHAPE.into())),
-    };
-    let mut lines = Vec::new();
-    for (table, span) in tables {
-        let table_line = line_of(text, span).max(key_line);
-        for (key, _) in table.iter() {
-            if !["name", "url", "headers"].contains(&key) {
-                let line = line_of(text, table.key(key).and_then(|k| k.span()));
-                return Err((
-                    line,
-                    format!("{MCP_KEY}.{key}"),
-                    "unknown key; an [[mcp_servers]] table holds name, url and headers".into(),
-                ));
-            }
-        }
-        lines.push(table_line);
-    }
-    Ok(lines)
-}
-
-const MCP_SHAPE: &str = "expected [[mcp_servers]] tables (name, url, headers) or a \"name=url,…\" string";

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
+use super::registry::setting;
 use super::sources::Sources;
 
 /// The default of `CONTACT_ATTRIBUTES`.
@@ -30,13 +31,11 @@ pub struct ToolSettings {
 
 pub(super) fn tools(v: &Sources) -> Result<ToolSettings, ConfigError> {
     Ok(ToolSettings {
-        max_steps: v.number_or("AGENT_MAX_STEPS", 5, 1, 50)? as u32,
-        timeout: Duration::from_secs(v.number_or("TOOL_TIMEOUT_SECS", 15, 1, 600)?),
-        catalogue_file: v.raw("CATALOGUE_FILE").map(PathBuf::from),
-        contact_attributes: match v.raw("CONTACT_ATTRIBUTES") {
-            Some(raw) => attributes(&raw).map_err(|reason| v.err("CONTACT_ATTRIBUTES", reason))?,
-            None => attributes(DEFAULT_CONTACT_ATTRIBUTES).unwrap_or_default(),
-        },
+        max_steps: v.number(setting!("AGENT_MAX_STEPS"))? as u32,
+        timeout: Duration::from_secs(v.number(setting!("TOOL_TIMEOUT_SECS"))?),
+        catalogue_file: v.raw(setting!("CATALOGUE_FILE")).map(PathBuf::from),
+        contact_attributes: attributes(&v.string(setting!("CONTACT_ATTRIBUTES")))
+            .map_err(|reason| v.err(setting!("CONTACT_ATTRIBUTES"), reason))?,
     })
 }
 

@@ -3,6 +3,8 @@
 //! Each function reads its settings through `Sources` (so an error names the setting and the layer it
 //! came from) and returns the typed value or the first problem. Cross-field rules (the Chatwoot group,
 //! `REQUIRE_SIGNATURES`, `SYSTEM_PROMPT` versus `SYSTEM_PROMPT_FILE`) name every setting involved.
+//! No default or range is written here: `setting!` fetches each setting's registry row, and `Sources`
+//! applies its literal default and range.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,60 +12,59 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use super::registry::{Setting, setting};
 use super::sources::{Sources, non_blank};
 use super::{
-    ChatwootSettings, ConfigError, DEFAULT_SYSTEM_PROMPT, LlmSettings, LogFormat, MetaSettings, Role,
-    Settings, WahaSettings, features, mcp, tools,
+    ChatwootSettings, ConfigError, LlmSettings, LogFormat, MetaSettings, Role, Settings, WahaSettings,
+    features, mcp, tools,
 };
 
-/// Upper bound of `HISTORY_TTL_SECS` (ten years), so later millisecond arithmetic cannot overflow.
-const MAX_HISTORY_TTL_SECS: u64 = 315_360_000;
 /// Longest accepted `CONSUMER_NAME`.
 const MAX_CONSUMER_NAME: usize = 200;
 
 /// Every setting, validated.
 pub(super) fn settings(v: &Sources, env: &impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
     let listen_addr = listen_addr(v)?;
-    let timezone = zone(v, "TIMEZONE")?.unwrap_or(jiff::tz::TimeZone::UTC);
+    let timezone = zone(v, setting!("TIMEZONE"))?.unwrap_or(jiff::tz::TimeZone::UTC);
     let settings = Settings {
         listen_addr,
         role: role(v)?,
         redis_url: redis_url(v)?,
-        redis_key_prefix: v.string_or("REDIS_KEY_PREFIX", "wa-agent:"),
-        history_window: v.number_or("HISTORY_WINDOW", 20, 1, 1000)? as usize,
-        history_ttl: secs(v.number_or("HISTORY_TTL_SECS", 86_400, 60, MAX_HISTORY_TTL_SECS)?),
-        debounce: Duration::from_millis(v.number_or("DEBOUNCE_MS", 1500, 0, 60_000)?),
+        redis_key_prefix: v.string(setting!("REDIS_KEY_PREFIX")),
+        history_window: v.number(setting!("HISTORY_WINDOW"))? as usize,
+        history_ttl: secs(v.number(setting!("HISTORY_TTL_SECS"))?),
+        debounce: Duration::from_millis(v.number(setting!("DEBOUNCE_MS"))?),
         chatwoot: chatwoot(v)?,
-        chatwoot_webhook_secret: v.secret("CHATWOOT_WEBHOOK_SECRET"),
+        chatwoot_webhook_secret: v.secret(setting!("CHATWOOT_WEBHOOK_SECRET")),
         waha: waha(v)?,
-        waha_webhook_hmac_key: v.secret("WAHA_WEBHOOK_HMAC_KEY"),
+        waha_webhook_hmac_key: v.secret(setting!("WAHA_WEBHOOK_HMAC_KEY")),
         meta: meta(v)?,
         llm: llm(v)?,
-        llm_timeout: secs(v.number_or("LLM_TIMEOUT_SECS", 60, 1, 600)?),
+        llm_timeout: secs(v.number(setting!("LLM_TIMEOUT_SECS"))?),
         system_prompt: system_prompt(v)?,
-        handoff_message: v.string_or("HANDOFF_MESSAGE", ""),
-        reply_max_chars: v.number_or("REPLY_MAX_CHARS", 1000, 100, 4096)? as usize,
-        send_presence: v.flag("SEND_PRESENCE", true)?,
-        allow_groups: v.flag("ALLOW_GROUPS", false)?,
-        require_signatures: v.flag("REQUIRE_SIGNATURES", false)?,
+        handoff_message: v.string(setting!("HANDOFF_MESSAGE")),
+        reply_max_chars: v.number(setting!("REPLY_MAX_CHARS"))? as usize,
+        send_presence: v.flag(setting!("SEND_PRESENCE"))?,
+        allow_groups: v.flag(setting!("ALLOW_GROUPS"))?,
+        require_signatures: v.flag(setting!("REQUIRE_SIGNATURES"))?,
         log_format: log_format(v)?,
-        worker_concurrency: v.number_or("WORKER_CONCURRENCY", 64, 1, 10_000)? as usize,
-        http_timeout: secs(v.number_or("HTTP_TIMEOUT_SECS", 10, 1, 120)?),
-        reclaim_after: secs(v.number_or("RECLAIM_AFTER_SECS", 12, 12, 3600)?),
-        shutdown_grace: secs(v.number_or("SHUTDOWN_GRACE_SECS", 30, 1, 3600)?),
+        worker_concurrency: v.number(setting!("WORKER_CONCURRENCY"))? as usize,
+        http_timeout: secs(v.number(setting!("HTTP_TIMEOUT_SECS"))?),
+        reclaim_after: secs(v.number(setting!("RECLAIM_AFTER_SECS"))?),
+        shutdown_grace: secs(v.number(setting!("SHUTDOWN_GRACE_SECS"))?),
         consumer_name: consumer_name(v, env, listen_addr)?,
-        legacy_timezone: zone(v, "LEGACY_TIMEZONE")?.unwrap_or_else(|| timezone.clone()),
+        legacy_timezone: zone(v, setting!("LEGACY_TIMEZONE"))?.unwrap_or_else(|| timezone.clone()),
         timezone,
         mcp_servers: mcp::servers(v, env)?,
         transcribe: features::transcribe(v)?,
-        llm_vision: v.flag("LLM_VISION", false)?,
-        media_max_bytes: v.number_or("MEDIA_MAX_BYTES", 16_777_216, 1, u64::MAX)?,
+        llm_vision: v.flag(setting!("LLM_VISION"))?,
+        media_max_bytes: v.number(setting!("MEDIA_MAX_BYTES"))?,
         playground: features::playground(v)?,
-        playground_token: v.secret("PLAYGROUND_TOKEN"),
+        playground_token: v.secret(setting!("PLAYGROUND_TOKEN")),
         evolution: super::channels::evolution(v)?,
         agent_bot: super::channels::agent_bot(v)?,
         tools: tools::tools(v)?,
-        hours: super::hours::hours(v, v.is_set("LLM_BASE_URL"))?,
+        hours: super::hours::hours(v, v.is_set(setting!("LLM_BASE_URL")))?,
     };
     check_signatures(&settings)?;
     features::check_playground(&settings)?;
@@ -75,42 +76,48 @@ fn secs(n: u64) -> Duration {
 }
 
 fn listen_addr(v: &Sources) -> Result<SocketAddr, ConfigError> {
-    let raw = v.string_or("LISTEN_ADDR", "0.0.0.0:3000");
+    let raw = v.string(setting!("LISTEN_ADDR"));
     raw.parse().map_err(|_| {
         v.err(
-            "LISTEN_ADDR",
+            setting!("LISTEN_ADDR"),
             format!("expected an IP address and port such as 0.0.0.0:3000, got {raw:?}"),
         )
     })
 }
 
 fn role(v: &Sources) -> Result<Role, ConfigError> {
-    let raw = v.string_or("ROLE", "all");
+    let raw = v.string(setting!("ROLE"));
     match raw.to_ascii_lowercase().as_str() {
         "all" => Ok(Role::All),
         "api" => Ok(Role::Api),
         "worker" => Ok(Role::Worker),
-        _ => Err(v.err("ROLE", format!("expected all, api or worker, got {raw:?}"))),
+        _ => Err(v.err(
+            setting!("ROLE"),
+            format!("expected all, api or worker, got {raw:?}"),
+        )),
     }
 }
 
 fn log_format(v: &Sources) -> Result<LogFormat, ConfigError> {
-    let raw = v.string_or("LOG_FORMAT", "pretty");
+    let raw = v.string(setting!("LOG_FORMAT"));
     match raw.to_ascii_lowercase().as_str() {
         "pretty" => Ok(LogFormat::Pretty),
         "json" => Ok(LogFormat::Json),
-        _ => Err(v.err("LOG_FORMAT", format!("expected pretty or json, got {raw:?}"))),
+        _ => Err(v.err(
+            setting!("LOG_FORMAT"),
+            format!("expected pretty or json, got {raw:?}"),
+        )),
     }
 }
 
 /// An IANA zone name (`Europe/Amsterdam`, `UTC`) from jiff's bundled database; `None` when unset.
-fn zone(v: &Sources, name: &str) -> Result<Option<jiff::tz::TimeZone>, ConfigError> {
-    let Some(raw) = v.raw(name) else {
+fn zone(v: &Sources, s: &Setting) -> Result<Option<jiff::tz::TimeZone>, ConfigError> {
+    let Some(raw) = v.raw(s) else {
         return Ok(None);
     };
     jiff::tz::TimeZone::get(&raw).map(Some).map_err(|_| {
         v.err(
-            name,
+            s,
             format!("expected an IANA time zone name such as Europe/Amsterdam or UTC, got {raw:?}"),
         )
     })
@@ -122,7 +129,7 @@ fn consumer_name(
     env: &impl Fn(&str) -> Option<String>,
     listen: SocketAddr,
 ) -> Result<String, ConfigError> {
-    match v.raw("CONSUMER_NAME") {
+    match v.raw(setting!("CONSUMER_NAME")) {
         Some(name)
             if name.len() <= MAX_CONSUMER_NAME
                 && !name.chars().any(|c| c.is_whitespace() || c.is_control()) =>
@@ -130,7 +137,7 @@ fn consumer_name(
             Ok(name)
         }
         Some(name) => Err(v.err(
-            "CONSUMER_NAME",
+            setting!("CONSUMER_NAME"),
             format!("expected at most {MAX_CONSUMER_NAME} characters without spaces, got {name:?}"),
         )),
         None => Ok(format!("{}:{}", host_name(env), listen.port())),
@@ -147,7 +154,7 @@ fn host_name(env: &impl Fn(&str) -> Option<String>) -> String {
 
 /// `REDIS_URL`; its value is never echoed because it may hold a password.
 fn redis_url(v: &Sources) -> Result<Option<SecretString>, ConfigError> {
-    let Some(raw) = v.raw("REDIS_URL") else {
+    let Some(raw) = v.raw(setting!("REDIS_URL")) else {
         return Ok(None);
     };
     let lower = raw.to_ascii_lowercase();
@@ -157,24 +164,30 @@ fn redis_url(v: &Sources) -> Result<Option<SecretString>, ConfigError> {
     match rest {
         Some(rest) if !rest.is_empty() && !rest.contains(char::is_whitespace) => Ok(Some(raw.into())),
         _ => Err(v.err(
-            "REDIS_URL",
+            setting!("REDIS_URL"),
             "expected a URL starting with redis://, rediss:// or unix:// \
              (value not shown: it may hold a password)",
         )),
     }
 }
 
+/// The names of `settings`.
+fn names(settings: &[&Setting]) -> Vec<&'static str> {
+    settings.iter().map(|s| s.name).collect()
+}
+
 /// The Chatwoot group: all four settings or none.
 fn chatwoot(v: &Sources) -> Result<Option<ChatwootSettings>, ConfigError> {
-    const GROUP: [&str; 4] = [
-        "CHATWOOT_BASE_URL",
-        "CHATWOOT_API_TOKEN",
-        "CHATWOOT_ACCOUNT_ID",
-        "CHATWOOT_INBOX_ID",
+    const GROUP: [&Setting; 4] = [
+        setting!("CHATWOOT_BASE_URL"),
+        setting!("CHATWOOT_API_TOKEN"),
+        setting!("CHATWOOT_ACCOUNT_ID"),
+        setting!("CHATWOOT_INBOX_ID"),
     ];
-    let (set, missing): (Vec<&str>, Vec<&str>) = GROUP.iter().partition(|name| v.is_set(name));
+    let (set, missing): (Vec<&Setting>, Vec<&Setting>) = GROUP.iter().partition(|s| v.is_set(s));
+    let (set, missing) = (names(&set), names(&missing));
     // Agent Bot mode alone needs only the base URL (the bot's token answers); no mirror then.
-    let bot_only = set == ["CHATWOOT_BASE_URL"] && v.is_set("CHATWOOT_AGENT_BOT_TOKEN");
+    let bot_only = set == ["CHATWOOT_BASE_URL"] && v.is_set(setting!("CHATWOOT_AGENT_BOT_TOKEN"));
     if set.is_empty() || bot_only {
         return Ok(None);
     }
@@ -185,69 +198,77 @@ fn chatwoot(v: &Sources) -> Result<Option<ChatwootSettings>, ConfigError> {
                 "not set, but {} {}; set all four of {} or none of them",
                 set.join(", "),
                 if set.len() == 1 { "is" } else { "are" },
-                GROUP.join(", ")
+                names(&GROUP).join(", ")
             ),
         ));
     }
     Ok(Some(ChatwootSettings {
-        base_url: v.http_url("CHATWOOT_BASE_URL")?.unwrap_or_default(),
-        api_token: v.secret("CHATWOOT_API_TOKEN").unwrap_or_default(),
-        account_id: v.number("CHATWOOT_ACCOUNT_ID", 1, u64::MAX)?.unwrap_or_default(),
-        inbox_id: v.number("CHATWOOT_INBOX_ID", 1, u64::MAX)?.unwrap_or_default(),
+        base_url: v.http_url(setting!("CHATWOOT_BASE_URL"))?.unwrap_or_default(),
+        api_token: v.secret(setting!("CHATWOOT_API_TOKEN")).unwrap_or_default(),
+        account_id: v.number(setting!("CHATWOOT_ACCOUNT_ID"))?,
+        inbox_id: v.number(setting!("CHATWOOT_INBOX_ID"))?,
     }))
 }
 
 fn waha(v: &Sources) -> Result<Option<WahaSettings>, ConfigError> {
-    let Some(base_url) = v.http_url("WAHA_BASE_URL")? else {
+    let Some(base_url) = v.http_url(setting!("WAHA_BASE_URL"))? else {
         return Ok(None);
     };
     Ok(Some(WahaSettings {
         base_url,
-        api_key: v.secret("WAHA_API_KEY"),
-        session: v.string_or("WAHA_SESSION", "default"),
+        api_key: v.secret(setting!("WAHA_API_KEY")),
+        session: v.string(setting!("WAHA_SESSION")),
     }))
 }
 
 fn meta(v: &Sources) -> Result<MetaSettings, ConfigError> {
     Ok(MetaSettings {
-        graph_base_url: v
-            .http_url("META_GRAPH_BASE_URL")?
-            .unwrap_or_else(|| "https://graph.facebook.com/v25.0".to_owned()),
-        access_token: v.secret("META_ACCESS_TOKEN"),
-        phone_number_id: v.raw("META_PHONE_NUMBER_ID"),
-        app_secret: v.secret("META_APP_SECRET"),
-        verify_token: v.secret("META_VERIFY_TOKEN"),
+        graph_base_url: v.http_url(setting!("META_GRAPH_BASE_URL"))?.unwrap_or_default(),
+        access_token: v.secret(setting!("META_ACCESS_TOKEN")),
+        phone_number_id: v.raw(setting!("META_PHONE_NUMBER_ID")),
+        app_secret: v.secret(setting!("META_APP_SECRET")),
+        verify_token: v.secret(setting!("META_VERIFY_TOKEN")),
     })
 }
 
 fn llm(v: &Sources) -> Result<Option<LlmSettings>, ConfigError> {
-    let Some(base_url) = v.http_url("LLM_BASE_URL")? else {
+    let Some(base_url) = v.http_url(setting!("LLM_BASE_URL"))? else {
         return Ok(None);
     };
     Ok(Some(LlmSettings {
         base_url,
-        api_key: v.secret("LLM_API_KEY"),
-        model: v.raw("LLM_MODEL"),
+        api_key: v.secret(setting!("LLM_API_KEY")),
+        model: v.raw(setting!("LLM_MODEL")),
     }))
 }
 
 /// `SYSTEM_PROMPT`, or the file `SYSTEM_PROMPT_FILE` names, or the built-in prompt.
 fn system_prompt(v: &Sources) -> Result<String, ConfigError> {
-    match (v.raw("SYSTEM_PROMPT"), v.raw("SYSTEM_PROMPT_FILE")) {
+    match (
+        v.raw(setting!("SYSTEM_PROMPT")),
+        v.raw(setting!("SYSTEM_PROMPT_FILE")),
+    ) {
         (Some(_), Some(_)) => Err(ConfigError::new(
             "SYSTEM_PROMPT, SYSTEM_PROMPT_FILE",
             "both are set; set one or the other",
         )),
         (Some(prompt), None) => Ok(prompt),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(Path::new(&path))
-                .map_err(|e| v.err("SYSTEM_PROMPT_FILE", format!("cannot read {path:?}: {e}")))?;
+            let text = std::fs::read_to_string(Path::new(&path)).map_err(|e| {
+                v.err(
+                    setting!("SYSTEM_PROMPT_FILE"),
+                    format!("cannot read {path:?}: {e}"),
+                )
+            })?;
             match text.trim() {
-                "" => Err(v.err("SYSTEM_PROMPT_FILE", format!("the file {path:?} is empty"))),
+                "" => Err(v.err(
+                    setting!("SYSTEM_PROMPT_FILE"),
+                    format!("the file {path:?} is empty"),
+                )),
                 prompt => Ok(prompt.to_owned()),
             }
         }
-        (None, None) => Ok(DEFAULT_SYSTEM_PROMPT.to_owned()),
+        (None, None) => Ok(v.string(setting!("SYSTEM_PROMPT"))),
     }
 }
 

@@ -27,7 +27,8 @@ pub enum LogWriter {
 
 /// Install the log subscriber (once per process; later calls are no-ops).
 pub fn init_logging(format: LogFormat, writer: LogWriter) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(crate::config::DEFAULT_LOG_FILTER));
     let writer = match writer {
         LogWriter::Stdout => BoxMakeWriter::new(std::io::stdout),
         LogWriter::Stderr => BoxMakeWriter::new(std::io::stderr),
