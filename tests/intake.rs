@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha512;
 use support::app::{TestApp, spawn_app};

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::app::{TestApp, spawn_app};
