@@ -219,3 +219,34 @@ fn healthcheck_says_which_setting_is_wrong_and_has_help() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Exit status: 0 when /health answered 200"), "{out}");
 }
+
+/// The image checks itself with the binary, not curl: the Dockerfile's runtime stage (the last
+/// `FROM`) and the compose example both call `wa-agent healthcheck`, and nothing installs curl.
+/// (No container engine here can pull the base images; see the README's dependency section.)
+#[test]
+fn the_image_and_the_compose_example_check_health_with_the_binary() {
+    let dockerfile = std::fs::read_to_string(format!("{ROOT}/Dockerfile")).unwrap();
+    let runtime = &dockerfile[dockerfile.rfind("\nFROM ").expect("a FROM")..];
+    assert!(
+        runtime.contains(r#"CMD ["/usr/local/bin/wa-agent", "healthcheck"]"#),
+        "{runtime}"
+    );
+    assert!(!uses_curl(&dockerfile), "no curl in the image:\n{dockerfile}");
+    assert!(
+        dockerfile.contains("cargo chef prepare") && dockerfile.contains("cargo chef cook"),
+        "the dependency layer is cargo-chef's"
+    );
+    let compose = std::fs::read_to_string(format!("{ROOT}/docker-compose.example.yml")).unwrap();
+    assert!(
+        compose.contains(r#"test: ["CMD", "/usr/local/bin/wa-agent", "healthcheck"]"#),
+        "{compose}"
+    );
+    assert!(!uses_curl(&compose), "{compose}");
+}
+
+/// Whether a line that is not a comment names curl.
+fn uses_curl(text: &str) -> bool {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .any(|l| l.contains("curl"))
+}
