@@ -4,8 +4,10 @@
 # Open the playground address it prints to chat with the agent in a browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# At debug, the log-only gateway also shows the text of each reply it did not send.
-export RUST_LOG="${RUST_LOG:-info,wa_agent::gateway=debug}"
+# At debug, the log-only gateway (wa_agent::channel) also shows the text of each reply it did not send.
+# tests/first_run.rs reads each `export NAME="${NAME:-default}"` line below and starts the binary with
+# them, so keep that form for every default this script sets.
+export RUST_LOG="${RUST_LOG:-info,wa_agent::channel=debug}"
 # The playground is on without REDIS_URL (or with PLAYGROUND=on): say where it will be.
 listen="${LISTEN_ADDR:-0.0.0.0:3000}"
 host="${listen%:*}"

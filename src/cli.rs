@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `dlq list`, `dlq replay <id>|--all` and
-//! `check`, parsed by `clap` with generated `--help`.
+//! The command line: `serve` (the default), `migrate`, `dlq list`, `dlq replay <id>|--all`, `check`
+//! and `healthcheck`, parsed by `clap` with generated `--help`.
 //!
 //! Invariants: parsing and `--help` read no settings and connect to nothing; settings are loaded only
 //! once a command runs. A command's report goes to stdout and its logs to stderr (only `serve` logs
@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+
+mod healthcheck;
 
 use crate::config::{Settings, config_file_path, settings_help};
 use crate::telemetry::{LogWriter, init_logging};
@@ -60,6 +62,9 @@ pub enum Command {
     /// Validate the settings, then reach every configured external and report one line each.
     #[command(after_help = CHECK_EXIT)]
     Check,
+    /// Ask the local server's /health, for a container's health check; exit 0 when it answers 200.
+    #[command(after_help = HEALTHCHECK_EXIT)]
+    Healthcheck,
 }
 
 /// `wa-agent dlq …`.
@@ -96,6 +101,11 @@ const CHECK_EXIT: &str = "Prints one line per external on stdout: ✓ reached (m
     ✗ failed (with the reason and a hint), - not configured. Logs go to stderr.\n\n\
     Exit status: 0 when nothing failed; 1 on any ✗; 2 for bad usage or settings.";
 
+const HEALTHCHECK_EXIT: &str = "Sends GET /health to loopback at LISTEN_ADDR's port (0.0.0.0 asks \
+    127.0.0.1, [::] asks [::1]; a specific address is asked as given), with no proxy, within 3 s. \
+    Prints one line on stdout: healthy, or unhealthy and why.\n\n\
+    Exit status: 0 when /health answered 200; 1 otherwise; 2 for bad usage or settings.";
+
 fn root_after_help() -> String {
     format!(
         "{}\n{}",
@@ -128,6 +138,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check => {
             init_logging(settings.log_format, LogWriter::Stderr);
             crate::check::run(&settings, file.as_deref()).await
+        }
+        Command::Healthcheck => health(settings).await,
+    }
+}
+
+/// `wa-agent healthcheck`: one line on stdout; 0 when the local `/health` answered 200, else 1.
+async fn health(settings: Settings) -> ExitCode {
+    match healthcheck::probe(settings.listen_addr).await {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            println!("{reason}");
+            ExitCode::FAILURE
         }
     }
 }

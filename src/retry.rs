@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 
 use crate::media::MediaError;
 use crate::outbound::OutboundError;

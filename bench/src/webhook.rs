@@ -1,6 +1,6 @@
 //! Signed WAHA `message` webhooks, shaped like the ones a WEBJS session posts.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha512;
 

@@ -6,7 +6,7 @@
 //!   with the timestamp no more than [`CHATWOOT_TOLERANCE_SECS`] away from now.
 
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Sha256, Sha512};
 

@@ -10,7 +10,7 @@ use crate::support::fake_llm::FakeLlm;
 use crate::support::fake_waha::FakeWaha;
 use crate::support::redis::RedisServer;
 use crate::support::waha_hooks::message;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 

@@ -8,7 +8,7 @@ use crate::support::app::{TestApp, error_of, spawn_app};
 use crate::support::fake_waha::FakeWaha;
 use crate::support::redis::RedisServer;
 use crate::support::waha_hooks::message;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha512;
 

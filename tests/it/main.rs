@@ -24,6 +24,7 @@ mod core_turn;
 mod drain;
 mod duplicate_window;
 mod evolution_media;
+mod first_run;
 mod hardening;
 mod intake;
 mod mcp;

@@ -11,7 +11,7 @@ use crate::support::fake_llm::FakeLlm;
 use crate::support::fake_meta::FakeMeta;
 use crate::support::redis::RedisServer;
 use crate::support::waha_hooks::fixture;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 

@@ -8,7 +8,7 @@ use crate::support::fake_chatwoot::{FakeChatwoot, SeedMessage};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::Sha256;
