@@ -25,6 +25,7 @@ mod drain;
 mod duplicate_window;
 mod evolution_media;
 mod hardening;
+mod idle;
 mod intake;
 mod mcp;
 mod media;
