@@ -26,6 +26,7 @@ mod duplicate_window;
 mod evolution_media;
 mod first_run;
 mod hardening;
+mod idle;
 mod intake;
 mod mcp;
 mod media;

@@ -108,7 +108,11 @@ impl TestApp {
         while idle_looks < 2 {
             assert!(
                 Instant::now() < deadline,
-                "the service was still busy after {IDLE_TIMEOUT:?}"
+                "{}",
+                match self.runtime.get() {
+                    Some(_) => format!("the service was still busy after {IDLE_TIMEOUT:?}"),
+                    None => "the app runs no queue runtime (ROLE without workers?): it is never idle".into(),
+                }
             );
             let idle = match self.runtime.get() {
                 Some(runtime) => runtime.is_idle().await,
