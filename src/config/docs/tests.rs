@@ -152,6 +152,22 @@ fn every_setting_appears_in_each_document_in_the_form_of_its_default() {
 }
 
 #[test]
+fn every_see_also_names_a_readme_heading() {
+    let readme = read(README);
+    for s in SETTINGS {
+        if let Some(section) = s.see {
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.trim_start_matches('#') == format!(" {section}") && l.starts_with("##")),
+                "{}: README.md has no heading {section:?}",
+                s.name
+            );
+        }
+    }
+}
+
+#[test]
 fn anchors_and_ranges_read_as_the_readme_needs() {
     assert_eq!(anchor("Agent Bot mode"), "agent-bot-mode");
     assert_eq!(anchor("Settings file"), "settings-file");
