@@ -12,7 +12,7 @@ use super::registry::{DefaultValue, Group, SETTINGS, Setting};
 mod tests;
 
 /// The command that rewrites `.env.example` and the README's settings tables from the registry.
-pub const REGENERATE: &str = "WA_AGENT_WRITE_DOCS=1 cargo nextest run --lib config::docs";
+pub const REGENERATE: &str = "WA_AGENT_WRITE_DOCS=1 cargo nextest run --lib config::docs::tests::generated";
 /// The line that opens the README's generated settings block.
 pub const README_BEGIN: &str = "<!-- settings:begin (generated from src/config/registry/table.rs) -->";
 /// The line that closes it.
@@ -53,7 +53,8 @@ pub fn env_example() -> String {
          directory\n\
          # itself (real environment variables win), and any setting can also live in wa-agent.toml \
          (CONFIG_FILE).\n\
-         # Lines that are commented out are unset by default; the others show the default value.\n\
+         # Live lines show the default value. A commented-out line is unset (or worked out at start-up) by\n\
+         # default and shows an example, or shows a default that, live, would clash with another setting.\n\
          # `wa-agent --help` lists the same settings. This file is generated from the settings registry\n\
          # (src/config/registry/table.rs); the README's Settings section says how to regenerate it.\n",
     );

@@ -18,7 +18,7 @@ pub struct TranscribeSettings {
     pub base_url: String,
     /// `TRANSCRIBE_API_KEY`, else `LLM_API_KEY`; sent as a Bearer token when set.
     pub api_key: Option<SecretString>,
-    /// `TRANSCRIBE_MODEL` (default `whisper-1`).
+    /// `TRANSCRIBE_MODEL` (its default is in the settings registry).
     pub model: String,
 }
 

@@ -29,6 +29,7 @@ pub struct HoursSettings {
     pub history_summary: bool,
 }
 
+/// What unset settings read as without an LLM (a unit test keeps the two equal).
 impl Default for HoursSettings {
     fn default() -> Self {
         Self {
@@ -43,12 +44,10 @@ impl Default for HoursSettings {
 
 /// Reads the settings; `llm_configured` sets `HISTORY_SUMMARY`'s default.
 pub(super) fn hours(v: &Sources, llm_configured: bool) -> Result<HoursSettings, ConfigError> {
-    let bot_hours = match v.raw(setting!("BOT_HOURS")) {
-        None => BotHours::Always,
-        Some(raw) => raw
-            .parse()
-            .map_err(|e: crate::gate::BotHoursError| v.err(setting!("BOT_HOURS"), e.to_string()))?,
-    };
+    let bot_hours: BotHours = v
+        .string(setting!("BOT_HOURS"))
+        .parse()
+        .map_err(|e: crate::gate::BotHoursError| v.err(setting!("BOT_HOURS"), e.to_string()))?;
     let working_hours = match v.raw(setting!("WORKING_HOURS")) {
         None => None,
         Some(raw) => Some(
@@ -97,6 +96,15 @@ mod tests {
         .unwrap()
         .hours;
         assert!(!off.history_summary);
+    }
+
+    #[test]
+    fn the_default_value_is_what_unset_settings_read_as() {
+        let unset = settings(&[]).unwrap().hours;
+        assert_eq!(
+            format!("{unset:?}"),
+            format!("{:?}", super::HoursSettings::default())
+        );
     }
 
     #[test]

@@ -89,14 +89,14 @@ pub struct WahaSettings {
     pub base_url: String,
     /// `WAHA_API_KEY`, sent as `X-Api-Key` when set.
     pub api_key: Option<SecretString>,
-    /// `WAHA_SESSION` (default `default`).
+    /// `WAHA_SESSION`.
     pub session: String,
 }
 
 /// WhatsApp Cloud API settings.
 #[derive(Debug, Clone)]
 pub struct MetaSettings {
-    /// `META_GRAPH_BASE_URL` (default `https://graph.facebook.com/v25.0`), without a trailing slash.
+    /// `META_GRAPH_BASE_URL`, without a trailing slash.
     pub graph_base_url: String,
     /// `META_ACCESS_TOKEN`.
     pub access_token: Option<SecretString>,

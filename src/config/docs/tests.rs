@@ -1,5 +1,6 @@
 //! The drift tests: `.env.example`, the README's settings tables and `--help` say what the registry
-//! says, and nothing it lacks. Run with `WA_AGENT_WRITE_DOCS=1` to rewrite the two files instead.
+//! says, and nothing it lacks. The two `generated_*` tests, run with `WA_AGENT_WRITE_DOCS=1`, rewrite
+//! the files instead of failing (only they run then, so no other test reads a half-written file).
 
 use std::collections::HashMap;
 
@@ -38,13 +39,13 @@ fn read(path: &str) -> String {
 }
 
 #[test]
-fn env_example_is_the_registry_rendered() {
+fn generated_env_example_is_the_registry_rendered() {
     let current = read(ENV_EXAMPLE);
     in_step(ENV_EXAMPLE, &current, &env_example(), env_example);
 }
 
 #[test]
-fn readme_settings_tables_are_the_registry_rendered() {
+fn generated_readme_tables_are_the_registry_rendered() {
     let readme = read(README);
     let begin = readme
         .find(README_BEGIN)
@@ -147,6 +148,22 @@ fn every_setting_appears_in_each_document_in_the_form_of_its_default() {
             "{} is missing from README.md",
             s.name
         );
+    }
+}
+
+#[test]
+fn every_see_also_names_a_readme_heading() {
+    let readme = read(README);
+    for s in SETTINGS {
+        if let Some(section) = s.see {
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.trim_start_matches('#') == format!(" {section}") && l.starts_with("##")),
+                "{}: README.md has no heading {section:?}",
+                s.name
+            );
+        }
     }
 }
 
