@@ -186,7 +186,7 @@ pub fn tool_registry(
 /// What a test may give the service at start: the clock, and where to put the queue runtime.
 #[derive(Clone)]
 pub struct Hooks {
-    /// The clock the queue runtime's own waits are slept on.
+    /// The clock the worker (debounce, the gate's now) and the queue runtime's own waits run on.
     pub clock: SharedClock,
     /// Filled with the queue runtime once the workers start (never, when the role runs none).
     pub runtime: Arc<OnceLock<Arc<Runtime>>>,
@@ -265,7 +265,7 @@ pub async fn run_with(
             hours,
             history_summary: settings.hours.history_summary,
             media,
-            clock: crate::clock::system(),
+            clock: hooks.clock.clone(),
         });
         let tuning = Tuning::new(
             settings.debounce,
