@@ -63,7 +63,7 @@ pub enum Command {
     #[command(after_help = CHECK_EXIT)]
     Check,
     /// Ask the local server's /health, for a container's health check; exit 0 when it answers 200.
-    #[command(after_help = HEALTHCHECK_EXIT)]
+    #[command(after_help = healthcheck_after_help())]
     Healthcheck,
 }
 
@@ -101,10 +101,15 @@ const CHECK_EXIT: &str = "Prints one line per external on stdout: ✓ reached (m
     ✗ failed (with the reason and a hint), - not configured. Logs go to stderr.\n\n\
     Exit status: 0 when nothing failed; 1 on any ✗; 2 for bad usage or settings.";
 
-const HEALTHCHECK_EXIT: &str = "Sends GET /health to loopback at LISTEN_ADDR's port (0.0.0.0 asks \
-    127.0.0.1, [::] asks [::1]; a specific address is asked as given), with no proxy, within 3 s. \
-    Prints one line on stdout: healthy, or unhealthy and why.\n\n\
-    Exit status: 0 when /health answered 200; 1 otherwise; 2 for bad usage or settings.";
+fn healthcheck_after_help() -> String {
+    format!(
+        "Sends GET /health to loopback at LISTEN_ADDR's port (0.0.0.0 asks 127.0.0.1, [::] asks [::1]; \
+         a specific address is asked as given), with no proxy, within {} s. Prints one line on stdout: \
+         healthy, or unhealthy and why.\n\n\
+         Exit status: 0 when /health answered 200; 1 otherwise; 2 for bad usage or settings.",
+        healthcheck::TIMEOUT.as_secs()
+    )
+}
 
 fn root_after_help() -> String {
     format!(
