@@ -579,3 +579,36 @@ fn short_ttls_run_out_alike() {
         },
     ]);
 }
+
+/// A read that may not wait answers at once on both: Redis's `BLOCK 0` waited for ever (until the
+/// command timed out), where the embedded store answered at once.
+#[test]
+fn regression_a_read_without_a_wait_answers_at_once() {
+    let server = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let redis = RedisStore::connect(&server.url(), "zero:")
+            .await
+            .expect("connect");
+        let stores: [Arc<dyn Store>; 2] = [Arc::new(redis), Arc::new(MemoryStore::new())];
+        for store in stores {
+            let started = std::time::Instant::now();
+            let read = store.next_signals("w1", 1, Duration::ZERO).await.expect("read");
+            assert!(read.is_empty(), "{} read {read:?}", store.kind());
+            store.signal("c1").await.expect("signal");
+            let read = store
+                .next_signals("w1", 1, Duration::from_micros(300))
+                .await
+                .expect("read");
+            assert_eq!(read.len(), 1, "{}", store.kind());
+            assert!(
+                started.elapsed() < Duration::from_millis(500),
+                "{} waited",
+                store.kind()
+            );
+        }
+    });
+}

@@ -71,6 +71,12 @@ fn live<T>(entry: Option<&(T, i64)>, now: i64) -> Option<&T> {
 impl State {
     /// `XADD work MAXLEN … * chat {chat}`.
     pub(super) fn xadd(&mut self, chat: &str, now: i64) {
+        self.xadd_capped(chat, now, WORK_STREAM_MAXLEN);
+    }
+
+    /// `XADD` keeping at most `cap` entries (Redis's `MAXLEN ~` keeps at least `cap`, trimming
+    /// whole nodes; the embedded store trims exactly).
+    pub(super) fn xadd_capped(&mut self, chat: &str, now: i64, cap: u64) {
         let ms = u64::try_from(now).unwrap_or(0);
         self.last_id = if ms > self.last_id.0 {
             (ms, 0)
@@ -82,7 +88,7 @@ impl State {
             delivered: None,
         };
         self.stream.insert(self.last_id, entry);
-        while self.stream.len() as u64 > WORK_STREAM_MAXLEN {
+        while self.stream.len() as u64 > cap.max(1) {
             self.stream.pop_first();
         }
     }
