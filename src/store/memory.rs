@@ -66,7 +66,7 @@ impl MemoryStore {
     pub fn ttl(&self, key: &str) -> Option<Duration> {
         let now = self.now();
         self.lock()
-            .expiry(key, now)
+            .expiry(&self.keys, key, now)
             .map(|left| Duration::from_millis(u64::try_from(left).unwrap_or(0)))
     }
 

@@ -20,6 +20,11 @@
 //! - A chat's send intent ([`intent`]) is recorded before a reply's first part is sent and deleted
 //!   only by `commit_turn`, in the same step that consumes the inbox: an intent found at the start of
 //!   a turn is the reply of a run that never committed.
+//! - Every key is named by [`keys`]; callers never name one. Small values are typed: the chat state
+//!   (JSON the caller owns), the summary, and presence [`Marker`]s, each with the caller's TTL.
+//! - Both stores keep the same caps and TTLs (the work stream's length, the event logs' caps, the
+//!   history window, the dedupe window in whole seconds) and answer alike; `tests/store_model.rs`
+//!   runs random sequences of every operation on both and compares what each answers and holds.
 
 pub mod event_log;
 pub mod intent;
@@ -43,8 +48,8 @@ pub use keys::Marker;
 #[error("store unavailable: {0}")]
 pub struct StoreError(pub String);
 
-/// A history window of 0 with entries to keep: refused by both stores alike (Redis's
-/// `LTRIM key -0 -1` is no trim, and settings never give 0).
+/// A history window of 0 with entries to keep: refused by both stores alike, with a clear error
+/// (Redis's script failed on `LTRIM key -0 -1`; settings never give 0).
 pub(crate) fn check_window(window: usize, entries: usize) -> Result<(), StoreError> {
     if window == 0 && entries > 0 {
         return Err(StoreError("a history window must keep at least one entry".into()));
@@ -90,8 +95,8 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Atomically: mark `dedupe_key` seen for `dedupe_ttl` and, only if it was new, push the envelope
-    /// to its chat's inbox and signal the work stream.
+    /// Atomically: mark `dedupe_key` seen for `dedupe_ttl` (in whole seconds, at least one) and, only
+    /// if it was new, push the envelope to its chat's inbox and signal the work stream.
     async fn accept(
         &self,
         dedupe_key: &str,
@@ -99,7 +104,8 @@ pub trait Store: Send + Sync + 'static {
         env: &Envelope,
     ) -> Result<Accept, StoreError>;
 
-    /// Wait up to `block` for signals for this consumer; at most `max` at once.
+    /// Wait up to `block` for signals for this consumer (under a millisecond: no wait); at most
+    /// `max` (at least one) at once.
     async fn next_signals(
         &self,
         consumer: &str,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::domain::{Envelope, HistoryEntry};
 use crate::store::event_log::MemoryLogs;
-use crate::store::keys::WORK_STREAM_MAXLEN;
+use crate::store::keys::{Keys, WORK_STREAM_MAXLEN};
 use crate::store::{SendIntent, Signal};
 
 /// A work-stream id, `{ms}-{seq}`.
@@ -71,6 +71,12 @@ fn live<T>(entry: Option<&(T, i64)>, now: i64) -> Option<&T> {
 impl State {
     /// `XADD work MAXLEN … * chat {chat}`.
     pub(super) fn xadd(&mut self, chat: &str, now: i64) {
+        self.xadd_capped(chat, now, WORK_STREAM_MAXLEN);
+    }
+
+    /// `XADD` keeping at most `cap` entries (Redis's `MAXLEN ~` keeps at least `cap`, trimming
+    /// whole nodes; the embedded store trims exactly).
+    pub(super) fn xadd_capped(&mut self, chat: &str, now: i64, cap: u64) {
         let ms = u64::try_from(now).unwrap_or(0);
         self.last_id = if ms > self.last_id.0 {
             (ms, 0)
@@ -82,7 +88,7 @@ impl State {
             delivered: None,
         };
         self.stream.insert(self.last_id, entry);
-        while self.stream.len() as u64 > WORK_STREAM_MAXLEN {
+        while self.stream.len() as u64 > cap.max(1) {
             self.stream.pop_first();
         }
     }
@@ -201,19 +207,26 @@ impl State {
         self.accepts_since_sweep = 0;
     }
 
-    /// The time left of a key (as `PTTL`), by its name without prefix (`lease:{chat}`, …); `None`
-    /// for a key that is absent or does not expire.
-    pub(super) fn expiry(&self, key: &str, now: i64) -> Option<i64> {
-        let (family, id) = key.split_once(':').unwrap_or((key, ""));
-        let until = match family {
-            "seen" => self.dedupe.get(id).copied(),
-            "lease" => self.leases.get(id).map(|v| v.1),
-            "lock" => self.locks.get(id).map(|v| v.1),
-            "consumer" => self.consumers.get(id).map(|v| v.1),
-            "intent" => self.intents.get(id).map(|v| v.1),
-            "history" => self.histories.get(id).filter(|h| !h.0.is_empty()).map(|v| v.1),
-            "web-events" => self.events.expiry(id, now),
-            _ => self.values.get(key).map(|v| v.1),
+    /// The time left of a key (as `PTTL`), by its name under `keys` (`lease:{chat}`, …; the
+    /// families' names come from [`Keys`] itself); `None` for a key that is absent or does not expire.
+    pub(super) fn expiry(&self, keys: &Keys, key: &str, now: i64) -> Option<i64> {
+        let id = |family: String| key.strip_prefix(family.as_str());
+        let until = if let Some(id) = id(keys.dedupe("")) {
+            self.dedupe.get(id).copied()
+        } else if let Some(id) = id(keys.lease("")) {
+            self.leases.get(id).map(|v| v.1)
+        } else if let Some(id) = id(keys.lock("")) {
+            self.locks.get(id).map(|v| v.1)
+        } else if let Some(id) = id(keys.consumer("")) {
+            self.consumers.get(id).map(|v| v.1)
+        } else if let Some(id) = id(keys.intent("")) {
+            self.intents.get(id).map(|v| v.1)
+        } else if let Some(id) = id(keys.history("")) {
+            self.histories.get(id).filter(|h| !h.0.is_empty()).map(|v| v.1)
+        } else if let Some(id) = id(keys.web_events("")) {
+            self.events.expiry(id, now)
+        } else {
+            self.values.get(key).map(|v| v.1)
         }?;
         (until > now).then_some(until - now)
     }

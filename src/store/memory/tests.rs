@@ -101,3 +101,14 @@ async fn an_event_log_expires_its_ttl_after_the_last_event() {
     clock.advance(ttl);
     assert!(s.chat_events_after("web:1", None, 10).await.unwrap().is_empty());
 }
+
+#[test]
+fn the_work_stream_keeps_its_cap_dropping_the_oldest() {
+    let mut s = super::state::State::default();
+    for (i, chat) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        s.xadd_capped(chat, 1_000 + i as i64, 3);
+    }
+    let chats: Vec<&str> = s.stream.values().map(|e| e.chat.as_str()).collect();
+    assert_eq!(chats, ["b", "c", "d"]);
+    assert_eq!(s.stream.keys().next(), Some(&(1_001, 0)));
+}

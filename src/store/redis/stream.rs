@@ -19,18 +19,18 @@ pub(super) async fn next_signals(
     max: usize,
     block: Duration,
 ) -> Result<Vec<Signal>, StoreError> {
-    let args: Vec<Value> = vec![
+    let mut args: Vec<Value> = vec![
         "GROUP".into(),
         WORK_GROUP.into(),
         consumer.into(),
         "COUNT".into(),
         (max.max(1) as i64).into(),
-        "BLOCK".into(),
-        ms(block).into(),
-        "STREAMS".into(),
-        store.keys.work().into(),
-        ">".into(),
     ];
+    // `BLOCK 0` would wait for ever: a wait under a millisecond is no wait, as on the embedded store.
+    if ms(block) > 0 {
+        args.extend(["BLOCK".into(), ms(block).into()]);
+    }
+    args.extend(["STREAMS".into(), store.keys.work().into(), ">".into()]);
     let opts = Options {
         timeout: Some(block + COMMAND_TIMEOUT),
         ..Default::default()
