@@ -22,13 +22,14 @@ use tracing::Instrument;
 use crate::agent::Agent;
 use crate::agent::tool_loop::TurnMemo;
 use crate::agent::tools::ToolRegistry;
+use crate::chat_state::{ChatState, ChatStates};
 use crate::clock::SharedClock;
 use crate::dlq::DeadLetter;
 use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage};
 use crate::history::History;
 use crate::hours::source::HoursSource;
 use crate::media::{Downloaded, Media};
-use crate::mirror::{ChatState, Mirror, MirrorJob};
+use crate::mirror::{Mirror, MirrorJob};
 use crate::queue::{ChatContext, ChatHandler, Lease, Tuning};
 use crate::retry::with_retries;
 use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
@@ -68,7 +69,9 @@ pub struct Worker {
     pub store: Arc<dyn Store>,
     /// Chat history.
     pub history: History,
-    /// Chatwoot mirror and chat state.
+    /// Chat state: channel, Chatwoot mapping, who holds the conversation, the profile.
+    pub states: ChatStates,
+    /// The Chatwoot mirror: outbox, conversation mapping, breaker.
     pub mirror: Mirror,
     /// The agent.
     pub agent: Arc<dyn Agent>,
