@@ -112,3 +112,35 @@ impl ChatStates {
         Ok(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_of_older_versions_read_and_the_channel_is_stored_as_gateway() {
+        let old: ChatState =
+            serde_json::from_str(r#"{"gateway":"meta","conversation_id":7,"extra":1}"#).unwrap();
+        assert_eq!(old.channel, Some(ChannelKind::Meta));
+        assert_eq!(old.conversation_id, Some(7));
+        let aliased: ChatState = serde_json::from_str(r#"{"channel":"meta"}"#).unwrap();
+        assert_eq!(aliased.channel, Some(ChannelKind::Meta));
+        let written = serde_json::to_string(&old).unwrap();
+        assert!(written.contains(r#""gateway":"meta""#), "{written}");
+        assert_eq!(serde_json::to_string(&ChatState::default()).unwrap(), "{}");
+    }
+
+    #[test]
+    fn the_agent_answers_while_the_conversation_is_the_bots() {
+        let with = |status: Option<&str>, assignee_id| ChatState {
+            status: status.map(str::to_owned),
+            assignee_id,
+            ..ChatState::default()
+        };
+        assert!(with(None, None).agent_may_answer(None));
+        assert!(with(Some("pending"), Some(7)).agent_may_answer(Some(7)));
+        assert!(with(Some("resolved"), None).agent_may_answer(None));
+        assert!(!with(Some("open"), None).agent_may_answer(None));
+        assert!(!with(Some("pending"), Some(3)).agent_may_answer(Some(7)));
+    }
+}
