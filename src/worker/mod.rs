@@ -11,6 +11,10 @@
 //! never loses what the customer said. Their files are prepared first (see [`media`]): the
 //! transcript or placeholder is the message's text everywhere, an image reaches the model in this
 //! turn only.
+//!
+//! A turn is a pipeline that `Worker::turn_inner` reads top to bottom: prepare (the `Turn`
+//! and what it gathered), `decide` (one pure function picking the arm), the arm (answer, silent,
+//! out-of-office, resume), settle. A later behaviour is a new arm of the decision.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
