@@ -232,7 +232,7 @@ pub async fn run_with(
     let mirror = Mirror::new(store.clone(), chatwoot).with_media(media.clone());
     let history = History::new(
         store.clone(),
-        mirror.clone(),
+        Arc::new(mirror.clone()),
         settings.history_window,
         settings.history_ttl,
     );
@@ -251,6 +251,7 @@ pub async fn run_with(
         let worker = Arc::new(Worker {
             store: store.clone(),
             history,
+            states: crate::chat_state::ChatStates::new(store.clone()),
             mirror,
             agent: agent(&settings),
             channels: channels(&settings, &store),

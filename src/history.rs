@@ -15,12 +15,44 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chatwoot::Message;
-use crate::domain::{HistoryEntry, Role};
-use crate::mirror::{ChatState, Mirror, MirrorError, SOURCE_ID_PREFIX};
+use async_trait::async_trait;
+
+use crate::chat_state::ChatState;
+use crate::chatwoot::{ChatwootClient, Message};
+use crate::domain::{HistoryEntry, Role, SOURCE_ID_PREFIX};
+use crate::outbound::OutboundError;
 use crate::store::{Marker, Store};
 
 mod memory;
+
+/// What history asks of whoever knows the chats' Chatwoot conversations (the mirror): whether
+/// Chatwoot is there, and where a chat's conversation is. History never creates one.
+#[async_trait]
+pub trait ConversationLookup: Send + Sync {
+    /// Whether Chatwoot is configured: the system of record behind the store's cache.
+    fn configured(&self) -> bool;
+    /// The Chatwoot client, unless Chatwoot is off or paused after recent failures.
+    fn reachable(&self) -> Option<&ChatwootClient>;
+    /// Report how a Chatwoot call went (a retryable failure pauses calls to Chatwoot).
+    fn record(&self, outcome: Result<(), &OutboundError>);
+    /// The chat's conversation, when one exists; `known` is the chat's state already read.
+    async fn conversation_of(
+        &self,
+        chat_id: &str,
+        known: Option<ChatState>,
+    ) -> Result<Option<u64>, LookupError>;
+}
+
+/// Why a conversation could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// Chatwoot refused or was unreachable.
+    #[error(transparent)]
+    Chatwoot(#[from] OutboundError),
+    /// Anything else (the store, a pause).
+    #[error("{0}")]
+    Other(String),
+}
 
 pub use memory::{SUMMARY_ATTRIBUTE, block_drop, block_limit, store_cap};
 
@@ -67,17 +99,23 @@ pub struct Loaded {
 #[derive(Clone)]
 pub struct History {
     store: Arc<dyn Store>,
-    mirror: Mirror,
+    conversations: Arc<dyn ConversationLookup>,
     window: usize,
     ttl: Duration,
 }
 
 impl History {
-    /// History keeping `window` entries for `ttl` after the last write.
-    pub fn new(store: Arc<dyn Store>, mirror: Mirror, window: usize, ttl: Duration) -> Self {
+    /// History keeping `window` entries for `ttl` after the last write, reading through from the
+    /// conversations `conversations` finds.
+    pub fn new(
+        store: Arc<dyn Store>,
+        conversations: Arc<dyn ConversationLookup>,
+        window: usize,
+        ttl: Duration,
+    ) -> Self {
         Self {
             store,
-            mirror,
+            conversations,
             window,
             ttl,
         }
@@ -106,7 +144,7 @@ impl History {
                 self.complete_cached(chat_id, state, entries).await
             }
             Ok(Some(entries)) => {
-                let source = if self.mirror.enabled() {
+                let source = if self.conversations.configured() {
                     HistorySource::Cache
                 } else {
                     HistorySource::Store
@@ -142,7 +180,7 @@ impl History {
 
     /// Whether the chat's cached history was started while Chatwoot could not be read.
     async fn incomplete(&self, chat_id: &str) -> bool {
-        self.mirror.enabled()
+        self.conversations.configured()
             && self
                 .store
                 .has_marker(Marker::HistoryIncomplete(chat_id))
@@ -218,13 +256,13 @@ impl History {
             in_store: false,
             complete: false,
         };
-        let Some(cw) = self.mirror.reachable() else {
+        let Some(cw) = self.conversations.reachable() else {
             return Loaded {
-                complete: !self.mirror.enabled(),
+                complete: !self.conversations.configured(),
                 ..empty
             };
         };
-        let conversation = match self.mirror.conversation(chat_id, state, false).await {
+        let conversation = match self.conversations.conversation_of(chat_id, state).await {
             Ok(Some(id)) => id,
             Ok(None) => {
                 return Loaded {
@@ -234,8 +272,8 @@ impl History {
                 };
             }
             Err(e) => {
-                if let MirrorError::Chatwoot(e) = &e {
-                    self.mirror.record(Err(e));
+                if let LookupError::Chatwoot(e) = &e {
+                    self.conversations.record(Err(e));
                 }
                 tracing::warn!(chat_id, error = %e, "Chatwoot unavailable for the history read-through");
                 return empty;
@@ -247,7 +285,7 @@ impl History {
             let page = match cw.list_messages(conversation, before).await {
                 Ok(p) => p,
                 Err(e) => {
-                    self.mirror.record(Err(&e));
+                    self.conversations.record(Err(&e));
                     tracing::warn!(chat_id, error = %e, "Chatwoot list-messages failed mid read-through");
                     return Loaded { entries, ..empty };
                 }

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod app;
 pub mod channel;
+pub mod chat_state;
 pub mod chatwoot;
 pub mod check;
 pub mod cli;

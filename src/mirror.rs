@@ -8,15 +8,18 @@
 //! A customer message with a file is created with the file attached (see [`files`]).
 //! Chatwoot's failures are [`OutboundError`]s: a retryable one pauses calls to Chatwoot and defers
 //! the job; a 404 means the conversation was deleted, so the chat is mapped afresh once; any other
-//! fatal one drops the job. The stored shapes of a chat's state and of its jobs are in `records`.
+//! fatal one drops the job. The stored shape of a job is in `records`; the chat's state, which
+//! caches the mapping, is [`crate::chat_state`]'s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::chat_state::{ChatState, ChatStates};
 use crate::chatwoot::{ChatwootClient, MessageType, NewMessage};
 use crate::domain::ChannelKind;
+use crate::history::{ConversationLookup, LookupError};
 use crate::media::{Downloaded, Media};
 use crate::outbound::OutboundError;
 use crate::store::{Store, StoreError};
@@ -24,8 +27,7 @@ use crate::store::{Store, StoreError};
 mod files;
 mod records;
 
-use records::CHAT_STATE_TTL;
-pub use records::{ChatState, MirrorJob};
+pub use records::MirrorJob;
 
 /// Prefix of every `source_id` the service writes to Chatwoot (defined in `domain`, so `chatwoot`
 /// reads it without depending on the mirror).
@@ -45,10 +47,12 @@ pub enum MirrorError {
     Paused,
 }
 
-/// Chat state and Chatwoot mirroring.
+/// Chatwoot mirroring: the outbox, the conversation mapping and the breaker.
 #[derive(Clone)]
 pub struct Mirror {
     store: Arc<dyn Store>,
+    /// Where the mapping is cached (and a `Status` job's status noted).
+    states: ChatStates,
     chatwoot: Option<ChatwootClient>,
     breaker: Arc<Mutex<Breaker>>,
     /// Downloads customers' files for jobs whose turn did not hand them over.
@@ -70,9 +74,10 @@ const PAUSE_MIN: Duration = Duration::from_secs(2);
 const PAUSE_MAX: Duration = Duration::from_secs(30);
 
 impl Mirror {
-    /// A mirror over `store`; `chatwoot` `None` keeps chat state only.
+    /// A mirror over `store`; `chatwoot` `None` mirrors nothing.
     pub fn new(store: Arc<dyn Store>, chatwoot: Option<ChatwootClient>) -> Self {
         Self {
+            states: ChatStates::new(store.clone()),
             store,
             chatwoot,
             breaker: Arc::default(),
@@ -126,37 +131,6 @@ impl Mirror {
         self.chatwoot.as_ref()
     }
 
-    /// The chat's state (default when unknown or unreadable).
-    pub async fn state(&self, chat_id: &str) -> Result<ChatState, StoreError> {
-        let raw = self.store.chat_state(chat_id).await?;
-        Ok(raw
-            .and_then(|r| serde_json::from_str(&r).ok())
-            .unwrap_or_default())
-    }
-
-    /// Save the chat's state.
-    pub async fn save_state(&self, chat_id: &str, state: &ChatState) -> Result<(), StoreError> {
-        let raw = serde_json::to_string(state).map_err(|e| StoreError(e.to_string()))?;
-        self.store.save_chat_state(chat_id, &raw, CHAT_STATE_TTL).await
-    }
-
-    /// Record the channel and name a customer message came with (only when they changed).
-    pub async fn note_customer(
-        &self,
-        chat_id: &str,
-        channel: ChannelKind,
-        name: Option<&str>,
-    ) -> Result<ChatState, StoreError> {
-        let mut state = self.state(chat_id).await?;
-        let name = name.map(str::to_owned).or_else(|| state.name.clone());
-        if state.channel != Some(channel) || state.name != name {
-            state.channel = Some(channel);
-            state.name = name;
-            self.save_state(chat_id, &state).await?;
-        }
-        Ok(state)
-    }
-
     /// The chat's Chatwoot conversation: the cached mapping, else found (and, with `create`, created).
     /// `known` is the state already read, to spare a store read. `Ok(None)`: Chatwoot is off, or
     /// nothing exists yet and `create` is false.
@@ -169,7 +143,7 @@ impl Mirror {
         let Some(cw) = &self.chatwoot else { return Ok(None) };
         let mut state = match known {
             Some(s) => s,
-            None => self.state(chat_id).await.unwrap_or_default(),
+            None => self.states.get(chat_id).await.unwrap_or_default(),
         };
         let ended = state.status.as_deref() == Some("resolved");
         match state.conversation_id {
@@ -193,7 +167,7 @@ impl Mirror {
         state.conversation_id = Some(conversation.id);
         state.status = Some(conversation.status.clone());
         state.assignee_id = conversation.assignee_id;
-        if let Err(e) = self.save_state(chat_id, &state).await {
+        if let Err(e) = self.states.save(chat_id, &state).await {
             tracing::warn!(chat_id, error = %e, "could not cache the Chatwoot mapping");
         }
         tracing::info!(
@@ -206,9 +180,9 @@ impl Mirror {
 
     /// Forget the cached conversation (it was deleted or can no longer take messages).
     async fn forget_conversation(&self, chat_id: &str) -> Result<(), StoreError> {
-        let mut state = self.state(chat_id).await?;
+        let mut state = self.states.get(chat_id).await?;
         state.conversation_id = None;
-        self.save_state(chat_id, &state).await
+        self.states.save(chat_id, &state).await
     }
 
     /// Make the chat's waiting outbox changes in Chatwoot, in order. Returns how many were made;
@@ -306,7 +280,7 @@ impl Mirror {
                 email,
                 attributes,
             } => {
-                let contact = match self.state(chat_id).await?.contact_id {
+                let contact = match self.states.get(chat_id).await?.contact_id {
                     Some(id) => id,
                     None => match cw.find_contact(chat_id).await? {
                         Some(c) => c.id,
@@ -323,9 +297,9 @@ impl Mirror {
             }
             MirrorJob::Status { status } => {
                 cw.toggle_status(conversation, status).await?;
-                let mut state = self.state(chat_id).await?;
+                let mut state = self.states.get(chat_id).await?;
                 state.status = Some(status.clone());
-                self.save_state(chat_id, &state).await?;
+                self.states.save(chat_id, &state).await?;
                 Ok(())
             }
             MirrorJob::Message {
@@ -395,5 +369,34 @@ impl Mirror {
             }
         }
         Ok(false)
+    }
+}
+
+/// History's view of the mirror: Chatwoot's presence and the conversation mapping, never created.
+#[async_trait::async_trait]
+impl ConversationLookup for Mirror {
+    fn configured(&self) -> bool {
+        self.enabled()
+    }
+
+    fn reachable(&self) -> Option<&ChatwootClient> {
+        Mirror::reachable(self)
+    }
+
+    fn record(&self, outcome: Result<(), &OutboundError>) {
+        Mirror::record(self, outcome)
+    }
+
+    async fn conversation_of(
+        &self,
+        chat_id: &str,
+        known: Option<ChatState>,
+    ) -> Result<Option<u64>, LookupError> {
+        self.conversation(chat_id, known, false)
+            .await
+            .map_err(|e| match e {
+                MirrorError::Chatwoot(e) => LookupError::Chatwoot(e),
+                other => LookupError::Other(other.to_string()),
+            })
     }
 }

@@ -43,10 +43,10 @@ impl History {
         if !cold {
             return None;
         }
-        let cw = self.mirror.reachable()?;
+        let cw = self.conversations.reachable()?;
         let conversation = match conversation {
             Some(c) => c,
-            None => self.mirror.conversation(chat_id, None, false).await.ok()??,
+            None => self.conversations.conversation_of(chat_id, None).await.ok()??,
         };
         let attributes = match cw.conversation_attributes(conversation).await {
             Ok(a) => a,
@@ -73,14 +73,14 @@ impl History {
         summary: &str,
     ) -> Result<(), crate::store::StoreError> {
         self.store.save_summary(chat_id, summary, self.ttl).await?;
-        let Some(cw) = self.mirror.reachable() else {
+        let Some(cw) = self.conversations.reachable() else {
             return Ok(());
         };
         let conversation = match conversation {
             Some(c) => Some(c),
             None => self
-                .mirror
-                .conversation(chat_id, None, false)
+                .conversations
+                .conversation_of(chat_id, None)
                 .await
                 .ok()
                 .flatten(),
@@ -91,7 +91,7 @@ impl History {
                 .merge_conversation_attribute(conversation, SUMMARY_ATTRIBUTE, value)
                 .await
             {
-                self.mirror.record(Err(&e));
+                self.conversations.record(Err(&e));
                 tracing::warn!(chat_id, error = %e, "could not keep the summary in Chatwoot");
             }
         }

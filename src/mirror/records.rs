@@ -1,70 +1,11 @@
-//! What the mirror stores per chat: its [`ChatState`] (channel, Chatwoot mapping, the conversation's
-//! status and assignee as last seen, the profile the agent recorded) and the [`MirrorJob`]s of its
-//! outbox, as JSON.
+//! What the mirror stores per chat: the [`MirrorJob`]s of its outbox, as JSON.
 //!
-//! Invariants: both read what older versions wrote (unknown fields are ignored, missing ones take their
-//! defaults, `ChatState.channel` is stored as `gateway` and read under either name); a job is stored
-//! with its `op` tag and never holds a file's bytes.
-
-use std::time::Duration;
+//! Invariants: a job reads what older versions wrote (unknown fields are ignored, missing ones take
+//! their defaults); it is stored with its `op` tag and never holds a file's bytes.
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ChannelKind, MediaRef};
-
-/// How long a chat's state (gateway, Chatwoot mapping) is kept after its last turn.
-pub(super) const CHAT_STATE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
-
-/// What the service remembers about a chat besides its history.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatState {
-    /// The channel the chat talks through, recorded from its first accepted message. Stored as
-    /// `gateway` (its name before the channel layer), so either version reads the other's states.
-    #[serde(
-        default,
-        rename = "gateway",
-        alias = "channel",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub channel: Option<ChannelKind>,
-    /// The customer's profile name, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The Chatwoot contact id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contact_id: Option<u64>,
-    /// The Chatwoot conversation (display) id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<u64>,
-    /// The conversation's status as last seen (`pending`, `open`, `resolved`, `snoozed`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// The conversation's assignee as last seen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assignee_id: Option<u64>,
-    /// Chatwoot's `updated_at` of the last status seen, so an older event never overrides a newer one.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub status_at: f64,
-    /// What the agent recorded with `update_contact` (name, email and `CONTACT_ATTRIBUTES` keys):
-    /// every later prompt shows it as the customer's profile.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub profile: std::collections::BTreeMap<String, String>,
-}
-
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
-}
-
-impl ChatState {
-    /// Whether the agent may answer: the conversation is the bot's (`pending`, or `resolved` and now
-    /// reopened by the customer, or not known yet) and no human is assigned (`bot_user`, the service's
-    /// own Chatwoot user, does not count as a human).
-    pub fn agent_may_answer(&self, bot_user: Option<u64>) -> bool {
-        let bots = matches!(self.status.as_deref(), None | Some("pending") | Some("resolved"));
-        let unassigned = self.assignee_id.is_none() || self.assignee_id == bot_user;
-        bots && unassigned
-    }
-}
+use crate::domain::MediaRef;
 
 /// One change waiting to be made in Chatwoot, in the chat's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

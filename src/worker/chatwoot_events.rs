@@ -104,7 +104,7 @@ impl Worker {
             tracing::info!("human reply already delivered; not sent again");
             return self.commit(chat_id, 1, &Record::default()).await;
         }
-        let state = self.mirror.state(chat_id).await.unwrap_or_default();
+        let state = self.states.get(chat_id).await.unwrap_or_default();
         let channel = self.channels.get(channel_of(&state, chat_id));
         if channel.conversation(chat_id) != ConversationLink::Mirror {
             // The chat is the Chatwoot conversation: Chatwoot already delivered the reply.
@@ -157,14 +157,14 @@ impl Worker {
         chat_id: &str,
         update: &ConversationUpdate,
     ) -> Result<(), StoreError> {
-        let mut state = self.mirror.state(chat_id).await?;
+        let mut state = self.states.get(chat_id).await?;
         let same_conversation = state.conversation_id.is_none_or(|c| c == update.conversation_id);
         if same_conversation && update.updated_at >= state.status_at {
             state.conversation_id = Some(update.conversation_id);
             state.status = Some(update.status.clone());
             state.assignee_id = update.assignee_id;
             state.status_at = update.updated_at;
-            self.mirror.save_state(chat_id, &state).await?;
+            self.states.save(chat_id, &state).await?;
             tracing::info!(
                 chat_id,
                 conversation_id = update.conversation_id,

@@ -11,9 +11,9 @@
 //! A later behaviour (a draft for a human, a pause, a follow-up, a budget) is a new variant here and
 //! one method on the worker that runs it.
 
+use crate::chat_state::ChatState;
 use crate::gate::{self, Decision, GateInput, Team};
 use crate::hours::source::HoursNow;
-use crate::mirror::ChatState;
 use crate::store::SendIntent;
 
 /// The arm a turn takes.

@@ -272,7 +272,7 @@ impl Worker {
                 if state.status.as_deref() != Some(c.status.as_str()) || state.assignee_id != c.assignee_id {
                     state.status = Some(c.status);
                     state.assignee_id = c.assignee_id;
-                    if let Err(e) = self.mirror.save_state(turn.chat_id, state).await {
+                    if let Err(e) = self.states.save(turn.chat_id, state).await {
                         tracing::warn!(error = %e, "could not save the conversation state");
                     }
                 }

@@ -7,8 +7,8 @@
 //! no summaries, like the echo agent) the block is dropped without a summary.
 
 use super::{ATTEMPTS, BACKOFF, Worker};
+use crate::chat_state::ChatState;
 use crate::history::block_drop;
-use crate::mirror::ChatState;
 use crate::queue::Lease;
 use crate::retry::with_retries;
 use crate::store::StoreError;

@@ -11,6 +11,10 @@
 //! never loses what the customer said. Their files are prepared first (see [`media`]): the
 //! transcript or placeholder is the message's text everywhere, an image reaches the model in this
 //! turn only.
+//!
+//! A turn is a pipeline that `Worker::turn_inner` reads top to bottom: prepare (the `Turn`
+//! and what it gathered), `decide` (one pure function picking the arm), the arm (answer, silent,
+//! out-of-office, resume), settle. A later behaviour is a new arm of the decision.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -22,13 +26,14 @@ use tracing::Instrument;
 use crate::agent::Agent;
 use crate::agent::tool_loop::TurnMemo;
 use crate::agent::tools::ToolRegistry;
+use crate::chat_state::{ChatState, ChatStates};
 use crate::clock::SharedClock;
 use crate::dlq::DeadLetter;
 use crate::domain::{ChannelKind, ChatEvent, Envelope, HistoryEntry, InboundMessage};
 use crate::history::History;
 use crate::hours::source::HoursSource;
 use crate::media::{Downloaded, Media};
-use crate::mirror::{ChatState, Mirror, MirrorJob};
+use crate::mirror::{Mirror, MirrorJob};
 use crate::queue::{ChatContext, ChatHandler, Lease, Tuning};
 use crate::retry::with_retries;
 use crate::store::{Release, SendIntent, Store, StoreError, TurnCommit};
@@ -68,7 +73,9 @@ pub struct Worker {
     pub store: Arc<dyn Store>,
     /// Chat history.
     pub history: History,
-    /// Chatwoot mirror and chat state.
+    /// Chat state: channel, Chatwoot mapping, who holds the conversation, the profile.
+    pub states: ChatStates,
+    /// The Chatwoot mirror: outbox, conversation mapping, breaker.
     pub mirror: Mirror,
     /// The agent.
     pub agent: Arc<dyn Agent>,

@@ -14,9 +14,10 @@ use super::{Record, Worker};
 use crate::agent::tool_loop::ExecutedCall;
 use crate::agent::tools::Effect;
 use crate::channel::Note;
+use crate::chat_state::ChatState;
 use crate::domain::ChannelKind;
 use crate::domain::{HistoryEntry, Role, now_ms};
-use crate::mirror::{ChatState, MirrorJob};
+use crate::mirror::MirrorJob;
 
 /// Longest result kept in a history entry.
 pub const RESULT_CHARS: usize = 500;
@@ -123,7 +124,7 @@ impl Worker {
                 profile_changed |= apply_effect(effect, &id, &mut turn.state, &mut turn.record);
             }
         }
-        if profile_changed && let Err(e) = self.mirror.save_state(turn.chat_id, &turn.state).await {
+        if profile_changed && let Err(e) = self.states.save(turn.chat_id, &turn.state).await {
             tracing::warn!(chat_id = turn.chat_id, error = %e, "could not save the customer's profile");
         }
     }

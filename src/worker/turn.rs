@@ -15,11 +15,12 @@ use std::time::Instant;
 use super::{Outcome, Record, Worker};
 use crate::agent::tool_loop::TurnMemo;
 use crate::channel::ConversationLink;
+use crate::chat_state::ChatState;
 use crate::domain::{ChannelKind, Envelope, HistoryEntry, InboundMessage, Role};
 use crate::history::Loaded;
 use crate::hours::source::HoursNow;
 use crate::media::PreparedMedia;
-use crate::mirror::{ChatState, MirrorJob};
+use crate::mirror::MirrorJob;
 use crate::queue::Lease;
 use crate::store::StoreError;
 
@@ -105,7 +106,7 @@ impl Worker {
     /// cannot be read, a fresh state on that channel (the turn goes on).
     async fn noted_state(&self, chat_id: &str, last: &InboundMessage) -> ChatState {
         match self
-            .mirror
+            .states
             .note_customer(chat_id, last.channel, last.sender_name.as_deref())
             .await
         {
@@ -168,7 +169,7 @@ impl Worker {
             // The channel itself sets the conversation `open` (its handoff note).
             turn.state.status = Some("open".into());
         }
-        if let Err(e) = self.mirror.save_state(turn.chat_id, &turn.state).await {
+        if let Err(e) = self.states.save(turn.chat_id, &turn.state).await {
             tracing::warn!(error = %e, "could not save the handoff state");
         }
         self.note_handoff(turn).await;
