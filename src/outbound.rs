@@ -14,7 +14,9 @@
 //!   `evolution`, `chatwoot_bot`, `web`, and `media`) and keeps the HTTP status when a response
 //!   arrived, so callers can tell a 404 apart;
 //! - messages never carry a URL, headers or credentials ([`transport_message`] walks the error's
-//!   sources only; clients put a short body snippet at most, see [`snippet`]).
+//!   sources only; clients put a short body snippet at most, see [`snippet`]);
+//! - every client reads its answers here: [`exchange`] (the whole answer, the status left to the
+//!   client) or [`exchange_limited`] (files: the status first, the body never past a limit).
 
 use std::time::{Duration, SystemTime};
 
