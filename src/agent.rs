@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::config::LlmSettings;
 use crate::domain::{HistoryEntry, Role};
-use crate::outbound::OutboundError;
+use crate::outbound::{Answer, OutboundError, exchange};
 
 /// The service name of every agent failure.
 pub const SERVICE: &str = "agent";
@@ -338,10 +338,11 @@ impl Agent for OpenAiAgent {
         if let Some(key) = &self.api_key {
             http = http.bearer_auth(key.expose_secret());
         }
-        let response = http.send().await.map_err(transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport_error)?;
+        let Answer {
+            status,
+            headers,
+            body,
+        } = exchange(SERVICE, "LLM", http).await?;
         tracing::debug!(
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -354,11 +355,6 @@ impl Agent for OpenAiAgent {
         }
         parse_completion(&body)
     }
-}
-
-/// A failure to send the request or read the response ([`OutboundError::from_transport`]).
-fn transport_error(error: reqwest::Error) -> OutboundError {
-    OutboundError::from_transport(SERVICE, "LLM", &error)
 }
 
 /// A non-2xx answer, classified by its status ([`OutboundError::from_status`]); the body only

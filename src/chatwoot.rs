@@ -16,20 +16,20 @@
 //! - conversation ids are the per-account display ids that API paths take.
 //!
 //! Message contents are never logged; request summaries (method, path, status, time) go to `debug`.
-//! The request bodies, the lenient shapes of the answers and the matching of a search hit to a chat
-//! are in `wire`; this file holds the client, its calls and how their failures are classified.
+//! The client's types are in `types`; the request bodies, the lenient shapes of the answers and the
+//! matching of a search hit to a chat are in `wire` (which reads `types`, never this file); this file
+//! holds the client, its calls and how their failures are classified.
 
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::config::ChatwootSettings;
-use crate::outbound::{OutboundError, retry_after};
+use crate::outbound::{Answer, OutboundError, exchange, retry_after};
 
 /// The service name of every Chatwoot API failure.
 pub const SERVICE: &str = "chatwoot";
@@ -48,74 +48,6 @@ pub struct ChatwootClient {
     token: SecretString,
     account_id: u64,
     inbox_id: u64,
-}
-
-/// A Chatwoot contact (the fields the service uses).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contact {
-    /// Contact id (the `contacts/{id}` path segment).
-    pub id: u64,
-    /// Display name.
-    pub name: Option<String>,
-    /// The contact's unique identifier; for contacts the service creates, the chat id.
-    pub identifier: Option<String>,
-    /// E.164 phone number with `+`.
-    pub phone_number: Option<String>,
-}
-
-/// A Chatwoot conversation (the fields the service uses).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conversation {
-    /// The per-account display id, which API paths take.
-    pub id: u64,
-    /// The inbox it belongs to.
-    pub inbox_id: u64,
-    /// `open`, `pending`, `resolved` or `snoozed`.
-    pub status: String,
-    /// `meta.assignee.id`; `None` when unassigned.
-    pub assignee_id: Option<u64>,
-}
-
-/// Direction of a message the service creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageType {
-    /// A customer's message, mirrored into the API inbox (the contact becomes the sender).
-    Incoming,
-    /// A reply to the customer, or a private note when `private` is set.
-    Outgoing,
-}
-
-/// A message to create in a conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    /// The text.
-    pub content: String,
-    /// Incoming (customer) or outgoing (agent).
-    pub message_type: MessageType,
-    /// A private note, visible to agents only.
-    pub private: bool,
-    /// Stored verbatim and echoed in webhooks; the service uses `wa-agent:<id>` to recognise echoes.
-    pub source_id: Option<String>,
-}
-
-/// A message as the REST API returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// Global message id (increasing, with gaps).
-    pub id: u64,
-    /// The text; `None` for attachment-only messages.
-    pub content: Option<String>,
-    /// 0 incoming, 1 outgoing, 2 activity, 3 template (-1 if unrecognised).
-    pub message_type: i64,
-    /// A private note.
-    pub private: bool,
-    /// The `source_id` given at creation, verbatim.
-    pub source_id: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// `sender.type`: `contact`, `user` or `agent_bot`; `None` for activity messages.
-    pub sender_type: Option<String>,
 }
 
 impl ChatwootClient {
@@ -317,10 +249,12 @@ impl ChatwootClient {
             request = request.json(body);
         }
         let started = Instant::now();
-        let response = request.send().await.map_err(|e| transport_error(&what, &e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.map_err(|e| transport_error(&what, &e))?;
+        let Answer {
+            status,
+            headers,
+            body,
+        } = exchange(SERVICE, &what, request).await?;
+        let text = String::from_utf8_lossy(&body);
         tracing::debug!(
             request = %what,
             status = status.as_u16(),
@@ -340,11 +274,6 @@ impl ChatwootClient {
         token.set_sensitive(true);
         Ok(token)
     }
-}
-
-/// A request `what` that got no usable answer ([`OutboundError::from_transport`]).
-fn transport_error(what: &str, e: &reqwest::Error) -> OutboundError {
-    OutboundError::from_transport(SERVICE, what, e)
 }
 
 /// A 2xx answer whose body is not what `what` answers: fatal, with its status.
@@ -394,9 +323,11 @@ mod custom_attributes;
 pub mod events;
 mod inbox;
 mod profile;
+mod types;
 mod wire;
 
 pub use attachments::{Attachment, webhook_attachments};
+pub use types::{Contact, Conversation, Message, MessageType, NewMessage};
 use wire::*;
 
 #[cfg(test)]

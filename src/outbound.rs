@@ -14,7 +14,9 @@
 //!   `evolution`, `chatwoot_bot`, `web`, and `media`) and keeps the HTTP status when a response
 //!   arrived, so callers can tell a 404 apart;
 //! - messages never carry a URL, headers or credentials ([`transport_message`] walks the error's
-//!   sources only; clients put a short body snippet at most, see [`snippet`]).
+//!   sources only; clients put a short body snippet at most, see [`snippet`]);
+//! - every client reads its answers here: [`exchange`] (the whole answer, the status left to the
+//!   client) or [`exchange_limited`] (files: the status first, the body never past a limit).
 
 use std::time::{Duration, SystemTime};
 
@@ -231,6 +233,58 @@ pub async fn exchange(
         status,
         headers,
         body,
+    })
+}
+
+/// What [`exchange_limited`] read of a 2xx answer.
+pub enum Limited {
+    /// The whole body, at most the limit, with the answer's headers.
+    Read {
+        /// The answer's headers.
+        headers: HeaderMap,
+        /// The body.
+        body: bytes::Bytes,
+    },
+    /// The body is longer than the limit (announced or counted); the rest was not read.
+    TooLarge,
+}
+
+/// Send `request` and read a 2xx answer's body, giving up as soon as it is known to pass `max` bytes:
+/// from `Content-Length` before reading anything, else while counting chunks (at most `max` plus one
+/// chunk is buffered; the connection is dropped). Any other status is the [`OutboundError::from_status`]
+/// of `service`, `"{what} answered {status}"`, with the body left unread; a failure to send or to read
+/// is the transport error, as in [`exchange`].
+pub async fn exchange_limited(
+    service: &'static str,
+    what: &str,
+    request: reqwest::RequestBuilder,
+    max: u64,
+) -> Result<Limited, OutboundError> {
+    let transport = |e: reqwest::Error| OutboundError::from_transport(service, what, &e);
+    let mut response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    if !status.is_success() {
+        let message = format!("{what} answered {}", status.as_u16());
+        return Err(OutboundError::from_status(
+            service,
+            status,
+            response.headers(),
+            message,
+        ));
+    }
+    if response.content_length().is_some_and(|len| len > max) {
+        return Ok(Limited::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() as u64 + chunk.len() as u64 > max {
+            return Ok(Limited::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Limited::Read {
+        headers: std::mem::take(response.headers_mut()),
+        body: body.freeze(),
     })
 }
 

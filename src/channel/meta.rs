@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 use super::{Channel, MediaOut, SentMessage};
 use crate::config::MetaSettings;
 use crate::domain::{ChannelKind, InboundMessage, MediaRef, ParseError};
-use crate::outbound::{OutboundError, SNIPPET_CHARS, retry_after};
+use crate::outbound::{Answer, OutboundError, SNIPPET_CHARS, exchange, retry_after};
 
 /// The service name of every failure of this channel: its kind.
 const SERVICE: &str = ChannelKind::Meta.as_str();
@@ -301,17 +301,16 @@ impl MetaClient {
 
     /// Posts `body` to the messages endpoint; the answer's body on 2xx, else a classified error.
     async fn post(&self, what: &str, body: &Value) -> Result<bytes::Bytes, OutboundError> {
-        let response = self
+        let request = self
             .client
             .post(&self.messages_url)
             .bearer_auth(self.token.expose_secret())
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| self.transport_error(&e))?;
+            .json(body);
+        let Answer {
+            status,
+            headers,
+            body: bytes,
+        } = self.exchange(request).await?;
         tracing::debug!(status = status.as_u16(), what, "Graph API answered");
         if status.is_success() {
             return Ok(bytes);
@@ -319,9 +318,11 @@ impl MetaClient {
         Err(self.redact(classify(what, status, &headers, &bytes)))
     }
 
-    /// A request that got no usable answer ([`OutboundError::from_transport`]), redacted.
-    fn transport_error(&self, error: &reqwest::Error) -> OutboundError {
-        self.redact(OutboundError::from_transport(SERVICE, "Graph API", error))
+    /// Sends `request` and reads its whole answer ([`exchange`]); a transport error is redacted.
+    async fn exchange(&self, request: reqwest::RequestBuilder) -> Result<Answer, OutboundError> {
+        exchange(SERVICE, "Graph API", request)
+            .await
+            .map_err(|e| self.redact(e))
     }
 
     /// The error with any occurrence of the token replaced.

@@ -23,9 +23,9 @@ use serde_json::Value;
 
 use super::{ChatwootClient, Message, MessageType, NewMessage, RawMessage};
 use crate::domain::MediaKind;
-use crate::media::download::{check_status, content_type, read_limited, transport_error};
+use crate::media::download::fetch;
 use crate::media::{Downloaded, MediaError};
-use crate::outbound::OutboundError;
+use crate::outbound::{Answer, OutboundError, exchange};
 
 pub use crate::domain::Attachment;
 
@@ -100,20 +100,17 @@ impl ChatwootClient {
         let token = self.token_header()?;
         let url = format!("{}/api/v1/accounts/{}/{path}", self.base_url, self.account_id);
         let started = Instant::now();
-        let response = self
+        let request = self
             .http
             .request(Method::POST, url)
             .header("api_access_token", token)
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| super::transport_error(&what, &e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| super::transport_error(&what, &e))?;
+            .multipart(form);
+        let Answer {
+            status,
+            headers,
+            body,
+        } = exchange(super::SERVICE, &what, request).await?;
+        let text = String::from_utf8_lossy(&body);
         tracing::debug!(request = %what, status = status.as_u16(), files = files.len(), elapsed_ms = started.elapsed().as_millis() as u64, "chatwoot request");
         if !status.is_success() {
             return Err(super::status_error(&what, status, &headers, &text));
@@ -134,15 +131,8 @@ impl ChatwootClient {
             return Err(MediaError::TooLarge { limit: max_bytes });
         }
         let url = self.attachment_url(&attachment.data_url)?;
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| transport_error("Chatwoot attachment", &e))?;
-        check_status("Chatwoot attachment", &response)?;
-        let mime_type = content_type(&response).unwrap_or_else(|| "application/octet-stream".into());
-        let bytes = read_limited(response, max_bytes, "Chatwoot attachment").await?;
+        let (bytes, served) = fetch("Chatwoot attachment", self.http.get(url), max_bytes).await?;
+        let mime_type = served.unwrap_or_else(|| "application/octet-stream".into());
         Ok(Downloaded {
             bytes,
             mime_type,

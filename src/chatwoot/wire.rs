@@ -9,7 +9,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use super::{Contact, Conversation, Message, NewMessage};
+use super::types::{Contact, Conversation, Message, NewMessage};
 
 /// The digits of a chat whose id is a phone number (`…@c.us`, `…@s.whatsapp.net`) and fits E.164.
 pub(super) fn phone_digits(chat_id: &str) -> Option<&str> {

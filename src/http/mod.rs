@@ -24,7 +24,9 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
@@ -55,11 +57,14 @@ pub struct AppState {
 }
 
 /// The router. Webhook routes are mounted when `with_webhooks` (roles `all` and `api`).
+///
+/// tower-http keeps the limits: [`TimeoutLayer`] answers 408 when a request takes longer than
+/// [`REQUEST_TIMEOUT`] (a slow sender's unfinished body included), and [`RequestBodyLimitLayer`] on the
+/// webhook and playground routes refuses a declared `Content-Length` over [`BODY_LIMIT`] before the
+/// handler runs and cuts a longer streamed body off ([`read_body`] answers 413 for it). Their own
+/// answers are given the JSON of every error by [`json_errors`].
 pub fn router(state: AppState, with_webhooks: bool) -> Router {
-    let mut app = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics_text));
+    let mut app = Router::new();
     if with_webhooks {
         app = app
             .route("/webhooks/waha", post(intake::webhook::<intake::Waha>))
@@ -72,8 +77,12 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
         if state.settings.playground {
             app = playground::routes(app);
         }
+        app = app.route_layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     }
-    app.fallback(not_found)
+    app.route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(Arc::new(state))
         .layer(DefaultBodyLimit::disable())
@@ -85,19 +94,30 @@ pub fn router(state: AppState, with_webhooks: bool) -> Router {
             let id = request_id(req.headers());
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(axum::middleware::from_fn(deadline))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Answers `408 request_timeout` (JSON, like every error) when a request takes longer than
-/// [`REQUEST_TIMEOUT`], a slow sender's unfinished body included.
-async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
+/// The answers the limit layers give themselves (an empty 408, a plain-text 413) as the JSON error
+/// every other answer uses: `408 request_timeout`, `413 payload_too_large`. Answers that are JSON
+/// already, and every other status, pass unchanged.
+async fn json_errors(response: Response) -> Response {
+    let error = match response.status() {
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(BODY_LIMIT),
+        _ => return response,
+    };
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
+    if is_json { response } else { error.into_response() }
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -151,7 +171,8 @@ async fn metrics_text(State(app): State<Arc<AppState>>) -> Response {
     resp
 }
 
-/// Read a webhook body: JSON content type (415), at most [`BODY_LIMIT`] bytes (413).
+/// Read a webhook body: JSON content type (415), at most [`BODY_LIMIT`] bytes (413; routes given
+/// [`RequestBodyLimitLayer`] only).
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
@@ -164,22 +185,17 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiErro
             )));
         }
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT) {
-        return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
-    }
-    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            ApiError::PayloadTooLarge(BODY_LIMIT)
-        } else {
-            ApiError::InvalidPayload(format!("body: {e}"))
+    // The body is already limited to BODY_LIMIT by the router's RequestBodyLimitLayer; a longer
+    // (streamed) one fails with its LengthLimitError somewhere in the error's sources.
+    axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return ApiError::PayloadTooLarge(BODY_LIMIT);
+            }
+            source = err.source();
         }
+        ApiError::InvalidPayload(format!("body: {e}"))
     })
 }
 

@@ -8,13 +8,15 @@
 //! - Evolution API (instance and message id): `POST {base}/chat/getBase64FromMediaMessage/{instance}`
 //!   with `apikey` answers the file as base64 in JSON; see [`evolution`] for how its size is bounded.
 //!
-//! [`read_limited`] is the one place bytes are read: the announced `Content-Length` is checked first,
-//! then bytes are counted chunk by chunk, and the response is dropped (closing the connection) as soon
-//! as the count passes the limit, so at most the limit plus one chunk is ever buffered.
+//! [`fetch`] is the one place bytes are read ([`crate::outbound::exchange_limited`]): the status is
+//! checked first (a non-2xx body is never read), then the announced `Content-Length`, then bytes are
+//! counted chunk by chunk, and the response is dropped (closing the connection) as soon as the count
+//! passes the limit, so at most the limit plus one chunk is ever buffered.
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -23,7 +25,7 @@ use crate::config::{EvolutionSettings, MetaSettings, WahaSettings};
 
 mod evolution;
 use crate::domain::{MediaRef, MediaSource};
-use crate::outbound::OutboundError;
+use crate::outbound::{Limited, exchange_limited};
 
 /// A downloaded file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,13 +112,7 @@ impl MediaFetcher {
         if let Some(key) = &self.waha_key {
             request = request.header("X-Api-Key", key.expose_secret());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error("WAHA media", &e))?;
-        check_status("WAHA media", &response)?;
-        let mime = content_type(&response);
-        Ok((read_limited(response, self.max_bytes, "WAHA media").await?, mime))
+        fetch("WAHA media", request, self.max_bytes).await
     }
 
     async fn fetch_meta(&self, id: &str) -> Result<(Bytes, Option<String>), MediaError> {
@@ -126,15 +122,11 @@ impl MediaFetcher {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(fatal("Cloud API media: the media id is not an id"));
         }
-        let response = self
+        let lookup = self
             .client
             .get(format!("{}/{id}", self.graph_base))
-            .bearer_auth(token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| transport_error("Graph media lookup", &e))?;
-        check_status("Graph media lookup", &response)?;
-        let body = read_limited(response, 64 * 1024, "Graph media lookup").await?;
+            .bearer_auth(token.expose_secret());
+        let (body, _) = fetch("Graph media lookup", lookup, 64 * 1024).await?;
         let info: GraphMedia = serde_json::from_slice(&body)
             .map_err(|e| fatal(format!("Graph media lookup: unexpected answer: {e}")))?;
         if info.file_size.is_some_and(|size| size > self.max_bytes) {
@@ -142,16 +134,8 @@ impl MediaFetcher {
                 limit: self.max_bytes,
             });
         }
-        let response = self
-            .client
-            .get(&info.url)
-            .bearer_auth(token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| transport_error("Graph media download", &e))?;
-        check_status("Graph media download", &response)?;
-        let served = content_type(&response);
-        let bytes = read_limited(response, self.max_bytes, "Graph media download").await?;
+        let download = self.client.get(&info.url).bearer_auth(token.expose_secret());
+        let (bytes, served) = fetch("Graph media download", download, self.max_bytes).await?;
         Ok((bytes, info.mime_type.or(served)))
     }
 }
@@ -181,52 +165,28 @@ pub fn waha_file_url(base: &str, reported: &str) -> Result<String, MediaError> {
     Ok(format!("{}{path_and_query}", base.trim_end_matches('/')))
 }
 
-/// Reads `response`'s body, failing with [`MediaError::TooLarge`] as soon as it is known to pass
-/// `max` bytes: from `Content-Length` before reading anything, else while counting chunks. At most
-/// `max` plus one chunk is buffered; on failure the response is dropped, closing the connection.
-pub async fn read_limited(
-    mut response: reqwest::Response,
-    max: u64,
+/// Sends `request` and reads a 2xx answer's body, with its `Content-Type`
+/// ([`exchange_limited`]: the status first, the body never past `max` bytes). A body over `max` is
+/// [`MediaError::TooLarge`]; every other failure is the `media` [`OutboundError`] of `what`.
+pub async fn fetch(
     what: &str,
-) -> Result<Bytes, MediaError> {
-    if response.content_length().is_some_and(|len| len > max) {
-        return Err(MediaError::TooLarge { limit: max });
+    request: reqwest::RequestBuilder,
+    max: u64,
+) -> Result<(Bytes, Option<String>), MediaError> {
+    match exchange_limited(SERVICE, what, request, max).await? {
+        Limited::Read { headers, body } => Ok((body, content_type(&headers))),
+        Limited::TooLarge => Err(MediaError::TooLarge { limit: max }),
     }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(what, &e))? {
-        if body.len() as u64 + chunk.len() as u64 > max {
-            return Err(MediaError::TooLarge { limit: max });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
-/// A non-2xx answer as an error, classified by its status ([`OutboundError::from_status`]); the body
-/// is not read.
-pub fn check_status(what: &str, response: &reqwest::Response) -> Result<(), MediaError> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let message = format!("{what} answered {}", status.as_u16());
-    Err(OutboundError::from_status(SERVICE, status, response.headers(), message).into())
-}
-
-/// The response's `Content-Type`, when it names one.
-pub fn content_type(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
+/// A `Content-Type`, when `headers` name one.
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
-}
-
-/// A request `what` that got no usable answer ([`OutboundError::from_transport`]).
-pub fn transport_error(what: &str, error: &reqwest::Error) -> MediaError {
-    OutboundError::from_transport(SERVICE, what, error).into()
 }
 
 fn fatal(message: impl Into<String>) -> MediaError {
@@ -236,6 +196,7 @@ fn fatal(message: impl Into<String>) -> MediaError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbound::OutboundError;
 
     #[test]
     fn waha_urls_are_fetched_from_the_configured_base() {

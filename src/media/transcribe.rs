@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::MediaError;
-use super::download::{Downloaded, check_status, read_limited, transport_error};
+use super::download::{Downloaded, fetch};
 use crate::config::TranscribeSettings;
 
 /// Largest transcription answer read.
@@ -59,12 +59,7 @@ impl Transcriber {
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error("transcription", &e))?;
-        check_status("transcription", &response)?;
-        let body = read_limited(response, MAX_ANSWER_BYTES, "transcription").await?;
+        let (body, _) = fetch("transcription", request, MAX_ANSWER_BYTES).await?;
         Ok(transcript(&body))
     }
 }

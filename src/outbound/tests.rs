@@ -215,3 +215,60 @@ async fn a_refused_connection_is_retryable_and_an_unbuildable_request_fatal() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn exchange_limited_reads_a_2xx_body_up_to_its_limit_and_classifies_the_rest() {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/small",
+            get(|| async { ([("content-type", "audio/ogg")], "12345") }),
+        )
+        .route(
+            "/busy",
+            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "4")], "x") }),
+        )
+        .route(
+            "/streamed",
+            get(|| async {
+                let chunks = (0..4).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"abcd")));
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = http_client(Duration::from_secs(5));
+    let get =
+        |path: &str, max: u64| exchange_limited("media", "file", client.get(format!("{base}{path}")), max);
+
+    match get("/small", 5).await.unwrap() {
+        Limited::Read { headers, body } => {
+            assert_eq!(&body[..], b"12345");
+            assert_eq!(headers["content-type"], "audio/ogg");
+        }
+        Limited::TooLarge => panic!("5 bytes fit a limit of 5"),
+    }
+    assert!(
+        matches!(get("/small", 4).await.unwrap(), Limited::TooLarge),
+        "announced length"
+    );
+    assert!(
+        matches!(get("/streamed", 15).await.unwrap(), Limited::TooLarge),
+        "counted length"
+    );
+    assert!(matches!(get("/streamed", 16).await.unwrap(), Limited::Read { body, .. } if body.len() == 16));
+    let Err(busy) = get("/busy", 100).await else {
+        panic!("a 503 is an error")
+    };
+    assert!(busy.is_retryable(), "{busy}");
+    assert_eq!(
+        (busy.status(), busy.retry_after()),
+        (Some(503), Some(Duration::from_secs(4)))
+    );
+    assert_eq!(
+        busy.to_string(),
+        "media temporarily unavailable: file answered 503"
+    );
+    server.abort();
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{MetaClient, SERVICE, classify, text_at};
 use crate::channel::MediaOut;
 use crate::domain::MediaKind;
-use crate::outbound::OutboundError;
+use crate::outbound::{Answer, OutboundError};
 
 /// The Cloud API message type for a file of `kind`.
 fn message_type(kind: MediaKind) -> &'static str {
@@ -62,17 +62,16 @@ impl MetaClient {
             .text("messaging_product", "whatsapp")
             .text("type", media.mime.clone())
             .part("file", part);
-        let response = self
+        let request = self
             .client
             .post(&self.media_url)
             .bearer_auth(self.token.expose_secret())
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.transport_error(&e))?;
+            .multipart(form);
+        let Answer {
+            status,
+            headers,
+            body,
+        } = self.exchange(request).await?;
         tracing::debug!(
             status = status.as_u16(),
             bytes = length,

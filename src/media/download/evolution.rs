@@ -5,9 +5,9 @@
 //!
 //! Invariants: the file is never larger than `MEDIA_MAX_BYTES` once decoded, and is refused as early
 //! as it can be: the webhook's `fileLength` before any request; then the answer is read through
-//! [`read_limited`] capped at the limit's base64 size plus [`JSON_ROOM`]; then the decoded size is
+//! [`fetch`] capped at the limit's base64 size plus [`JSON_ROOM`]; then the decoded size is
 //! computed from the base64 text's length before anything is decoded. Statuses are classified as for
-//! every download ([`check_status`]); an answer without `base64`, or base64 that does not decode, is
+//! every download ([`fetch`]); an answer without `base64`, or base64 that does not decode, is
 //! fatal. The key never appears in errors.
 
 use std::borrow::Cow;
@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{MediaFetcher, check_status, fatal, read_limited, transport_error};
+use super::{MediaFetcher, fatal, fetch};
 use crate::media::MediaError;
 
 /// Room for the JSON around the base64: field names, `mimetype`, `fileName`, a caption.
@@ -45,10 +45,8 @@ impl MediaFetcher {
         if let Some(key) = &self.evolution_key {
             request = request.header("apikey", key.expose_secret());
         }
-        let response = request.send().await.map_err(|e| transport_error(WHAT, &e))?;
-        check_status(WHAT, &response)?;
         let cap = encoded_len(self.max_bytes).saturating_add(JSON_ROOM);
-        let answer = read_limited(response, cap, WHAT).await.map_err(|e| match e {
+        let (answer, _) = fetch(WHAT, request, cap).await.map_err(|e| match e {
             MediaError::TooLarge { .. } => too_large(self.max_bytes),
             other => other,
         })?;
