@@ -14,6 +14,7 @@
 mod event_log;
 mod intent;
 mod keyspace;
+mod lease;
 mod scripts;
 mod store_impl;
 mod stream;

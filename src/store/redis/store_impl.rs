@@ -9,7 +9,7 @@ use fred::types::Value;
 use super::{RedisStore, decode_entries, encode, err, ms};
 use crate::domain::{Envelope, HistoryEntry};
 use crate::store::event_log::{EventId, LoggedEvent};
-use crate::store::keys::{WORK_GROUP, WORK_STREAM_MAXLEN};
+use crate::store::keys::WORK_STREAM_MAXLEN;
 use crate::store::keyspace::Keyspace;
 use crate::store::{Accept, Marker, QueueStats, Release, SendIntent, Signal, Store, StoreError, TurnCommit};
 
@@ -103,41 +103,19 @@ impl Store for RedisStore {
         signal: &Signal,
         consumer: &str,
     ) -> Result<bool, StoreError> {
-        let keys = vec![self.keys.lease(chat_id), self.keys.work()];
-        let args: Vec<Value> = vec![
-            holder.into(),
-            ms(ttl).into(),
-            WORK_GROUP.into(),
-            consumer.into(),
-            signal.id.clone().into(),
-        ];
-        let n: i64 = self.eval(&self.scripts.renew, keys, args).await?;
-        Ok(n == 1)
+        super::lease::renew(self, chat_id, holder, ttl, signal, consumer).await
     }
 
     async fn release_lease_if_idle(&self, chat_id: &str, holder: &str) -> Result<Release, StoreError> {
-        let keys = vec![self.keys.lease(chat_id), self.keys.inbox(chat_id)];
-        let n: i64 = self
-            .eval(&self.scripts.release_if_idle, keys, vec![holder.into()])
-            .await?;
-        Ok(match n {
-            1 => Release::Released,
-            0 => Release::WorkWaiting,
-            _ => Release::Lost,
-        })
+        super::lease::release_if_idle(self, chat_id, holder).await
     }
 
     async fn release_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
-        let keys = vec![self.keys.lease(chat_id)];
-        let n: i64 = self
-            .eval(&self.scripts.release, keys, vec![holder.into()])
-            .await?;
-        Ok(n == 1)
+        super::lease::release(self, chat_id, holder).await
     }
 
     async fn holds_lease(&self, chat_id: &str, holder: &str) -> Result<bool, StoreError> {
-        let current: Option<String> = self.client().get(self.keys.lease(chat_id)).await.map_err(err)?;
-        Ok(current.as_deref() == Some(holder))
+        super::lease::holds(self, chat_id, holder).await
     }
 
     async fn take_lease(
@@ -148,11 +126,7 @@ impl Store for RedisStore {
         prefix: &str,
         keep: &str,
     ) -> Result<bool, StoreError> {
-        let args: Vec<Value> = vec![holder.into(), ms(ttl).into(), prefix.into(), keep.into()];
-        let n: i64 = self
-            .eval(&self.scripts.take_lease, vec![self.keys.lease(chat_id)], args)
-            .await?;
-        Ok(n == 1)
+        super::lease::take(self, chat_id, holder, ttl, prefix, keep).await
     }
 
     async fn own_pending(&self, consumer: &str, max: usize) -> Result<Vec<Signal>, StoreError> {
@@ -165,28 +139,15 @@ impl Store for RedisStore {
         instance: &str,
         ttl: Duration,
     ) -> Result<Option<String>, StoreError> {
-        let args: Vec<Value> = vec![instance.into(), ms(ttl).into()];
-        self.eval(&self.scripts.claim_consumer, vec![self.keys.consumer(name)], args)
-            .await
+        super::lease::claim_consumer(self, name, instance, ttl).await
     }
 
     async fn refresh_consumer(&self, name: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let args: Vec<Value> = vec![instance.into(), ms(ttl).into()];
-        let n: i64 = self
-            .eval(
-                &self.scripts.refresh_consumer,
-                vec![self.keys.consumer(name)],
-                args,
-            )
-            .await?;
-        Ok(n == 1)
+        super::lease::refresh_consumer(self, name, instance, ttl).await
     }
 
     async fn release_consumer(&self, name: &str, instance: &str) -> Result<(), StoreError> {
-        let keys = vec![self.keys.consumer(name)];
-        self.eval::<i64>(&self.scripts.release, keys, vec![instance.into()])
-            .await
-            .map(|_| ())
+        super::lease::release_consumer(self, name, instance).await
     }
 
     async fn inbox(&self, chat_id: &str) -> Result<Vec<Envelope>, StoreError> {
