@@ -47,7 +47,13 @@ async fn a_worker_killed_mid_turn_is_replaced_and_the_turn_completes_once() {
     let history = redis.list("wa-agent:history:31641238876@c.us");
     assert_eq!(history.len(), 2, "the exchange once: {history:?}");
     assert!(history[0].contains("KILL0001") && history[1].contains("r-KILL0001"));
-    assert!(b.logs().contains("reclaimed abandoned work"));
+    // The log is read from the child's pipe by another thread: wait for the line, do not race it.
+    assert!(
+        b.wait_log("reclaimed abandoned work", Duration::from_secs(5))
+            .await,
+        "{}",
+        b.logs()
+    );
 }
 
 #[tokio::test]

@@ -45,7 +45,14 @@ async fn killed_mid_turn_and_restarted_under_its_name_answers_once_within_20_s()
     let took = killed.elapsed();
     println!("kill -9 → answer, restarted under the same CONSUMER_NAME: {took:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
-    assert!(again.logs().contains("resumed this consumer's unfinished work"));
+    // The log is read from the child's pipe by another thread: wait for the line, do not race it.
+    assert!(
+        again
+            .wait_log("resumed this consumer's unfinished work", Duration::from_secs(5))
+            .await,
+        "{}",
+        again.logs()
+    );
     redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent_to(CHAT), ["Antwoord op: Hebben jullie een BMW X5?"]);
     let history = redis.list(HISTORY);
@@ -87,7 +94,13 @@ async fn killed_mid_turn_for_good_its_chat_is_taken_over_by_another_instance_wit
     let took = killed.elapsed();
     println!("kill -9 → answer by another instance: {took:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
-    assert!(b.logs().contains("reclaimed abandoned work"));
+    // The log is read from the child's pipe by another thread: wait for the line, do not race it.
+    assert!(
+        b.wait_log("reclaimed abandoned work", Duration::from_secs(5))
+            .await,
+        "{}",
+        b.logs()
+    );
     redis.run_until_idle(Duration::from_secs(30)).await;
     assert_eq!(f.waha.sent_to(CHAT), ["Antwoord op: Is de X5 nog te koop?"]);
     assert_eq!(redis.list(HISTORY).len(), 2);
@@ -172,5 +185,11 @@ async fn a_second_live_instance_under_one_name_takes_it_and_the_first_stops_work
         "the first instance finished no turn:\n{}",
         a.logs()
     );
-    assert!(b.logs().contains("resumed this consumer's unfinished work"));
+    // The log is read from the child's pipe by another thread: wait for the line, do not race it.
+    assert!(
+        b.wait_log("resumed this consumer's unfinished work", Duration::from_secs(5))
+            .await,
+        "{}",
+        b.logs()
+    );
 }
