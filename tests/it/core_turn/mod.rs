@@ -60,7 +60,7 @@ async fn world(extra: &[(&str, &str)]) -> World {
 
 /// The `content` of every message of an LLM request, with its role.
 /// The changing tail (a later `system` message: time, hours, summary) is left out; it has its own
-/// tests in `time_and_memory.rs`.
+/// tests in `time_and_memory`.
 fn request_messages(req: &Value) -> Vec<(String, String)> {
     req["messages"]
         .as_array()
