@@ -1,11 +1,14 @@
 //! The service on a manual clock: the queue runtime's own rounds (here the outbox sweep that resumes
 //! mirroring after a Chatwoot outage) come when the test moves the clock. Everything the service sleeps
 //! on the clock wakes through `advancing`, so the test holds however much of the service is on it: the
-//! worker's debounce too (here the longest `DEBOUNCE_MS` allows, a minute, ending in well under a second of wall time; the
-//! hours' tests in `time_and_memory::hours` stand the clock at a chosen local time).
+//! worker's debounce too (here the longest `DEBOUNCE_MS` allows, a minute, over in well under a second
+//! of wall time; `core_turn::queueing`'s burst holds its debounce open until the test moves the
+//! clock), and the hours' now (`time_and_memory::hours` stands the clock at a chosen local time).
 //!
 //! What still runs on wall time bounds the gain: the sweep's lock is a Redis key with a TTL of one
-//! period, and the mirror's breaker pauses on wall time after a failure.
+//! period, the mirror's breaker pauses on wall time after a failure, and envelopes are stamped at
+//! accept by the wall clock (`Envelope::new`), so a manual clock under a debounce starts at the wall
+//! now and only moves forward.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
