@@ -20,6 +20,7 @@ fn every_command_has_help_with_an_empty_environment() {
         &["dlq", "list", "--help"],
         &["dlq", "replay", "--help"],
         &["check", "--help"],
+        &["healthcheck", "--help"],
         &["help", "dlq"],
     ] {
         let ran = run_in(dir.path(), args, &[]);
@@ -38,9 +39,23 @@ fn every_command_has_help_with_an_empty_environment() {
             "Exit status: 0 when nothing failed; 1 on any ✗; 2",
         ),
         (&["serve", "--help"], "Exit status: 0 after a clean shutdown"),
+        (
+            &["healthcheck", "--help"],
+            "Exit status: 0 when /health answered 200; 1 otherwise; 2",
+        ),
     ] {
         let ran = run_in(dir.path(), args, &[]);
         assert!(ran.stdout.contains(status), "{args:?}:\n{}", ran.stdout);
+    }
+    let top = run_in(dir.path(), &["--help"], &[]);
+    for command in ["serve", "migrate", "dlq", "check", "healthcheck"] {
+        assert!(
+            top.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{command} "))),
+            "--help lists the {command} command:\n{}",
+            top.stdout
+        );
     }
 }
 

@@ -1,7 +1,8 @@
 //! A newcomer's first run, as the README tells it: the binary started with exactly the settings
-//! `scripts/run.sh` gives it (read from the script, so the two cannot drift), the README's WAHA webhook
-//! example posted to it, and the log showing what the README promises: the echo agent's answer and the
-//! line saying it was logged instead of sent. And `wa-agent healthcheck`, the image's health check,
+//! `scripts/run.sh` gives it (read from the script, so the two cannot drift), the log saying it runs
+//! without Redis and with the echo agent, the README's WAHA webhook example posted to it, and the log
+//! showing what the README promises: the echo agent's answer and the line saying it was logged instead
+//! of sent. And `wa-agent healthcheck`, the image's health check,
 //! against a running instance, a closed port, a server that is unwell and one that never answers.
 //!
 //! Every wait is for an event (the log line, `/health`), with a deadline; none is a fixed sleep.
@@ -120,6 +121,17 @@ async fn run_sh_settings_show_the_echo_text_the_readme_promises() {
         "not up:\n{}",
         instance.logs()
     );
+    for said in [
+        ("REDIS_URL is not set", "it runs without Redis"),
+        ("LLM_BASE_URL is not set", "it runs the echo agent"),
+    ] {
+        assert!(
+            instance.wait_log(said.0, Duration::from_secs(5)).await,
+            "says {}:\n{}",
+            said.1,
+            instance.logs()
+        );
+    }
 
     let status = instance
         .post("/webhooks/waha", readme_waha_example().into_bytes())

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::support::app::{TestApp, eventually, eventually_async, spawn_app};
+use crate::support::app::{TestApp, eventually, eventually_async, spawn_app_with};
 use crate::support::fake_chatwoot::{FakeChatwoot, SeedMessage};
 use crate::support::fake_llm::FakeLlm;
 use crate::support::fake_waha::FakeWaha;
@@ -14,6 +14,7 @@ use crate::support::redis::RedisServer;
 use crate::support::stack::no_keys;
 use crate::support::waha_hooks::{fixture, message};
 use serde_json::Value;
+use wa_agent::clock::SharedClock;
 
 const TOKEN: &str = "cw-test-token";
 const WAHA_KEY: &str = "waha-test-key";
@@ -27,6 +28,11 @@ struct World {
 }
 
 async fn world(extra: &[(&str, &str)]) -> World {
+    world_on(extra, wa_agent::clock::system()).await
+}
+
+/// [`world`] with the worker and queue runtime on `clock`.
+async fn world_on(extra: &[(&str, &str)], clock: SharedClock) -> World {
     let redis = RedisServer::start();
     let llm = FakeLlm::start().await;
     let waha = FakeWaha::start(WAHA_KEY).await;
@@ -48,7 +54,7 @@ async fn world(extra: &[(&str, &str)]) -> World {
         vars.retain(|(name, _)| name != k);
         vars.push((k, v.to_string()));
     }
-    let app = spawn_app(&vars).await;
+    let app = spawn_app_with(&vars, clock).await;
     World {
         redis,
         llm,
@@ -60,7 +66,7 @@ async fn world(extra: &[(&str, &str)]) -> World {
 
 /// The `content` of every message of an LLM request, with its role.
 /// The changing tail (a later `system` message: time, hours, summary) is left out; it has its own
-/// tests in `time_and_memory.rs`.
+/// tests in `time_and_memory`.
 fn request_messages(req: &Value) -> Vec<(String, String)> {
     req["messages"]
         .as_array()

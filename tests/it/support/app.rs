@@ -41,7 +41,13 @@ pub async fn spawn_app(vars: &[(&str, String)]) -> TestApp {
     spawn_app_with(vars, wa_agent::clock::system()).await
 }
 
-/// Start the app with these settings, its queue runtime sleeping on `clock`.
+/// Start the app on a manual clock the test moves (see [`advancing`]): the worker (debounce, the
+/// gate's and the hours' now) and the queue runtime read and sleep on it.
+pub async fn spawn_app_on(vars: &[(&str, String)], clock: &Arc<ManualClock>) -> TestApp {
+    spawn_app_with(vars, Arc::new(Arc::clone(clock))).await
+}
+
+/// Start the app with these settings, its worker and queue runtime on `clock`.
 pub async fn spawn_app_with(vars: &[(&str, String)], clock: SharedClock) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -16,4 +16,5 @@ pub mod proc;
 pub mod redis;
 pub mod slow_file;
 pub mod stack;
+pub mod time;
 pub mod waha_hooks;
