@@ -302,3 +302,30 @@ fn error_details_are_short_and_name_the_session_status() {
     );
     assert_eq!(error_detail(b""), "");
 }
+
+#[test]
+fn fields_of_an_unexpected_shape_are_ignored_and_escapes_are_read() {
+    // Escaped keys and texts read as a full parse reads them; `_data` and `media` of the wrong shape are
+    // skipped, not an error; `null` for a required field is "not a string", not "missing".
+    let body = r#"{"ev\u0065nt":"message","session":7,"payload":{"id":"false_31641238876@c.us_AB",
+        "body":"Hoi \"Anna\"\n\u00e9","_data":["Sanne"],"media":"x","fromMe":"yes","timestamp":"12"}}"#;
+    let (session, msg) = message(body, false);
+    assert_eq!(session, "default");
+    assert_eq!((msg.text.as_str(), msg.sender_name), ("Hoi \"Anna\"\né", None));
+    assert_eq!(
+        (msg.message_id.as_str(), msg.timestamp, msg.media),
+        ("AB", 12, None)
+    );
+    assert_eq!(
+        invalid_payload(r#"{"event":null,"payload":{}}"#),
+        "event: not a string"
+    );
+    assert_eq!(
+        invalid_payload(r#"{"event":"message","payload":null}"#),
+        "payload: not an object"
+    );
+    assert_eq!(
+        invalid_payload(r#"{"event":"message","payload":{"id":null}}"#),
+        "payload.id: not a string"
+    );
+}
