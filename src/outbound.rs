@@ -23,6 +23,11 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+/// Attempts of each external call (model, gateways, Chatwoot, media) within a turn: the one count.
+pub const ATTEMPTS: u32 = 3;
+/// First backoff between those attempts.
+pub const BACKOFF: Duration = Duration::from_millis(500);
+
 /// How much of an error body goes into a message ([`snippet`]).
 pub const SNIPPET_CHARS: usize = 200;
 

@@ -17,10 +17,9 @@ use crate::media::MediaError;
 use crate::outbound::OutboundError;
 use crate::store::StoreError;
 
-/// Attempts of each external call (model, gateways, Chatwoot, media) within a turn: the one count.
-pub const ATTEMPTS: u32 = 3;
-/// First backoff between those attempts.
-pub const BACKOFF: Duration = Duration::from_millis(500);
+/// The one attempt count and first backoff of every outbound call, defined with the failure model
+/// in [`crate::outbound`] (which media, below this module, also reads).
+pub use crate::outbound::{ATTEMPTS, BACKOFF};
 
 /// An error that may be worth retrying.
 pub trait Retryable: std::fmt::Display {

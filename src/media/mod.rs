@@ -116,7 +116,7 @@ impl Media {
                 .as_ref()
                 .map(|t| Transcriber::new(t, settings.llm_timeout)),
             vision: settings.llm_vision,
-            attempts: crate::retry::ATTEMPTS,
+            attempts: crate::outbound::ATTEMPTS,
             backoff: Duration::from_millis(500),
         }
     }
