@@ -1,4 +1,12 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use secrecy::SecretString;
+
+use super::openai::status_error;
 use super::*;
+use crate::config::LlmSettings;
 use reqwest::header::RETRY_AFTER;
 
 const RESPONSE_SIMPLE: &str = include_str!("../../tests/fixtures/openai/chat_response_simple.json");
