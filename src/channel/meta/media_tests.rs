@@ -1,7 +1,7 @@
 //! Media, locations and contacts in Cloud API notifications.
 
 use super::*;
-use crate::domain::{MediaKind, MediaSource};
+use crate::domain::{InboundMessage, MediaKind, MediaRef, MediaSource};
 
 macro_rules! fixture {
     ($name:literal) => {

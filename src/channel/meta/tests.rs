@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::{InboundMessage, ParseError};
 
 macro_rules! fixture {
     ($name:literal) => {
