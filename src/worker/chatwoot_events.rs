@@ -9,7 +9,7 @@ use tracing::Instrument;
 use super::media::HumanSent;
 use super::{ATTEMPTS, BACKOFF, Record, Worker, channel_of};
 use crate::channel::{Channel, ConversationLink, Note};
-use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role, now_ms};
+use crate::domain::{ChatEvent, ConversationUpdate, Envelope, HistoryEntry, HumanReply, Role};
 use crate::mirror::MirrorJob;
 use crate::outbound::OutboundError;
 use crate::queue::Lease;
@@ -41,19 +41,20 @@ pub fn learn_bot_user(chatwoot: crate::chatwoot::ChatwootClient, cell: Arc<OnceL
 }
 
 /// A human reply that reached the customer: the channel told, the reply remembered as sent, a note
-/// naming the files left out.
+/// naming the files left out; `at` is when it went (the worker's clock).
 async fn human_reply_sent(
     chat_id: &str,
     channel: &Arc<dyn Channel>,
     reply: &HumanReply,
     sent: HumanSent,
+    at: i64,
 ) -> Record {
     let note = Note::HumanReply { reply_id: sent.id };
     if let Err(e) = channel.note(chat_id, &note).await {
         tracing::debug!(error = %e, "human reply note not shown");
     }
     let mut record = Record {
-        entries: vec![human_entry(reply, sent.text)],
+        entries: vec![human_entry(reply, sent.text, at)],
         ..Record::default()
     };
     if !sent.missing.is_empty() {
@@ -70,12 +71,12 @@ async fn human_reply_sent(
 }
 
 /// The history entry of a human agent's reply, remembered as `text` (what the customer got).
-fn human_entry(reply: &HumanReply, text: String) -> HistoryEntry {
+fn human_entry(reply: &HumanReply, text: String, at: i64) -> HistoryEntry {
     HistoryEntry {
         id: format!("cw-{}", reply.message_id),
         role: Role::Human,
         text,
-        at: now_ms(),
+        at,
     }
 }
 
@@ -109,7 +110,7 @@ impl Worker {
         if channel.conversation(chat_id) != ConversationLink::Mirror {
             // The chat is the Chatwoot conversation: Chatwoot already delivered the reply.
             let record = Record {
-                entries: vec![human_entry(reply, reply.text.clone())],
+                entries: vec![human_entry(reply, reply.text.clone(), self.clock.now_ms())],
                 unmirrored: true,
                 ..Record::default()
             };
@@ -123,7 +124,7 @@ impl Worker {
         let record = match self.send_human_reply(chat_id, channel, reply).await {
             Ok(sent) => {
                 self.store.set_marker(delivered, MARKER_TTL).await?;
-                human_reply_sent(chat_id, channel, reply, sent).await
+                human_reply_sent(chat_id, channel, reply, sent, self.clock.now_ms()).await
             }
             Err(e) => self.human_reply_failed(chat_id, reply, &e).await,
         };

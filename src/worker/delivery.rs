@@ -12,7 +12,7 @@ use super::turn::Turn;
 use super::{ATTEMPTS, BACKOFF, Outcome, Worker};
 use crate::agent::AgentReply;
 use crate::channel::Note;
-use crate::domain::{ChannelKind, HistoryEntry, Role, now_ms};
+use crate::domain::{ChannelKind, HistoryEntry, Role};
 use crate::mirror::MirrorJob;
 use crate::outbound::OutboundError;
 use crate::reply::split_reply;
@@ -187,7 +187,7 @@ impl Worker {
         metrics::histogram!("wa_agent_gateway_send_duration_seconds", "gateway" => channel.as_str())
             .record(sent_at.elapsed().as_secs_f64());
         // What reached the customer is remembered and mirrored as they saw it.
-        record_reply(turn, &intent);
+        record_reply(turn, &intent, self.clock.now_ms());
         Ok(failure.map(|e| self.send_failed(turn, &intent, &e)))
     }
 
@@ -288,7 +288,7 @@ impl Worker {
 
 /// Record the reply's parts the customer has: `r-<turn>` for the first, `r-<turn>-<n>` for the
 /// next ones.
-fn record_reply(turn: &mut Turn<'_>, intent: &SendIntent) {
+fn record_reply(turn: &mut Turn<'_>, intent: &SendIntent, at: i64) {
     for (n, part) in intent.parts.iter().enumerate().filter(|(_, p)| p.sent) {
         let id = if n == 0 {
             format!("r-{}", turn.id)
@@ -300,7 +300,7 @@ fn record_reply(turn: &mut Turn<'_>, intent: &SendIntent) {
             id,
             role: Role::Agent,
             text: part.text.clone(),
-            at: now_ms(),
+            at,
         });
     }
 }

@@ -16,7 +16,7 @@ use crate::agent::tools::Effect;
 use crate::channel::Note;
 use crate::chat_state::ChatState;
 use crate::domain::ChannelKind;
-use crate::domain::{HistoryEntry, Role, now_ms};
+use crate::domain::{HistoryEntry, Role};
 use crate::mirror::MirrorJob;
 
 /// Longest result kept in a history entry.
@@ -109,7 +109,7 @@ impl Worker {
                 id: format!("t-{}-{n}", turn.id),
                 role: Role::Tool,
                 text: entry_text(call),
-                at: now_ms(),
+                at: self.clock.now_ms(),
             });
             // A handoff already leaves its own note with the reason.
             let handoff = call.effects.iter().any(|e| matches!(e, Effect::Handoff { .. }));
