@@ -171,8 +171,8 @@ async fn metrics_text(State(app): State<Arc<AppState>>) -> Response {
     resp
 }
 
-/// Read a webhook body: JSON content type (415), at most [`BODY_LIMIT`] bytes (413; routes given
-/// [`RequestBodyLimitLayer`] only).
+/// Read a webhook body: JSON content type (415), at most [`BODY_LIMIT`] bytes (413; a declared
+/// `Content-Length` over it is refused earlier by the routes' [`RequestBodyLimitLayer`]).
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
@@ -185,9 +185,10 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiErro
             )));
         }
     }
-    // The body is already limited to BODY_LIMIT by the router's RequestBodyLimitLayer; a longer
-    // (streamed) one fails with its LengthLimitError somewhere in the error's sources.
-    axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+    // The router's RequestBodyLimitLayer already limits the body to BODY_LIMIT; the same limit here
+    // keeps a caller without the layer bounded too. Either way a longer (streamed) body fails with a
+    // LengthLimitError somewhere in the error's sources.
+    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {
             if err.is::<http_body_util::LengthLimitError>() {
